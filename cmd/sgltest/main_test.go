@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildBinary builds sgltest once per test into a temporary directory, so
+// that every process it starts can be recognised by its executable path.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sgltest")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func writeFeature(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "test.feature")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const quickScenario = `Feature: quick
+  Scenario: a short load
+    Given a simulated SGLang server with max running requests 16
+    When 20 random prompts with 32 input and 8 output tokens arrive at 50 requests per second
+    Then all requests succeed
+    %s
+`
+
+func TestBinaryExitCodes(t *testing.T) {
+	bin := buildBinary(t)
+	tests := []struct {
+		name     string
+		feature  string
+		args     []string
+		wantFail bool
+		wantOut  []string
+	}{
+		{
+			name:    "a passing scenario exits 0 and writes a run directory",
+			feature: strings.Replace(quickScenario, "%s", "And the request throughput is at least 1 req/s", 1),
+		},
+		{
+			name:     "an impossible throughput bound fails and prints the measured value and run",
+			feature:  strings.Replace(quickScenario, "%s", "And the request throughput is at least 1000 req/s", 1),
+			wantFail: true,
+			wantOut:  []string{"request throughput is ", "expected at least 1000 req/s", "(run: "},
+		},
+		{
+			name:     "a misspelled step fails",
+			feature:  strings.Replace(quickScenario, "%s", "And the request thruput is at least 1 req/s", 1),
+			wantFail: true,
+			wantOut:  []string{"undefined step"},
+		},
+		{
+			name:     "a tag filter that matches nothing fails",
+			feature:  strings.Replace(quickScenario, "%s", "", 1),
+			args:     []string{"-t", "@nothing-has-this-tag"},
+			wantFail: true,
+			wantOut:  []string{"no scenario ran"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reports := t.TempDir()
+			args := append(append([]string{}, tc.args...), writeFeature(t, tc.feature))
+			cmd := exec.Command(bin, args...)
+			cmd.Env = append(os.Environ(), "SGLTEST_REPORTS="+reports)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err := cmd.Run()
+			var exit *exec.ExitError
+			failed := errors.As(err, &exit)
+			if err != nil && !failed {
+				t.Fatalf("running sgltest: %v", err)
+			}
+			if failed != tc.wantFail {
+				t.Fatalf("exit error %v, want failure %v; output:\n%s", err, tc.wantFail, out.String())
+			}
+			for _, w := range tc.wantOut {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			if !tc.wantFail {
+				runs, _ := filepath.Glob(filepath.Join(reports, "*", "summary.json"))
+				if len(runs) != 1 {
+					t.Errorf("want one run directory with a summary.json, found %v", runs)
+				}
+			}
+		})
+	}
+}
+
+// processesOf lists the pids whose executable path is bin.
+func processesOf(bin string) []string {
+	var pids []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err == nil && strings.TrimSuffix(exe, " (deleted)") == bin {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}
+
+func TestInterruptLeavesNoChildProcess(t *testing.T) {
+	bin := buildBinary(t)
+	reports := t.TempDir()
+	feature := writeFeature(t, `Feature: long
+  Scenario: a load long enough to interrupt
+    Given a simulated SGLang server with max running requests 8
+    When 2000 random prompts with 64 input and 32 output tokens arrive at 20 requests per second
+    Then all requests succeed
+`)
+	cmd := exec.Command(bin, feature)
+	cmd.Env = append(os.Environ(), "SGLTEST_REPORTS="+reports)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once requests are being measured: the simulator is up and
+	// requests.jsonl has lines.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		files, _ := filepath.Glob(filepath.Join(reports, "*", "requests.jsonl"))
+		if len(files) == 1 {
+			if b, _ := os.ReadFile(files[0]); bytes.Count(b, []byte("\n")) >= 5 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("no measured requests within 60 s; output:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(processesOf(bin)); n < 2 {
+		t.Fatalf("want sgltest and its simulator child running, found %d processes", n)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if err == nil {
+		t.Errorf("an interrupted run exited 0; output:\n%s", out.String())
+	}
+	// The simulator child must be gone by the time sgltest has exited; allow
+	// the kernel a moment to reap it.
+	for i := 0; i < 50 && len(processesOf(bin)) > 0; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := processesOf(bin); len(left) > 0 {
+		t.Fatalf("processes left behind after SIGINT: %v", left)
+	}
+	// What was measured before the interrupt is kept.
+	files, _ := filepath.Glob(filepath.Join(reports, "*", "summary.json"))
+	if len(files) != 1 {
+		t.Errorf("interrupted run left no summary.json; output:\n%s", out.String())
+	}
+}

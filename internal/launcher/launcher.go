@@ -1,0 +1,329 @@
+package launcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultKillGrace is how long Stop waits after SIGTERM before it sends
+// SIGKILL, when Launcher.KillGrace is zero. SGLang shuts down its
+// schedulers and frees GPU memory on SIGTERM; ten seconds lets it.
+const DefaultKillGrace = 10 * time.Second
+
+// killWait bounds the wait for a process group to vanish after SIGKILL. Only
+// a process stuck in the kernel (e.g. in a GPU driver call) takes longer.
+const killWait = 5 * time.Second
+
+// Readiness polling. SGLang's /health runs a one-token generation and takes
+// about a second even when ready, so polling it faster gains nothing; the
+// simulator answers at once, and a short interval keeps tests quick. A probe
+// may take longer than the interval: SGLang answers 503 only after up to
+// 20 s when its detokenizer is silent (reference s2.1).
+const (
+	simPollInterval    = 200 * time.Millisecond
+	sglangPollInterval = 1 * time.Second
+	simProbeTimeout    = 2 * time.Second
+	sglangProbeTimeout = 30 * time.Second
+)
+
+// Launcher starts servers as child processes, waits until they are ready,
+// keeps their logs under one directory, and stops them. It remembers every
+// server it started until that server is stopped, so StopAll can clean up
+// after any outcome. Its methods are safe for concurrent use.
+type Launcher struct {
+	// KillGrace is how long Stop waits after SIGTERM before SIGKILL; zero
+	// means DefaultKillGrace. Set it before the first Start.
+	KillGrace time.Duration
+	// PollInterval is the interval between /health probes while waiting for
+	// readiness; zero means 200 ms for the simulator and 1 s for SGLang.
+	// Set it before the first Start.
+	PollInterval time.Duration
+
+	logDir string
+	log    *slog.Logger
+	http   *http.Client
+
+	mu   sync.Mutex
+	live map[string]*Server // by Config.Name; a server leaves when stopped
+}
+
+// New returns a Launcher that writes each server's output to
+// <logDir>/<name>.log (the directory is created on first Start) and logs
+// its own actions to logger. An empty logDir means the current directory;
+// a nil logger discards.
+func New(logDir string, logger *slog.Logger) *Launcher {
+	if logDir == "" {
+		logDir = "."
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Launcher{
+		logDir: logDir,
+		log:    logger,
+		// No keep-alives: a probe must not reuse a connection to a server
+		// that has since died, and probes are rare. No proxy: the server is
+		// local, whatever HTTP_PROXY says.
+		http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}},
+		live: make(map[string]*Server),
+	}
+}
+
+// Start launches the server cfg describes and returns once GET /health
+// answers 200. If Port is zero it first picks a free port on Host.
+//
+// Start fails, after stopping the child, if the child exits first (the
+// error wraps its *exec.ExitError), if cfg.ReadyTimeout passes (the error wraps
+// context.DeadlineExceeded), or if ctx ends (the error wraps ctx.Err()).
+// Every such error ends with the last lines of the child's log.
+//
+// The child's stdout and stderr are appended to <logDir>/<Name>.log, after
+// a header line with the time and the argv; the log is kept after Stop.
+// Only one server per Name may be running in a Launcher at a time.
+func (l *Launcher) Start(ctx context.Context, cfg Config) (*Server, error) {
+	if _, _, err := cfg.Command(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", cfg.Name, err)
+	}
+	if cfg.Host == "" {
+		cfg.Host = DefaultHost
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = DefaultReadyTimeout(cfg.Backend)
+	}
+	if cfg.Port == 0 {
+		p, err := freePort(cfg.Host)
+		if err != nil {
+			return nil, fmt.Errorf("picking a port for %s: %w", cfg.Name, err)
+		}
+		cfg.Port = p
+	}
+	cfg = cfg.clone()
+	argv, env, err := cfg.Command()
+	if err != nil {
+		return nil, err
+	}
+
+	s, err := l.spawn(cfg, argv, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.waitReady(ctx, s); err != nil {
+		if serr := s.Stop(); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		return nil, fmt.Errorf("%w\n%s", err, s.logTail())
+	}
+	return s, nil
+}
+
+// Restart stops s and starts cfg in its place, typically s.Config() with
+// some parameters changed; keeping s.Config().Port keeps the URL. cfg is
+// validated first, so a bad config leaves s running. The new server's
+// output is appended to the same log when the Name is the same.
+func (l *Launcher) Restart(ctx context.Context, s *Server, cfg Config) (*Server, error) {
+	if _, _, err := cfg.Command(); err != nil {
+		return nil, err
+	}
+	if err := s.Stop(); err != nil {
+		return nil, fmt.Errorf("restarting %s: %w", s.cfg.Name, err)
+	}
+	return l.Start(ctx, cfg)
+}
+
+// StopAll stops every server this Launcher started and has not stopped yet,
+// in parallel, and returns their Stop errors joined. It is idempotent and
+// takes no lock while stopping, so it is safe to defer (it runs during a
+// panic too) and to call from the goroutine that handles Ctrl-C while a
+// Start is still waiting: that Start then fails because its child exited.
+// A server started after StopAll began is not stopped by it.
+func (l *Launcher) StopAll() error {
+	l.mu.Lock()
+	servers := slices.Collect(maps.Values(l.live))
+	l.mu.Unlock()
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		wg.Go(func() { errs[i] = s.Stop() })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// spawn opens the log, starts the child and registers it, all under l.mu so
+// that StopAll never misses a child that has been forked.
+func (l *Launcher) spawn(cfg Config, argv, env []string) (*Server, error) {
+	if err := os.MkdirAll(l.logDir, 0o755); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", cfg.Name, err)
+	}
+	logPath := filepath.Join(l.logDir, cfg.Name+".log")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, dup := l.live[cfg.Name]; dup {
+		return nil, fmt.Errorf("starting %s: Name: a server named %q is still running; stop it or use Restart", cfg.Name, cfg.Name)
+	}
+	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("starting %s: %w", cfg.Name, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting %s: %w", cfg.Name, err)
+	}
+	fmt.Fprintf(f, "=== sgltest launcher %s: starting %s: %s\n", time.Now().Format(time.RFC3339), cfg.Name, quoteArgv(argv))
+
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	// An *os.File is handed to the child as its fd: no copying goroutine,
+	// so Wait returns when the child exits even if grandchildren still
+	// hold the file open.
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = sysProcAttr()
+	if err := startCmd(cmd); err != nil {
+		fmt.Fprintf(f, "=== sgltest launcher: could not start: %v\n", err)
+		f.Close()
+		return nil, fmt.Errorf("starting %s: %w", cfg.Name, err)
+	}
+	grace := l.KillGrace
+	if grace <= 0 {
+		grace = DefaultKillGrace
+	}
+	s := &Server{
+		cfg:       cfg,
+		pid:       cmd.Process.Pid,
+		logPath:   logPath,
+		logFrom:   st.Size(),
+		killGrace: grace,
+		log:       l.log.With("server", cfg.Name),
+		done:      make(chan struct{}),
+		forget:    l.forget,
+	}
+	l.live[cfg.Name] = s
+	go s.reap(cmd, f)
+	s.log.Info("server started", "pid", s.pid, "argv", argv, "env", env, "log", logPath)
+	return s, nil
+}
+
+func (l *Launcher) forget(s *Server) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.live[s.cfg.Name] == s {
+		delete(l.live, s.cfg.Name)
+	}
+}
+
+// waitReady polls GET /health until it answers 200, the child exits, the
+// ready timeout passes or ctx ends, whichever comes first.
+func (l *Launcher) waitReady(ctx context.Context, s *Server) error {
+	interval, probeTimeout := simPollInterval, simProbeTimeout
+	if s.cfg.Backend == BackendSGLang {
+		interval, probeTimeout = sglangPollInterval, sglangProbeTimeout
+	}
+	if l.PollInterval > 0 {
+		interval = l.PollInterval
+	}
+	began := time.Now()
+	waitCtx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
+	defer cancel()
+	// A dead child ends the wait at once, even mid-probe.
+	go func() {
+		select {
+		case <-s.done:
+			cancel()
+		case <-waitCtx.Done():
+		}
+	}()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	url := s.URL() + "/health"
+	last := "no probe finished"
+	for {
+		err := l.probe(waitCtx, url, probeTimeout)
+		if err == nil {
+			s.log.Info("server ready", "url", s.URL(), "after", time.Since(began).Round(time.Millisecond))
+			return nil
+		}
+		if waitCtx.Err() == nil {
+			last = err.Error()
+		}
+		select {
+		case <-waitCtx.Done():
+			select {
+			case <-s.done:
+				if s.Err() == nil {
+					return fmt.Errorf("%s exited before it was ready: exit status 0", s.cfg.Name)
+				}
+				return fmt.Errorf("%s exited before it was ready: %w", s.cfg.Name, s.Err())
+			default:
+			}
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("waiting for %s to be ready: %w", s.cfg.Name, err)
+			}
+			return fmt.Errorf("%s was not ready within %v (last probe: %s): %w",
+				s.cfg.Name, s.cfg.ReadyTimeout, last, context.DeadlineExceeded)
+		case <-tick.C:
+		}
+	}
+}
+
+// probe makes one GET request and returns nil on 200.
+func (l *Launcher) probe(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := l.http.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// freePort asks the kernel for a free port on host and releases it. Another
+// process may take the port before the child binds it; the window is short,
+// and the child then fails to bind and Start reports its exit.
+func freePort(host string) (int, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// quoteArgv renders argv for the log header, quoting only where a shell
+// reader would need it.
+func quoteArgv(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsAny(a, " \t\n\"'\\$`") {
+			a = strconv.Quote(a)
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
+}

@@ -1,0 +1,59 @@
+package metrics
+
+import "time"
+
+// Record is everything measured about one request. Every time is an offset
+// from the run's start instant, read from Go's monotonic clock at the moment
+// the event happened, so records of one run share one time base and are
+// immune to wall-clock steps.
+type Record struct {
+	// Index is the request's position in the workload (0-based).
+	Index int `json:"index"`
+	// RID is the rid sent to the server, which echoes it as meta_info.id.
+	RID string `json:"rid"`
+	// Target is the base URL the request was sent to.
+	Target string `json:"target"`
+	// Warmup marks a request that is sent but kept out of every figure.
+	Warmup bool `json:"warmup,omitempty"`
+
+	// InputTokens is the prompt length sent (the dataset's exact length).
+	InputTokens int `json:"input_tokens"`
+	// RequestedOutputTokens is max_new_tokens as sent.
+	RequestedOutputTokens int `json:"requested_output_tokens"`
+	// OutputTokens is the server's final meta_info.completion_tokens.
+	OutputTokens int `json:"output_tokens"`
+	// CachedTokens is the server's meta_info.cached_tokens (prefix-cache hits).
+	CachedTokens int `json:"cached_tokens"`
+
+	// Scheduled is when the arrival process planned the request to arrive.
+	Scheduled time.Duration `json:"scheduled_ns"`
+	// Arrival is when the request actually arrived (the scheduler woke up).
+	Arrival time.Duration `json:"arrival_ns"`
+	// Sent is just before the HTTP request was written.
+	Sent time.Duration `json:"sent_ns"`
+	// FirstToken is when the first chunk carrying generated tokens arrived;
+	// zero if none did.
+	FirstToken time.Duration `json:"first_token_ns"`
+	// Done is when the last byte of the response (the [DONE] line for a
+	// stream) was read, or when the request failed.
+	Done time.Duration `json:"done_ns"`
+	// Chunks lists every streamed chunk that carried new tokens, in order.
+	Chunks []Chunk `json:"chunks,omitempty"`
+
+	// Status is the HTTP status code; 0 if no response head arrived.
+	Status int `json:"status"`
+	// Error is empty for a successful request and otherwise says why it
+	// failed (transport error, non-200 status, error or abort in the stream).
+	Error string `json:"error,omitempty"`
+}
+
+// Chunk is one streamed chunk: when it arrived and how many new tokens it
+// carried (the growth of meta_info.completion_tokens).
+type Chunk struct {
+	At     time.Duration `json:"at_ns"`
+	Tokens int           `json:"tokens"`
+}
+
+// OK reports whether the request succeeded: HTTP 200, a complete stream, and
+// no error or abort inside it.
+func (r *Record) OK() bool { return r.Error == "" && r.Status == 200 }

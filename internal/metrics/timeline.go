@@ -1,0 +1,147 @@
+package metrics
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Bucket is one fixed-width interval of a run, [Start, Start+width), and what
+// happened in it. Only measured requests count (warmup is excluded).
+type Bucket struct {
+	// Start is the bucket's start, as an offset from the run's start.
+	Start time.Duration
+	// Completed counts successful requests whose Done falls in the bucket.
+	Completed int
+	// Failed counts failed requests whose Done falls in the bucket.
+	Failed int
+	// OutputTokens counts output tokens of successful requests by when they
+	// arrived: each streamed chunk's tokens go to the bucket holding its At,
+	// and whatever the chunks do not account for of the request's
+	// OutputTokens (all of them for a non-streamed request) goes to the
+	// bucket holding Done. Summed over all buckets it equals
+	// Summary.TotalOutputTokens.
+	OutputTokens int
+}
+
+// Timeline cuts a run into buckets of the given width, from offset 0 to the
+// bucket holding the last Done of a measured request, and counts completions
+// and output tokens per bucket (see Bucket). Buckets are half-open, so an
+// event exactly on a boundary k*width belongs to bucket k, the later one.
+// An event before offset 0 (it cannot happen with a monotonic clock) is
+// counted in bucket 0.
+//
+// It returns nil when there is no measured request, and panics if width is
+// not positive.
+func Timeline(records []Record, width time.Duration) []Bucket {
+	if width <= 0 {
+		panic("metrics: Timeline width must be positive")
+	}
+	var last time.Duration
+	measured := 0
+	for i := range records {
+		if !records[i].Warmup {
+			measured++
+			last = max(last, records[i].Done)
+		}
+	}
+	if measured == 0 {
+		return nil
+	}
+	buckets := make([]Bucket, int(last/width)+1)
+	for i := range buckets {
+		buckets[i].Start = time.Duration(i) * width
+	}
+	at := func(d time.Duration) *Bucket {
+		// Chunks never arrive after Done, but clamp anyway rather than index
+		// out of range on a hand-edited requests.jsonl.
+		return &buckets[min(max(int(d/width), 0), len(buckets)-1)]
+	}
+	for i := range records {
+		r := &records[i]
+		if r.Warmup {
+			continue
+		}
+		if !r.OK() {
+			at(r.Done).Failed++
+			continue
+		}
+		at(r.Done).Completed++
+		streamed := 0
+		for _, c := range r.Chunks {
+			if c.Tokens > 0 {
+				at(c.At).OutputTokens += c.Tokens
+				streamed += c.Tokens
+			}
+		}
+		if rest := r.OutputTokens - streamed; rest > 0 {
+			at(r.Done).OutputTokens += rest
+		}
+	}
+	return buckets
+}
+
+// Step is one point of a step function: from At on (until the next Step) the
+// value is Value.
+type Step struct {
+	At    time.Duration
+	Value int
+}
+
+// InFlight returns the number of requests in flight (between Sent and Done)
+// over the run, as the steps where it changes. Like Summary.PeakConcurrency
+// it counts successful measured requests only, so its largest Value equals
+// that figure.
+func InFlight(records []Record) []Step {
+	return occupancy(records, func(r *Record) (time.Duration, time.Duration) { return r.Sent, r.Done })
+}
+
+// QueueDepth returns the number of requests arrived but not yet sent (the
+// client-side queue) over the run, as the steps where it changes. Like
+// Summary.MaxQueueDepth it counts successful measured requests only, so its
+// largest Value equals that figure.
+func QueueDepth(records []Record) []Step {
+	return occupancy(records, func(r *Record) (time.Duration, time.Duration) { return r.Arrival, r.Sent })
+}
+
+// occupancy returns how many intervals [start, end) of successful measured
+// records contain each instant, as the steps where that number changes.
+// Changes at one instant are merged into one Step, and an instant where
+// the number does not change in the end gives none. Zero-length intervals
+// never count. The result starts with {0, 0} when the first change comes
+// later than 0, and is nil when no interval has positive length.
+func occupancy(records []Record, span func(*Record) (time.Duration, time.Duration)) []Step {
+	type edge struct {
+		at    time.Duration
+		delta int
+	}
+	var edges []edge
+	for i := range records {
+		r := &records[i]
+		if r.Warmup || !r.OK() {
+			continue
+		}
+		if a, b := span(r); b > a {
+			edges = append(edges, edge{a, +1}, edge{b, -1})
+		}
+	}
+	if len(edges) == 0 {
+		return nil
+	}
+	slices.SortFunc(edges, func(x, y edge) int { return cmp.Compare(x.at, y.at) })
+	var steps []Step
+	if edges[0].at > 0 {
+		steps = append(steps, Step{})
+	}
+	cur := 0
+	for i := 0; i < len(edges); {
+		at := edges[i].at
+		for ; i < len(edges) && edges[i].at == at; i++ {
+			cur += edges[i].delta
+		}
+		if len(steps) == 0 || steps[len(steps)-1].Value != cur {
+			steps = append(steps, Step{At: at, Value: cur})
+		}
+	}
+	return steps
+}

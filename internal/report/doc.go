@@ -1,0 +1,69 @@
+// Package report writes a run directory: the files one sgltest run leaves
+// behind for people and for CI.
+//
+// Reading guide: run.go (the directory, config.json, summary.json and its
+// Go type SummaryFile), records.go (requests.jsonl, written line by line
+// while the run goes on), text.go (Header and the "Node Test Results" text),
+// charts.go (the PNG charts, drawn with gonum plot). The figures themselves
+// are defined in package metrics; this package only stores and shows them.
+//
+// # A run directory
+//
+// Create makes <root>/<name> and refuses an existing one. A runner then
+// writes, in this order:
+//
+//	config.json                what was run (WriteConfig; any JSON value, indented)
+//	requests.jsonl             one metrics.Record per line, in completion order (Requests)
+//	summary.json               the CI contract, below (WriteSummary)
+//	summary.txt                the same figures as text, FormatText (WriteSummary)
+//	latency_histogram.png      server latency, total latency, TTFT (WriteCharts)
+//	throughput_over_time.png   requests/s and output tokens/s in 1 s buckets (WriteCharts)
+//	concurrency_over_time.png  requests in flight and in the client queue (WriteCharts)
+//
+// requests.jsonl is written as requests finish, each line handed to the
+// operating system in one write, so a killed run leaves all finished lines
+// readable; ReadRecords reads them back and names the file and line of a
+// line cut short. The other files are written whole or not at all (a
+// temporary file renamed into place).
+//
+// Charts cover successful measured requests (warmup excluded), as the
+// summary does; the throughput chart also shows failures per second when
+// there are any. A chart with nothing to show is still written, with "no
+// data" in its title and in its middle, so every run directory has the same
+// files and WriteCharts returns no error for an empty run.
+//
+// # summary.json
+//
+// summary.json is one JSON object, SummaryFile:
+//
+//	{
+//	  "version": 1,                       // SummaryVersion; changes only when a field is removed or changes meaning
+//	  "header": {
+//	    "model": "meta-llama/Llama-2-7b-hf",
+//	    "gpu": "NVIDIA A100-SXM4-80GB",   // or "simulated NVIDIA H100-80GB (profile llama-3.1-8b-h100)"
+//	    "max_running_requests": 256,      // 0: the server's default
+//	    "run_dir": "reports/20261123-195501-node-moderate-poisson",
+//	    "request_rate": 10                // requests/s, or the string "inf" (all at once)
+//	  },
+//	  "summary": {                        // metrics.Summary; its doc comment defines every figure
+//	    "requests": 1000, "succeeded": 998, "failed": 2,
+//	    "duration_s": 101.1,
+//	    "total_input_tokens": 508700, "total_output_tokens": 127150, "total_cached_tokens": 0,
+//	    "request_throughput": 9.87,       // per second of duration_s
+//	    "input_throughput": 5032.1, "output_throughput": 1257.7, "total_throughput": 6289.8,
+//	    "server_latency_ms": DIST, "total_latency_ms": DIST, "queue_time_ms": DIST,
+//	    "e2e_latency_ms": DIST, "ttft_ms": DIST, "itl_ms": DIST, "tpot_ms": DIST,
+//	    "peak_concurrency": 57, "mean_concurrency": 24.2, "max_queue_depth": 42,
+//	    "errors": {"HTTP 503: ...": 2}    // omitted when no request failed
+//	  }
+//	}
+//
+// where each DIST is a metrics.Distribution in milliseconds:
+//
+//	{"count": 998, "mean": 245.3, "std": 80.1, "min": 90.2, "median": 230.0,
+//	 "p90": 401.7, "p95": 489.2, "p99": 612.8, "max": 700.4}
+//
+// A DIST with "count": 0 means no samples (for example TTFT of a run
+// without streaming): its zeros are not measurements. Times are floating
+// point milliseconds; counts are integers.
+package report

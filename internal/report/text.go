@@ -1,0 +1,255 @@
+package report
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sgltest/sgltest/internal/metrics"
+)
+
+// Header describes what was measured: the lines above the figures in
+// summary.txt and the "header" object of summary.json.
+type Header struct {
+	// Model is the served model, e.g. "meta-llama/Llama-2-7b-hf".
+	Model string `json:"model"`
+	// GPU names the accelerator, e.g. "NVIDIA A100-SXM4-80GB" or, for the
+	// simulator, "simulated NVIDIA H100-80GB (profile llama-3.1-8b-h100)".
+	GPU string `json:"gpu"`
+	// MaxRunningRequests is the server's --max-running-requests; 0 means
+	// the server's default.
+	MaxRunningRequests int `json:"max_running_requests"`
+	// RequestRate is the offered load in requests per second; +Inf means
+	// all requests at once (written "inf").
+	RequestRate float64 `json:"-"`
+	// Dir is the run directory. WriteSummary fills it in when empty.
+	Dir string `json:"run_dir,omitempty"`
+}
+
+// MarshalJSON writes h with request_rate as a number, or "inf" for +Inf. A
+// NaN or negative infinite rate is an error.
+func (h Header) MarshalJSON() ([]byte, error) {
+	var rate json.RawMessage
+	switch {
+	case math.IsInf(h.RequestRate, 1):
+		rate = json.RawMessage(`"inf"`)
+	case math.IsNaN(h.RequestRate) || math.IsInf(h.RequestRate, -1):
+		return nil, fmt.Errorf("report: request rate %v cannot be written", h.RequestRate)
+	default:
+		rate = strconv.AppendFloat(nil, h.RequestRate, 'g', -1, 64)
+	}
+	type plain Header // drops the methods, so this does not recurse
+	return json.Marshal(struct {
+		plain
+		RequestRate json.RawMessage `json:"request_rate"`
+	}{plain(h), rate})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (h *Header) UnmarshalJSON(b []byte) error {
+	type plain Header
+	var v struct {
+		plain
+		RequestRate json.RawMessage `json:"request_rate"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*h = Header(v.plain)
+	switch s := strings.TrimSpace(string(v.RequestRate)); s {
+	case "", "null":
+		h.RequestRate = 0
+	case `"inf"`:
+		h.RequestRate = math.Inf(1)
+	default:
+		r, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return errors.New(`report: request_rate is neither a number nor "inf": ` + s)
+		}
+		h.RequestRate = r
+	}
+	return nil
+}
+
+const (
+	textTitle  = "==================== Node Test Results ===================="
+	textFooter = "=========================================================="
+	// maxErrorLines bounds the error breakdown under Failed Requests.
+	maxErrorLines = 5
+	// maxErrorLen bounds one error text in that breakdown, in bytes.
+	maxErrorLen = 120
+)
+
+// FormatText renders s under h in the Node Test Results layout: the header
+// lines, throughput, server and total latency, queue, per-token latency
+// (TTFT, ITL, TPOT, E2E), request counts with the most frequent errors, and
+// the run directory when h.Dir is set. Numbers carry thousands separators;
+// a latency with no samples reads "n/a", never 0 ms. The result ends with a
+// newline.
+func FormatText(s metrics.Summary, h Header) string {
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	dist := func(name string, d metrics.Distribution) {
+		line("- Mean %s: %s", name, msText(d, d.Mean))
+		line("- Median %s: %s", name, msText(d, d.Median))
+		line("- P99 %s: %s", name, msText(d, d.P99))
+	}
+
+	line("%s", textTitle)
+	line("Model: %s", orUnknown(h.Model))
+	line("GPU: %s", orUnknown(h.GPU))
+	if h.MaxRunningRequests > 0 {
+		line("Max Running Requests: %s", number(float64(h.MaxRunningRequests), 0))
+	} else {
+		line("Max Running Requests: server default")
+	}
+	line("Request Rate: %s", rateText(h.RequestRate))
+	line("")
+	line("Throughput Metrics:")
+	line("- Request Throughput: %s req/s", number(s.RequestThroughput, 2))
+	line("- Input Token Throughput: %s tok/s", number(s.InputThroughput, 0))
+	line("- Output Token Throughput: %s tok/s", number(s.OutputThroughput, 0))
+	line("")
+	line("Latency Metrics:")
+	line("- Mean Server Latency: %s", msText(s.ServerLatencyMS, s.ServerLatencyMS.Mean))
+	line("- Mean Total Latency: %s", msText(s.TotalLatencyMS, s.TotalLatencyMS.Mean))
+	line("- P95 Server Latency: %s", msText(s.ServerLatencyMS, s.ServerLatencyMS.P95))
+	line("- P99 Server Latency: %s", msText(s.ServerLatencyMS, s.ServerLatencyMS.P99))
+	line("")
+	line("Queue Metrics:")
+	line("- Mean Queue Time: %s", msText(s.QueueTimeMS, s.QueueTimeMS.Mean))
+	line("- Max Queue Depth: %s", number(float64(s.MaxQueueDepth), 0))
+	line("")
+	line("Token Latency Metrics:")
+	dist("TTFT", s.TTFTMS)
+	dist("ITL", s.ITLMS)
+	dist("TPOT", s.TPOTMS)
+	dist("E2E Latency", s.E2ELatencyMS)
+	line("")
+	line("Request Metrics:")
+	line("- Succeeded Requests: %s", number(float64(s.Succeeded), 0))
+	line("- Failed Requests: %s", number(float64(s.Failed), 0))
+	for _, e := range topErrors(s.Errors, maxErrorLines) {
+		line("  - %s", e)
+	}
+	line("- Peak Concurrency: %s", number(float64(s.PeakConcurrency), 0))
+	line("- Duration: %s s", number(s.DurationS, 2))
+	if h.Dir != "" {
+		line("")
+		line("Run Directory: %s", h.Dir)
+	}
+	line("%s", textFooter)
+	return b.String()
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func rateText(r float64) string {
+	if math.IsInf(r, 1) {
+		return "inf"
+	}
+	return strconv.FormatFloat(r, 'g', -1, 64) + " req/s"
+}
+
+// msText formats v, a statistic of d, in milliseconds with one decimal, or
+// "n/a" when d has no samples.
+func msText(d metrics.Distribution, v float64) string {
+	if d.Count == 0 {
+		return "n/a"
+	}
+	return number(v, 1) + " ms"
+}
+
+// number formats v with prec decimals and a comma between each group of
+// three integer digits: number(5032.4, 0) is "5,032".
+func number(v float64, prec int) string {
+	s := strconv.FormatFloat(v, 'f', prec, 64)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return s
+	}
+	return groupThousands(s)
+}
+
+// groupThousands inserts commas into the integer part of a decimal number
+// written in 'f' format ("-1234.5" gives "-1,234.5").
+func groupThousands(s string) string {
+	sign := ""
+	if strings.HasPrefix(s, "-") {
+		sign, s = "-", s[1:]
+	}
+	intPart, frac, hasFrac := strings.Cut(s, ".")
+	var b strings.Builder
+	b.WriteString(sign)
+	for i, c := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if hasFrac {
+		b.WriteByte('.')
+		b.WriteString(frac)
+	}
+	return b.String()
+}
+
+// topErrors lists up to n error texts with their counts, most frequent
+// first (ties in text order), each on one line and shortened, plus a line
+// counting the rest.
+func topErrors(errs map[string]int, n int) []string {
+	type kv struct {
+		text  string
+		count int
+	}
+	all := make([]kv, 0, len(errs))
+	for k, v := range errs {
+		all = append(all, kv{k, v})
+	}
+	slices.SortFunc(all, func(a, b kv) int {
+		if c := cmp.Compare(b.count, a.count); c != 0 {
+			return c
+		}
+		return strings.Compare(a.text, b.text)
+	})
+	var out []string
+	for i, e := range all {
+		if i == n {
+			rest := 0
+			for _, r := range all[n:] {
+				rest += r.count
+			}
+			out = append(out, fmt.Sprintf("%s more in %d other kinds", number(float64(rest), 0), len(all)-n))
+			break
+		}
+		out = append(out, fmt.Sprintf("%s: %s", number(float64(e.count), 0), shorten(e.text)))
+	}
+	return out
+}
+
+// shorten puts text on one line and cuts it to maxErrorLen bytes at a rune
+// boundary.
+func shorten(text string) string {
+	text = strings.Join(strings.Fields(text), " ")
+	if text == "" {
+		return "(no error text)"
+	}
+	if len(text) <= maxErrorLen {
+		return text
+	}
+	cut := maxErrorLen
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut] + "…"
+}

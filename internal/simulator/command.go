@@ -1,0 +1,194 @@
+package simulator
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultProfile is the profile Main uses without --sim-profile.
+const DefaultProfile = "llama-3.1-8b-h100"
+
+// shutdownTimeout bounds the graceful HTTP shutdown after ctx ends.
+const shutdownTimeout = 5 * time.Second
+
+// Main runs a simulated SGLang server from SGLang's own command-line flags
+// (see the package documentation for the accepted set) until ctx ends, then
+// shuts the HTTP server down and returns nil. Any flag SGLang has but the
+// simulator does not model is an error naming it, so a scenario never runs
+// against settings that are silently ignored. -h prints the flags to stderr
+// and returns nil without serving.
+func Main(ctx context.Context, args []string, stderr io.Writer, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg, profileName, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	prof, err := LoadProfile(profileName)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("simulator: %w", err)
+	}
+	cfg.Port = ln.Addr().(*net.TCPAddr).Port
+	srv, err := NewServer(Options{Config: cfg, Profile: prof, Logger: logger})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	// Request contexts derive from reqCtx, so cancelling it ends streaming
+	// handlers that outlast the shutdown grace period.
+	reqCtx, cancelRequests := context.WithCancel(context.Background())
+	defer cancelRequests()
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 30 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
+	}
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = srv.Run(runCtx) })
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String(), "profile", prof.Name, "model", cfg.ModelPath)
+
+	var serveFailure error
+	select {
+	case <-ctx.Done():
+	case serveFailure = <-serveErr:
+		serveFailure = fmt.Errorf("simulator: %w", serveFailure)
+	}
+	// Shutdown stops accepting and lets short requests finish; the driver
+	// keeps running meanwhile so they can.
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutCtx); err != nil {
+		cancelRequests()
+		_ = httpSrv.Close()
+		logger.Warn("requests still running at shutdown were cut off", "grace", shutdownTimeout)
+	}
+	stopRun()
+	wg.Wait()
+	logger.Info("stopped")
+	return serveFailure
+}
+
+// parseFlags reads SGLang-named flags into a Config. Go's flag package takes
+// SGLang's --name value and --name=value forms as they are.
+func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
+	fs := flag.NewFlagSet("sgltest sim", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg := Config{}
+	var profile string
+	str := func(p *string, def, usage string, names ...string) {
+		for _, n := range names {
+			fs.StringVar(p, n, def, usage)
+		}
+	}
+	integer := func(p *int, def int, usage string, names ...string) {
+		for _, n := range names {
+			fs.IntVar(p, n, def, usage)
+		}
+	}
+	str(&cfg.ModelPath, "", "model path or Hugging Face id (required)", "model-path", "model")
+	str(&cfg.ServedModelName, "", "name in /v1/models and the model_name metric label (default: the model path)", "served-model-name")
+	str(&cfg.Host, "127.0.0.1", "address to listen on", "host")
+	integer(&cfg.Port, 30000, "port to listen on (0 picks a free one)", "port")
+	integer(&cfg.TPSize, 1, "tensor-parallel size; must match the profile", "tp-size", "tensor-parallel-size")
+	integer(&cfg.MaxRunningRequests, 0, "cap on running requests (default: SGLang's auto rule)", "max-running-requests")
+	fs.Var(humanInt{&cfg.MaxTotalTokens}, "max-total-tokens", "cap on the KV pool in tokens (accepts k, M, Ki, Mi suffixes)")
+	fs.Var(humanInt{&cfg.MaxPrefillTokens}, "max-prefill-tokens", "prompt-token budget per prefill batch (default 16384)")
+	fs.Var(humanInt{&cfg.ContextLength}, "context-length", "context length (default: the model's)")
+	integer(&cfg.ChunkedPrefillSize, 0, "prefill chunk size; -1 disables chunking (default: by GPU memory)", "chunked-prefill-size")
+	fs.Float64Var(&cfg.MemFractionStatic, "mem-fraction-static", 0, "fraction of GPU memory for weights and KV pool (default: SGLang's auto rule)")
+	str(&cfg.SchedulePolicy, "fcfs", "waiting-queue order; only fcfs is simulated", "schedule-policy")
+	integer(&cfg.StreamInterval, 1, "tokens between streamed chunks", "stream-interval")
+	fs.BoolVar(&cfg.EnableMetrics, "enable-metrics", false, "serve Prometheus metrics on /metrics")
+	fs.BoolVar(&cfg.SkipServerWarmup, "skip-server-warmup", false, "report healthy without the warmup request")
+	fs.Int64Var(&cfg.RandomSeed, "random-seed", 0, "seed for step-time noise and generated tokens")
+	str(&profile, DefaultProfile, "simulator only: profile name, or a path to a profile .json file", "sim-profile")
+	fs.DurationVar(&cfg.StartupDelay, "sim-startup-delay", 0, "simulator only: time /health answers 503, standing in for model loading")
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "Usage: sgltest sim --model-path MODEL [flags]\n\nFlags (named as SGLang names them):")
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+			return Config{}, "", err
+		}
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
+			return Config{}, "", fmt.Errorf("simulator: flag --%s is not supported by the simulator (run with -h for the accepted flags)",
+				strings.TrimLeft(name, "-"))
+		}
+		return Config{}, "", fmt.Errorf("simulator: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, "", fmt.Errorf("simulator: unexpected argument %q: give the model as --model-path", fs.Arg(0))
+	}
+	if cfg.ModelPath == "" {
+		return Config{}, "", errors.New("simulator: --model-path is required")
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["max-running-requests"] && cfg.MaxRunningRequests < 1 {
+		return Config{}, "", fmt.Errorf("simulator: --max-running-requests must be at least 1, got %d", cfg.MaxRunningRequests)
+	}
+	if set["chunked-prefill-size"] && cfg.ChunkedPrefillSize <= 0 {
+		cfg.ChunkedPrefillSize = -1 // SGLang disables chunking for any size <= 0
+	}
+	return cfg, profile, nil
+}
+
+// humanInt is an integer flag that takes SGLang's human-readable suffixes:
+// k, M, G, T (powers of 1000) and Ki, Mi, Gi, Ti (powers of 1024).
+type humanInt struct{ p *int }
+
+var humanSuffixes = []struct {
+	suffix string
+	mult   int
+}{
+	{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40},
+	{"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
+}
+
+func (h humanInt) String() string {
+	if h.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*h.p)
+}
+
+func (h humanInt) Set(s string) error {
+	mult := 1
+	for _, hs := range humanSuffixes {
+		if rest, ok := strings.CutSuffix(s, hs.suffix); ok {
+			s, mult = rest, hs.mult
+			break
+		}
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("not an integer: %q", s)
+	}
+	*h.p = v * mult
+	return nil
+}

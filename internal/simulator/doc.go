@@ -1,0 +1,57 @@
+// Package simulator is an SGLang server without a GPU: an HTTP server that
+// speaks SGLang's native API, in front of a model of SGLang's scheduler whose
+// step times come from a GPU-and-model profile. Scenarios run against it on
+// machines without GPUs, and it answers what-if questions about batch sizes,
+// KV capacity and scheduling.
+//
+// # Reading guide
+//
+//   - engine.go: the scheduler as a pure state machine. Step applies SGLang's
+//     prefill-first rule and its admission budgets (max_running_requests,
+//     max_prefill_tokens, chunked_prefill_size with one chunked request at a
+//     time, and the KV pool) and returns the step's duration and the outputs
+//     that become visible when it ends. It has no clock and no goroutines.
+//   - steptime.go: the step-time model (simulator-design.md s5.2).
+//   - profile.go: profiles as data (fixtures/profiles/*.json), each number
+//     with its provenance.
+//   - server.go: the driver goroutine that owns the engine and sleeps on a
+//     Clock (clock.go) until each step ends; handlers.go and metrics.go: the
+//     HTTP API; command.go: Main and its flags.
+//
+// The authorities are ../../../shared/sglang-reference.md for every endpoint,
+// field and metric name, and ../../../shared/simulator-design.md for the
+// time model and the scheduler rules.
+//
+// # Flags
+//
+// Main accepts SGLang's flag names, so a launcher passes one argv to real
+// SGLang or to the simulator: --model-path (alias --model, required),
+// --served-model-name, --host (127.0.0.1), --port (30000), --tp-size (alias
+// --tensor-parallel-size; must equal the profile's), --max-running-requests,
+// --max-total-tokens, --max-prefill-tokens, --context-length (these three take
+// SGLang's k/M/Ki/Mi suffixes), --chunked-prefill-size (-1 disables),
+// --mem-fraction-static, --schedule-policy (fcfs only), --stream-interval,
+// --enable-metrics, --skip-server-warmup and --random-seed. Two flags are the
+// simulator's own: --sim-profile NAME|FILE.json (default llama-3.1-8b-h100)
+// and --sim-startup-delay DURATION (default 0). Any other flag is an error.
+//
+// # What is modelled, and what is not yet
+//
+// Modelled: continuous batching with prefill-first steps, chunked prefill,
+// FCFS admission against the KV pool, streaming with stream_interval and
+// SGLang's coalescing of outputs a slow client has not read, the self-warmup
+// request before /health turns 200, and /metrics gauges sampled at SGLang's
+// cadence (each prefill batch, every 40 decode steps, on going idle).
+//
+// Not yet: the radix cache (cached_tokens is always 0), lpm and the other
+// policies, new_token_ratio and retraction (admission reserves each request's
+// whole output instead, so the pool never overflows), EOS (every request
+// generates exactly its max_new_tokens), tensor parallelism, batch and n > 1
+// requests, the OpenAI endpoints, and /health's one-token generation.
+//
+// Other deliberate differences from SGLang: text prompts are counted as one
+// token per 4 bytes (there is no tokenizer; send input_ids for exact
+// lengths); an unknown sampling_params key is a 400 naming the key where
+// SGLang fails with a 500; an unset --random-seed means 0 rather than a random
+// seed, so two runs of a scenario match.
+package simulator

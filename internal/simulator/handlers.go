@@ -1,0 +1,492 @@
+package simulator
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/sgltest/sgltest/internal/api"
+)
+
+// version is what /server_info reports: the SGLang release the simulator's
+// interfaces follow, marked as simulated.
+const version = "0.5.15+sim"
+
+// maxBodyBytes bounds a /generate body; 64 MiB holds any realistic prompt.
+const maxBodyBytes = 64 << 20
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", s.handleHealth)
+	mux.HandleFunc("GET /health_generate", s.handleHealth)
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("GET /model_info", s.handleModelInfo)
+	mux.HandleFunc("GET /get_model_info", s.handleModelInfo)
+	mux.HandleFunc("GET /server_info", s.handleServerInfo)
+	mux.HandleFunc("GET /get_server_info", s.handleServerInfo)
+	mux.HandleFunc("GET /v1/models", s.handleModels)
+	mux.HandleFunc("GET /v1/models/{model...}", s.handleModel)
+	mux.HandleFunc("POST /generate", s.handleGenerate)
+	mux.HandleFunc("PUT /generate", s.handleGenerate)
+	if s.cfg.EnableMetrics {
+		mux.HandleFunc("GET /metrics", s.handleMetrics)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"}) // FastAPI's 404
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// handleHealth answers 503 with an empty body until the server is ready,
+// then 200. Real SGLang also runs a one-token generation per check when idle;
+// the simulator answers at once.
+func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	if !s.ready.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) handleModelInfo(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, api.ModelInfo{
+		ModelPath:     s.cfg.ModelPath,
+		TokenizerPath: s.cfg.ModelPath,
+		IsGeneration:  true,
+		WeightVersion: "default",
+		ModelType:     s.prof.Model.ModelType,
+		Architectures: s.prof.Model.Architectures,
+	})
+}
+
+func (s *Server) modelCard() api.ModelCard {
+	return api.ModelCard{
+		ID:          s.cfg.ServedModelName,
+		Object:      "model",
+		Created:     s.created,
+		OwnedBy:     api.OwnedBy,
+		Root:        s.cfg.ServedModelName,
+		MaxModelLen: s.lim.ContextLength,
+	}
+}
+
+func (s *Server) handleModels(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, api.ModelList{Object: "list", Data: []api.ModelCard{s.modelCard()}})
+}
+
+func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("model")
+	if name != s.cfg.ServedModelName {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{
+			"message": fmt.Sprintf("The model '%s' does not exist", name),
+			"type":    "invalid_request_error", "param": "model", "code": "model_not_found",
+		}})
+		return
+	}
+	writeJSON(w, http.StatusOK, s.modelCard())
+}
+
+func (s *Server) handleServerInfo(w http.ResponseWriter, _ *http.Request) {
+	optional := func(v int) *int {
+		if v == 0 {
+			return nil
+		}
+		return &v
+	}
+	_, m := s.driver.snapshot()
+	const gib = 1 << 30
+	weightGB := s.prof.StepTime.WeightBytes.Value / gib
+	kvGB := float64(s.lim.MaxTotalTokens) * s.prof.StepTime.KVBytesPerToken.Value / gib
+	writeJSON(w, http.StatusOK, api.ServerInfo{
+		ModelPath:          s.cfg.ModelPath,
+		TokenizerPath:      s.cfg.ModelPath,
+		ServedModelName:    s.cfg.ServedModelName,
+		Host:               s.cfg.Host,
+		Port:               s.cfg.Port,
+		TPSize:             s.cfg.TPSize,
+		DPSize:             1,
+		PPSize:             1,
+		MaxRunningRequests: optional(s.cfg.MaxRunningRequests),
+		MaxTotalTokens:     optional(s.cfg.MaxTotalTokens),
+		MaxPrefillTokens:   cmpOr(s.cfg.MaxPrefillTokens, defaultMaxPrefillTokens),
+		ChunkedPrefillSize: s.lim.ChunkedPrefillSize,
+		ContextLength:      optional(s.cfg.ContextLength),
+		MemFractionStatic:  s.lim.MemFractionStatic,
+		SchedulePolicy:     s.lim.SchedulePolicy,
+		StreamInterval:     s.lim.StreamInterval,
+		EnableMetrics:      s.cfg.EnableMetrics,
+		RandomSeed:         s.cfg.RandomSeed,
+		PageSize:           1,
+		SkipServerWarmup:   s.cfg.SkipServerWarmup,
+		Status:             "ready",
+		MaxTotalNumTokens:  s.lim.MaxTotalTokens,
+		MaxReqInputLen:     s.lim.MaxReqInputLen,
+		InternalStates: []api.InternalState{{
+			LastGenThroughput: m.GenThroughput,
+			MemoryUsage: api.MemoryUsage{
+				Weight:        round2(weightGB),
+				KVCache:       round2(kvGB),
+				TokenCapacity: s.lim.MaxTotalTokens,
+			},
+			EffectiveMaxRunningRequestsPerDP: s.lim.MaxRunningRequests,
+		}},
+		Version:   version,
+		Simulator: &api.SimulatorInfo{Profile: s.prof.Name, GPU: s.prof.GPU.Name, Description: s.prof.Description},
+	})
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
+	var b bytes.Buffer
+	s.writeMetrics(&b)
+	// prometheus_client's text format 0.0.4 content type.
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	_, _ = w.Write(b.Bytes())
+}
+
+// generateBody is POST /generate's body. Fields stay raw until validated so
+// presence, null and type can be told apart as SGLang tells them.
+type generateBody struct {
+	Text           json.RawMessage `json:"text"`
+	InputIDs       json.RawMessage `json:"input_ids"`
+	SamplingParams json.RawMessage `json:"sampling_params"`
+	Stream         bool            `json:"stream"`
+	RID            *string         `json:"rid"`
+}
+
+// valueError is what SGLang raises as ValueError in its tokenizer manager:
+// 400 {"error":{"message":...}} for a plain request, an in-stream error
+// event for a streamed one.
+type valueError struct{ msg string }
+
+func (e *valueError) Error() string { return e.msg }
+
+func valueErrorf(format string, args ...any) *valueError {
+	return &valueError{msg: fmt.Sprintf(format, args...)}
+}
+
+func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
+	received := s.clock.Now()
+	ctx := r.Context()
+	var body generateBody
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err == nil {
+		err = json.Unmarshal(data, &body)
+	}
+	if err != nil {
+		// Schema errors fail before any generation code runs: FastAPI's
+		// validation body, turned into 400 by SGLang.
+		writeJSON(w, http.StatusBadRequest, api.ErrorResponse{
+			Object: "error", Message: err.Error(), Type: "Bad Request", Code: http.StatusBadRequest,
+		})
+		return
+	}
+
+	var sse *sseWriter
+	if body.Stream {
+		// SGLang returns the streaming response at once; every later error
+		// travels inside it.
+		sse = newSSEWriter(w)
+	}
+	req, verr := s.parseGenerate(body)
+	if verr != nil {
+		s.writeValueError(w, sse, verr)
+		return
+	}
+	st, err := s.enqueue(ctx, received, req)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.writeValueError(w, sse, &valueError{msg: err.Error()})
+		}
+		return
+	}
+
+	gen := newTokenGen(s.cfg.RandomSeed, req.ID, int(s.prof.Model.VocabSize.Value))
+	respond := func(state streamState) api.GenerateResponse {
+		gen.extend(state.generated)
+		resp := api.GenerateResponse{
+			Text:      gen.text.String(),
+			OutputIDs: gen.ids[:state.generated],
+			MetaInfo: api.MetaInfo{
+				ID:               req.ID,
+				PromptTokens:     req.InputTokens,
+				CompletionTokens: state.generated,
+			},
+		}
+		if state.finished {
+			resp.MetaInfo.FinishReason = &api.FinishReason{Type: state.finishReason, Length: state.generated}
+			e2e := (s.clock.Now() - received).Seconds()
+			resp.MetaInfo.E2ELatency = &e2e
+		}
+		return resp
+	}
+
+	if sse == nil {
+		state, err := st.wait(ctx)
+		switch {
+		case ctx.Err() != nil:
+			s.driver.abort(req.ID)
+		case err != nil:
+			s.writeValueError(w, nil, &valueError{msg: err.Error()})
+		default:
+			writeJSON(w, http.StatusOK, respond(state))
+		}
+		return
+	}
+
+	sent := -1
+	for {
+		select {
+		case <-st.ready:
+		case <-ctx.Done():
+			s.driver.abort(req.ID)
+			return
+		}
+		state := st.state()
+		if state.err != nil {
+			s.writeValueError(w, sse, &valueError{msg: state.err.Error()})
+			return
+		}
+		if state.generated == sent && !state.finished {
+			continue
+		}
+		if err := sse.event(respond(state)); err != nil {
+			s.driver.abort(req.ID)
+			return
+		}
+		sent = state.generated
+		if state.finished {
+			_ = sse.done()
+			return
+		}
+	}
+}
+
+func (s *Server) writeValueError(w http.ResponseWriter, sse *sseWriter, e *valueError) {
+	if sse == nil {
+		writeJSON(w, http.StatusBadRequest, api.StreamError{Error: api.ErrorDetail{Message: e.msg}})
+		return
+	}
+	retryable := false
+	if sse.event(api.StreamError{Error: api.ErrorDetail{
+		Message: e.msg, Type: "invalid_request_error", Code: http.StatusBadRequest, Retryable: &retryable,
+	}}) == nil {
+		_ = sse.done()
+	}
+}
+
+// parseGenerate applies SGLang's checks in SGLang's order: prompt presence
+// and form, prompt against the context, prompt plus max_new_tokens against
+// the context, then the sampling parameters themselves.
+func (s *Server) parseGenerate(b generateBody) (Request, *valueError) {
+	hasText, hasIDs := present(b.Text), present(b.InputIDs)
+	if hasText == hasIDs {
+		return Request{}, valueErrorf("Either text, input_ids or input_embeds should be provided.")
+	}
+	var input int
+	if hasText {
+		var text string
+		if err := json.Unmarshal(b.Text, &text); err != nil {
+			return Request{}, valueErrorf("text must be one string: batch requests are not simulated")
+		}
+		input = textTokens(text)
+	} else {
+		var ids []int
+		if err := json.Unmarshal(b.InputIDs, &ids); err != nil {
+			return Request{}, valueErrorf("input_ids must be one list of token ids: batch requests are not simulated")
+		}
+		if len(ids) == 0 {
+			return Request{}, valueErrorf("input_ids must not be empty")
+		}
+		vocab := int(s.prof.Model.VocabSize.Value)
+		if slices.ContainsFunc(ids, func(id int) bool { return id < 0 || id >= vocab }) {
+			return Request{}, valueErrorf("The input_ids %v contains values greater than the vocab size (%d).", ids, vocab)
+		}
+		input = len(ids)
+	}
+	ctxLen := s.lim.ContextLength
+	if input >= ctxLen {
+		return Request{}, valueErrorf("The input (%d tokens) is longer than the model's context length (%d tokens).", input, ctxLen)
+	}
+	sp, maxNew, verr := parseSamplingParams(b.SamplingParams)
+	if verr != nil {
+		return Request{}, verr
+	}
+	if sp.MaxNewTokens != nil && *sp.MaxNewTokens+input >= ctxLen {
+		return Request{}, valueErrorf("Requested token count exceeds the model's maximum context length of %d tokens. "+
+			"You requested a total of %d tokens: %d tokens from the input messages and %d tokens for the completion. "+
+			"Please reduce the number of tokens in the input messages or the completion to fit within the limit.",
+			ctxLen, *sp.MaxNewTokens+input, input, *sp.MaxNewTokens)
+	}
+	if verr := verifySamplingParams(sp, maxNew); verr != nil {
+		return Request{}, verr
+	}
+	if input > s.lim.MaxReqInputLen {
+		return Request{}, valueErrorf("Input length (%d tokens) exceeds the maximum allowed length (%d tokens). "+
+			"Use a shorter input or enable --allow-auto-truncate.", input, s.lim.MaxReqInputLen)
+	}
+	rid := ""
+	if b.RID != nil {
+		rid = *b.RID
+	}
+	if rid == "" {
+		rid = s.newRID()
+	}
+	interval := 0
+	if sp.StreamInterval != nil {
+		interval = *sp.StreamInterval
+	}
+	return Request{ID: rid, InputTokens: input, MaxNewTokens: maxNew, Stream: b.Stream, StreamInterval: interval}, nil
+}
+
+func present(raw json.RawMessage) bool {
+	return len(raw) > 0 && !bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
+}
+
+// samplingKeys are the keys SGLang's SamplingParams accepts: those of
+// api.SamplingParams plus ones the simulator accepts and ignores because
+// they change only content, not timing.
+var samplingKeys = func() map[string]bool {
+	keys := map[string]bool{}
+	t := reflect.TypeFor[api.SamplingParams]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		keys[name] = true
+	}
+	for _, k := range []string{
+		"stop_regex", "spaces_between_special_tokens", "no_stop_trim", "json_schema", "regex",
+		"ebnf", "structural_tag", "custom_params", "logit_bias", "sampling_seed",
+	} {
+		keys[k] = true
+	}
+	return keys
+}()
+
+// parseSamplingParams decodes sampling_params and returns them with the
+// effective max_new_tokens: the default when absent, -1 (unbounded, clamped
+// later by the engine) when null.
+func parseSamplingParams(raw json.RawMessage) (api.SamplingParams, int, *valueError) {
+	var sp api.SamplingParams
+	if !present(raw) {
+		return sp, api.DefaultMaxNewTokens, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return sp, 0, valueErrorf("sampling_params must be one object: batch requests are not simulated")
+	}
+	var unknown []string
+	for k := range fields {
+		if !samplingKeys[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return sp, 0, valueErrorf("Unexpected keyword argument '%s' in sampling_params", unknown[0])
+	}
+	// stop may be one string or a list of them.
+	if stop, ok := fields["stop"]; ok && len(bytes.TrimSpace(stop)) > 0 && bytes.TrimSpace(stop)[0] == '"' {
+		fields["stop"] = append(append([]byte{'['}, stop...), ']')
+	}
+	normalized, err := json.Marshal(fields)
+	if err == nil {
+		err = json.Unmarshal(normalized, &sp)
+	}
+	if err != nil {
+		return sp, 0, valueErrorf("Invalid sampling_params: %v", err)
+	}
+	maxNew := api.DefaultMaxNewTokens
+	switch {
+	case sp.MaxNewTokens != nil:
+		maxNew = *sp.MaxNewTokens
+	case fields["max_new_tokens"] != nil:
+		maxNew = -1 // explicit null: unbounded
+	}
+	return sp, maxNew, nil
+}
+
+// verifySamplingParams applies SamplingParams.verify's range checks.
+func verifySamplingParams(sp api.SamplingParams, maxNew int) *valueError {
+	switch {
+	case sp.Temperature != nil && *sp.Temperature < 0:
+		return valueErrorf("temperature must be non-negative, got %v.", *sp.Temperature)
+	case sp.TopP != nil && (*sp.TopP <= 0 || *sp.TopP > 1):
+		return valueErrorf("top_p must be in (0, 1], got %v.", *sp.TopP)
+	case sp.MinP != nil && (*sp.MinP < 0 || *sp.MinP > 1):
+		return valueErrorf("min_p must be in [0, 1], got %v.", *sp.MinP)
+	case sp.TopK != nil && *sp.TopK < 1 && *sp.TopK != -1:
+		return valueErrorf("top_k must be -1 (disable), or at least 1, got %v.", *sp.TopK)
+	case sp.FrequencyPenalty != nil && (*sp.FrequencyPenalty < -2 || *sp.FrequencyPenalty > 2):
+		return valueErrorf("frequency_penalty must be in [-2, 2], got %v.", *sp.FrequencyPenalty)
+	case sp.PresencePenalty != nil && (*sp.PresencePenalty < -2 || *sp.PresencePenalty > 2):
+		return valueErrorf("presence_penalty must be in [-2, 2], got %v.", *sp.PresencePenalty)
+	case sp.RepetitionPenalty != nil && (*sp.RepetitionPenalty <= 0 || *sp.RepetitionPenalty > 2):
+		return valueErrorf("repetition_penalty must be in (0, 2], got %v.", *sp.RepetitionPenalty)
+	case sp.MaxNewTokens != nil && *sp.MaxNewTokens < 0:
+		return valueErrorf("max_new_tokens must be at least 0, got %v.", *sp.MaxNewTokens)
+	case sp.MinNewTokens != nil && (*sp.MinNewTokens < 0 || (maxNew >= 0 && *sp.MinNewTokens > maxNew)):
+		return valueErrorf("min_new_tokens must be in [0, max_new_tokens], got %v.", *sp.MinNewTokens)
+	case sp.StreamInterval != nil && *sp.StreamInterval < 1:
+		return valueErrorf("stream_interval must be at least 1, got %v.", *sp.StreamInterval)
+	case sp.N != nil && *sp.N != 1:
+		return valueErrorf("n=%d is not simulated: send n separate requests", *sp.N)
+	}
+	return nil
+}
+
+// sseWriter writes SGLang's event stream, flushing after every event so
+// each chunk leaves when it is produced.
+type sseWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func newSSEWriter(w http.ResponseWriter) *sseWriter {
+	// Starlette appends the charset to every text/* media type.
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	return &sseWriter{w: w, rc: rc}
+}
+
+func (s *sseWriter) event(v any) error {
+	payload, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := api.WriteEvent(s.w, payload); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
+func (s *sseWriter) done() error {
+	if err := api.WriteDone(s.w); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
+func (s *sseWriter) flush() error {
+	if err := s.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
+}

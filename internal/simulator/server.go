@@ -1,0 +1,394 @@
+package simulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config holds a simulated server's settings, named after SGLang's
+// ServerArgs fields. Zero values mean "SGLang's default" unless noted.
+type Config struct {
+	ModelPath string
+	// ServedModelName defaults to ModelPath.
+	ServedModelName string
+	Host            string
+	Port            int
+	// TPSize must equal the profile's tp_size; 0 means 1.
+	TPSize int
+	// MaxRunningRequests, MaxTotalTokens and ContextLength are CLI caps;
+	// /server_info reports them as given, null when 0.
+	MaxRunningRequests int
+	MaxTotalTokens     int
+	ContextLength      int
+	MaxPrefillTokens   int
+	// ChunkedPrefillSize: 0 is the profile's auto value, negative disables.
+	ChunkedPrefillSize int
+	MemFractionStatic  float64
+	SchedulePolicy     string
+	StreamInterval     int
+	EnableMetrics      bool
+	RandomSeed         int64
+	SkipServerWarmup   bool
+	// StartupDelay is how long /health answers 503 before the warmup
+	// request, standing in for weight loading and CUDA-graph capture.
+	StartupDelay time.Duration
+}
+
+// Options configure NewServer.
+type Options struct {
+	Config  Config
+	Profile Profile
+	// Clock defaults to a new WallClock.
+	Clock Clock
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Server is one simulated SGLang server: HTTP handlers in front of a driver
+// goroutine that owns the Engine. Handler serves HTTP; Run drives the engine
+// and must be running for requests to progress.
+type Server struct {
+	cfg     Config
+	prof    Profile
+	lim     Limits
+	clock   Clock
+	log     *slog.Logger
+	created int64 // unix seconds, for /v1/models
+	driver  *driver
+	handler http.Handler
+	ready   atomic.Bool
+	ridSeq  atomic.Uint64
+
+	// Front-end counters, incremented when a request finishes.
+	promptTokens     atomic.Int64
+	generationTokens atomic.Int64
+	cachedTokens     atomic.Int64
+	numRequests      atomic.Int64
+}
+
+// NewServer checks the settings against the profile and builds a server.
+func NewServer(opts Options) (*Server, error) {
+	cfg := opts.Config
+	if cfg.ModelPath == "" {
+		return nil, errors.New("simulator: model path is required")
+	}
+	if cfg.ServedModelName == "" {
+		cfg.ServedModelName = cfg.ModelPath
+	}
+	if cfg.TPSize == 0 {
+		cfg.TPSize = 1
+	}
+	if cfg.TPSize != opts.Profile.TPSize {
+		return nil, fmt.Errorf("simulator: profile %s models tp_size %d, not %d", opts.Profile.Name, opts.Profile.TPSize, cfg.TPSize)
+	}
+	eng, err := NewEngine(EngineConfig{
+		MaxRunningRequests: cfg.MaxRunningRequests,
+		ChunkedPrefillSize: cfg.ChunkedPrefillSize,
+		MaxPrefillTokens:   cfg.MaxPrefillTokens,
+		MaxTotalTokens:     cfg.MaxTotalTokens,
+		MemFractionStatic:  cfg.MemFractionStatic,
+		ContextLength:      cfg.ContextLength,
+		SchedulePolicy:     cfg.SchedulePolicy,
+		StreamInterval:     cfg.StreamInterval,
+	}, opts.Profile, cfg.RandomSeed)
+	if err != nil {
+		return nil, fmt.Errorf("simulator: %w", err)
+	}
+	s := &Server{
+		cfg:     cfg,
+		prof:    opts.Profile,
+		lim:     eng.Limits(),
+		clock:   opts.Clock,
+		log:     opts.Logger,
+		created: time.Now().Unix(),
+	}
+	if s.clock == nil {
+		s.clock = NewWallClock()
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.driver = newDriver(eng, s.clock, s.countFinished)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the SGLang-compatible HTTP API.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run drives the engine until ctx ends, and meanwhile brings the server to
+// ready: after StartupDelay it sends SGLang's warmup request (unless
+// SkipServerWarmup) and then /health turns 200. It returns nil when ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.warmUp(ctx) })
+	s.driver.run(ctx)
+	wg.Wait()
+	return nil
+}
+
+// Warmup request SGLang sends itself before reporting healthy
+// (sglang-reference.md s1.5). It is counted in the metrics like any other.
+const (
+	warmupText         = "The capital city of France is"
+	warmupMaxNewTokens = 8
+)
+
+func (s *Server) warmUp(ctx context.Context) {
+	if err := s.clock.SleepUntil(ctx, s.cfg.StartupDelay); err != nil {
+		return
+	}
+	if !s.cfg.SkipServerWarmup {
+		req := Request{ID: s.newRID(), InputTokens: textTokens(warmupText), MaxNewTokens: warmupMaxNewTokens}
+		st, err := s.enqueue(ctx, s.clock.Now(), req)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("warmup request failed", "err", err)
+			}
+			return
+		}
+		if _, err := st.wait(ctx); err != nil {
+			s.driver.abort(req.ID)
+			if ctx.Err() == nil {
+				s.log.Error("warmup request failed", "err", err)
+			}
+			return
+		}
+	}
+	s.ready.Store(true)
+	s.log.Info("The server is fired up and ready to roll!")
+}
+
+// enqueue charges the front-end delay t_fe_in, measured from received, then
+// hands the request to the driver.
+func (s *Server) enqueue(ctx context.Context, received time.Duration, req Request) (*stream, error) {
+	if err := s.clock.SleepUntil(ctx, received+seconds(s.prof.Frontend.InputOverhead.Value)); err != nil {
+		return nil, err
+	}
+	req.Arrival = s.clock.Now()
+	return s.driver.submit(req)
+}
+
+// countFinished updates the front-end counters; the driver calls it before
+// the request's final output is visible, so a client that has its response
+// already sees it counted.
+func (s *Server) countFinished(st *stream, out Output) {
+	s.promptTokens.Add(int64(st.promptTokens))
+	s.generationTokens.Add(int64(out.Generated))
+	s.numRequests.Add(1)
+}
+
+// newRID returns a 32-hex request id, like SGLang's uuid4().hex. It is
+// derived from the seed, the port and a counter: a seeded run names its
+// requests alike, and servers sharing a host and a seed do not collide.
+func (s *Server) newRID() string {
+	n := s.ridSeq.Add(1)
+	return fmt.Sprintf("%016x%016x", splitmix64(uint64(s.cfg.RandomSeed)^uint64(s.cfg.Port)<<32), splitmix64(n))
+}
+
+// driver is the one goroutine that owns the Engine. Handlers reach it only
+// through submit and abort, which queue commands under a mutex and never
+// block on the engine; outputs go back through each request's stream.
+type driver struct {
+	engine   *Engine
+	clock    Clock
+	onFinish func(*stream, Output)
+	notify   chan struct{} // wakes an idle driver; capacity 1
+
+	mu      sync.Mutex
+	inbox   []command
+	streams map[string]*stream
+	usage   Usage
+	metrics EngineMetrics
+}
+
+type command struct {
+	add   *Request
+	abort string
+}
+
+func newDriver(e *Engine, c Clock, onFinish func(*stream, Output)) *driver {
+	return &driver{engine: e, clock: c, onFinish: onFinish, notify: make(chan struct{}, 1), streams: make(map[string]*stream)}
+}
+
+// submit registers a stream for req and queues it for the engine.
+func (d *driver) submit(req Request) (*stream, error) {
+	st := &stream{promptTokens: req.InputTokens, ready: make(chan struct{}, 1)}
+	d.mu.Lock()
+	if d.streams[req.ID] != nil {
+		d.mu.Unlock()
+		return nil, fmt.Errorf("Duplicate request ID: %s", req.ID)
+	}
+	d.streams[req.ID] = st
+	d.inbox = append(d.inbox, command{add: &req})
+	d.mu.Unlock()
+	d.wake()
+	return st, nil
+}
+
+// abort drops a request, e.g. because its client went away, freeing its
+// slot in the engine.
+func (d *driver) abort(id string) {
+	d.mu.Lock()
+	if d.streams[id] == nil {
+		d.mu.Unlock()
+		return
+	}
+	delete(d.streams, id)
+	d.inbox = append(d.inbox, command{abort: id})
+	d.mu.Unlock()
+	d.wake()
+}
+
+func (d *driver) wake() {
+	select {
+	case d.notify <- struct{}{}:
+	default:
+	}
+}
+
+// snapshot returns the engine state as of the last step.
+func (d *driver) snapshot() (Usage, EngineMetrics) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.usage, d.metrics
+}
+
+func (d *driver) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		d.drain()
+		st := d.engine.Step(d.clock.Now())
+		if st.Kind == StepIdle {
+			d.deliver(nil)
+			if st.End == Forever {
+				select {
+				case <-d.notify:
+				case <-ctx.Done():
+				}
+			} else {
+				_ = d.clock.SleepUntil(ctx, st.End)
+			}
+			continue
+		}
+		if d.clock.SleepUntil(ctx, st.End) != nil {
+			return
+		}
+		d.deliver(st.Outputs)
+	}
+}
+
+func (d *driver) drain() {
+	d.mu.Lock()
+	cmds := d.inbox
+	d.inbox = nil
+	d.mu.Unlock()
+	for _, c := range cmds {
+		if c.abort != "" {
+			d.engine.Abort(c.abort)
+			continue
+		}
+		if err := d.engine.Add(*c.add); err != nil {
+			d.mu.Lock()
+			st := d.streams[c.add.ID]
+			delete(d.streams, c.add.ID)
+			d.mu.Unlock()
+			if st != nil {
+				st.fail(err)
+			}
+		}
+	}
+}
+
+// deliver publishes a step's outputs and the engine state after it.
+func (d *driver) deliver(outs []Output) {
+	streams := make([]*stream, len(outs))
+	d.mu.Lock()
+	for i, o := range outs {
+		streams[i] = d.streams[o.ID]
+		if o.Finished {
+			delete(d.streams, o.ID)
+		}
+	}
+	d.usage = d.engine.Usage()
+	d.metrics = d.engine.Metrics()
+	d.mu.Unlock()
+	for i, st := range streams {
+		if st == nil {
+			continue // aborted meanwhile
+		}
+		if outs[i].Finished {
+			d.onFinish(st, outs[i])
+		}
+		st.publish(outs[i])
+	}
+}
+
+// stream carries one request's progress from the driver to its handler. It
+// keeps only the newest cumulative state: a handler that falls behind sends
+// one chunk with several tokens, as SGLang's HTTP layer does.
+type stream struct {
+	promptTokens int
+	ready        chan struct{} // capacity 1
+
+	mu sync.Mutex
+	st streamState
+}
+
+type streamState struct {
+	generated    int
+	finished     bool
+	finishReason string
+	err          error
+}
+
+func (s *stream) publish(o Output) {
+	s.mu.Lock()
+	s.st = streamState{generated: o.Generated, finished: o.Finished, finishReason: o.FinishReason}
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *stream) fail(err error) {
+	s.mu.Lock()
+	s.st.err = err
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *stream) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns the final state, or an error if the request failed or ctx
+// ended first.
+func (s *stream) wait(ctx context.Context) (streamState, error) {
+	for {
+		st := s.state()
+		switch {
+		case st.err != nil:
+			return st, st.err
+		case st.finished:
+			return st, nil
+		}
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return st, ctx.Err()
+		}
+	}
+}
+
+func (s *stream) state() streamState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st
+}

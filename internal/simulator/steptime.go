@@ -1,0 +1,84 @@
+package simulator
+
+import (
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// BatchShape is what the step-time model needs to know about one engine step
+// (simulator-design.md s2.1 symbols).
+type BatchShape struct {
+	// PrefillTokens (P) are the new prompt tokens computed this step.
+	PrefillTokens int
+	// DecodeSeqs (D) are the sequences that each produce one token.
+	DecodeSeqs int
+	// Requests (B) is every request in the batch.
+	Requests int
+	// DecodeContext (C_dec) is the sum of the decoding sequences' lengths:
+	// the KV tokens decode attention reads.
+	DecodeContext int
+	// PrefillAttention (A_pf) is the sum over prefill chunks of
+	// chunk × (prefix already computed + chunk/2): token pairs of attention.
+	PrefillAttention float64
+}
+
+// maxJitterSigma bounds the profile's relative step-time noise; beyond it the
+// clamp in Sample would distort the mean.
+const maxJitterSigma = 0.3
+
+// StepModel prices one engine step with the compact form of
+// simulator-design.md s5.2:
+//
+//	T = t_step + smoothmax(W/BWw, (F_body·N + F_head·B)/Φg)
+//	    + kvB·C_dec/BWkv + F_attn·A_pf/Φa + t_req·B
+//
+// with N = P + D. The LM head is charged per sequence (F_head·B) rather than
+// per token because it runs only on each sequence's last position (s2.1).
+// smoothmax is the p-norm (x^p + y^p)^(1/p), which bends through the
+// weight-bound/compute-bound knee gradually as measured curves do.
+type StepModel struct {
+	p StepTimeParams
+}
+
+// NewStepModel returns the model for a validated profile's parameters.
+func NewStepModel(p StepTimeParams) StepModel { return StepModel{p: p} }
+
+// Mean is the noise-free step time.
+func (m StepModel) Mean(s BatchShape) time.Duration {
+	p := &m.p
+	n := float64(s.PrefillTokens + s.DecodeSeqs)
+	b := float64(s.Requests)
+	weights := p.WeightBytes.Value / p.WeightBandwidth.Value
+	gemm := (p.BodyFLOPsPerToken.Value*n + p.HeadFLOPsPerSequence.Value*b) / p.GEMMFLOPs.Value
+	sec := p.StepOverhead.Value +
+		smoothMax(weights, gemm, p.SmoothMaxP.Value) +
+		p.KVBytesPerToken.Value*float64(s.DecodeContext)/p.KVBandwidth.Value +
+		p.AttnFLOPsPerPair.Value*s.PrefillAttention/p.AttnFLOPs.Value +
+		p.RequestOverhead.Value*b
+	return seconds(sec)
+}
+
+// Sample is Mean with seeded Gaussian noise of relative σ (jitter_sigma),
+// clamped to ±3σ so one unlucky draw cannot make a step negative or absurd.
+func (m StepModel) Sample(s BatchShape, rng *rand.Rand) time.Duration {
+	mean := m.Mean(s)
+	sigma := m.p.JitterSigma.Value
+	if sigma == 0 {
+		return mean
+	}
+	z := max(-3, min(3, rng.NormFloat64()))
+	return time.Duration(float64(mean) * (1 + sigma*z))
+}
+
+func smoothMax(x, y, p float64) float64 {
+	hi := max(x, y)
+	if hi == 0 {
+		return 0
+	}
+	// Scale by the larger term so x^p cannot overflow.
+	return hi * math.Pow(math.Pow(x/hi, p)+math.Pow(y/hi, p), 1/p)
+}
+
+// seconds converts float seconds to a Duration, rounding to the nanosecond.
+func seconds(s float64) time.Duration { return time.Duration(math.Round(s * 1e9)) }

@@ -1,0 +1,158 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/sgltest/sgltest/internal/launcher"
+)
+
+// Environment variables that configure a suite. They work the same for all
+// three ways of running scenarios (go test, godog run, the sgltest binary).
+const (
+	// EnvReports is the directory that receives one directory per run.
+	EnvReports = "SGLTEST_REPORTS"
+	// EnvBackend chooses what "an SGLang server" in a scenario means: "sim"
+	// (the embedded simulator) or "sglang" (real SGLang; needs EnvModel
+	// and a GPU).
+	EnvBackend = "SGLTEST_BACKEND"
+	// EnvModel is the model path passed as --model-path.
+	EnvModel = "SGLTEST_MODEL"
+	// EnvPython is the interpreter that runs python -m sglang.launch_server.
+	EnvPython = "SGLTEST_PYTHON"
+	// EnvGPUs lists the GPU ids servers may use, e.g. "0,1,2,3"; server i
+	// gets the i-th.
+	EnvGPUs = "SGLTEST_GPUS"
+	// EnvSimProfile names the simulator's calibration profile.
+	EnvSimProfile = "SGLTEST_SIM_PROFILE"
+	// EnvBinary is the sgltest binary whose "sim" subcommand is the
+	// simulator; when unset the runner uses itself or builds one.
+	EnvBinary = "SGLTEST_BIN"
+)
+
+// Documented defaults for the settings above.
+const (
+	DefaultReports    = "reports"
+	DefaultSimProfile = "llama-3.1-8b-h100"
+	DefaultPython     = "python3"
+)
+
+// Settings is what a suite reads from its environment.
+type Settings struct {
+	Reports    string
+	Backend    launcher.Backend
+	Model      string
+	Python     string
+	GPUs       []int
+	SimProfile string
+	Binary     string
+}
+
+// SettingsFromEnv reads Settings from the environment, applying the
+// documented defaults, and rejects values it cannot use.
+func SettingsFromEnv() (Settings, error) {
+	s := Settings{
+		Reports:    envOr(EnvReports, DefaultReports),
+		Backend:    launcher.Backend(envOr(EnvBackend, string(launcher.BackendSim))),
+		Model:      os.Getenv(EnvModel),
+		Python:     envOr(EnvPython, DefaultPython),
+		SimProfile: envOr(EnvSimProfile, DefaultSimProfile),
+		Binary:     os.Getenv(EnvBinary),
+	}
+	switch s.Backend {
+	case launcher.BackendSim, launcher.BackendSGLang:
+	default:
+		return s, fmt.Errorf("%s=%q: expected %q or %q", EnvBackend, s.Backend, launcher.BackendSim, launcher.BackendSGLang)
+	}
+	if s.Backend == launcher.BackendSGLang && s.Model == "" {
+		return s, fmt.Errorf("%s=sglang needs %s, the model path to serve", EnvBackend, EnvModel)
+	}
+	if g := os.Getenv(EnvGPUs); g != "" {
+		for _, f := range strings.Split(g, ",") {
+			id, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || id < 0 {
+				return s, fmt.Errorf("%s=%q: expected a comma-separated list of GPU ids such as 0,1", EnvGPUs, g)
+			}
+			s.GPUs = append(s.GPUs, id)
+		}
+	}
+	return s, nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// Suite is what lives for one run of scenarios: settings, the interrupt
+// context, and the count of scenarios started (a run that starts none is a
+// failure, never a pass).
+type Suite struct {
+	Settings Settings
+
+	ctx  context.Context
+	stop context.CancelFunc
+
+	mu        sync.Mutex
+	scenarios int
+	simBin    string
+	builtDir  string
+	simErr    error
+	simOnce   sync.Once
+}
+
+// NewSuite reads the settings and starts catching SIGINT and SIGTERM: a
+// signal cancels the suite's context, which stops the load and every server
+// of the running test before the process exits.
+func NewSuite() (*Suite, error) {
+	s, err := SettingsFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	return &Suite{Settings: s, ctx: ctx, stop: stop}, nil
+}
+
+// Interrupted reports whether a signal has cancelled the suite.
+func (s *Suite) Interrupted() bool { return s.ctx.Err() != nil }
+
+// Close releases the signal handlers and removes a simulator binary the
+// suite built. It is safe to call more than once.
+func (s *Suite) Close() {
+	s.stop()
+	if s.builtDir != "" {
+		_ = os.RemoveAll(s.builtDir) // a leftover in the cache directory is harmless
+		s.builtDir = ""
+	}
+}
+
+// ErrNoScenarios is returned by Finish when no scenario ran: a filter that
+// matches nothing must not pass a CI gate.
+var ErrNoScenarios = errors.New("no scenario ran: check the feature paths and the tag filter (godog tags use &&, ~ and , not and/not/or)")
+
+// Finish reports whether the suite ran at least one scenario.
+func (s *Suite) Finish() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.scenarios == 0 {
+		return ErrNoScenarios
+	}
+	return nil
+}
+
+// NewTest starts one scenario's test.
+func (s *Suite) NewTest(name string) *Test {
+	s.mu.Lock()
+	s.scenarios++
+	s.mu.Unlock()
+	return &Test{suite: s, name: name}
+}
