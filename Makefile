@@ -5,7 +5,15 @@ BIN     := bin/sgltest
 # legitimately take longer, so the limit is explicit.
 TIMEOUT ?= 30m
 
-.PHONY: all build run test vet unit features vocab clean
+# The real SGLang router, from PyPI, each in its own virtual environment
+# (both packages install a console script named smg). Tests find them here.
+PYTHON  ?= python3
+ROUTER_VENV := .venv/sglang-router
+SMG_VENV    := .venv/smg
+SGLANG_ROUTER_VERSION := 0.3.2
+SMG_VERSION := 1.9.0
+
+.PHONY: all build run test vet unit features vocab clean venv
 
 all: build
 
@@ -20,9 +28,22 @@ run: build
 vet:
 	$(GO) vet ./...
 
-# Unit tests and the feature scenarios, with the race detector.
-test: vet
-	$(GO) test -race -timeout $(TIMEOUT) ./...
+# Unit tests and the feature scenarios, with the race detector. Tests that
+# need the real router fail (rather than skip) under make test.
+test: vet venv
+	SGLTEST_REQUIRE_ROUTER=1 $(GO) test -race -timeout $(TIMEOUT) ./...
+
+venv: $(ROUTER_VENV)/.installed $(SMG_VENV)/.installed
+
+$(ROUTER_VENV)/.installed:
+	$(PYTHON) -m venv $(ROUTER_VENV)
+	$(ROUTER_VENV)/bin/pip install --quiet --disable-pip-version-check sglang-router==$(SGLANG_ROUTER_VERSION)
+	touch $@
+
+$(SMG_VENV)/.installed:
+	$(PYTHON) -m venv $(SMG_VENV)
+	$(SMG_VENV)/bin/pip install --quiet --disable-pip-version-check smg==$(SMG_VERSION)
+	touch $@
 
 unit:
 	$(GO) test -race ./internal/... ./runner/... ./steps/... ./cmd/...
@@ -35,4 +56,4 @@ vocab:
 	$(GO) test ./steps -run TestVocabularyFileMatchesTheStepDefinitions -update
 
 clean:
-	rm -rf bin
+	rm -rf bin .venv
