@@ -40,13 +40,13 @@ func TestParseStream(t *testing.T) {
 	}{
 		{
 			name:   "one token per chunk records each chunk and ends at DONE",
-			stream: chunk("a", 1, "") + chunk("ab", 2, "") + chunk("abc", 3, length3) + "data: [DONE]\n\n",
+			stream: chunk("a", 1, "") + chunk("ab", 2, "") + chunk("abc", 3, length3) + done,
 			want: metrics.Record{FirstToken: 1 * ms, Done: 7 * ms, OutputTokens: 3, CachedTokens: 1,
 				Chunks: []metrics.Chunk{{At: 1 * ms, Tokens: 1}, {At: 3 * ms, Tokens: 1}, {At: 5 * ms, Tokens: 1}}},
 		},
 		{
 			name:   "a chunk carrying several tokens counts them all from completion_tokens",
-			stream: chunk("a", 1, "") + chunk("abc", 3, length3) + "data: [DONE]\n\n",
+			stream: chunk("a", 1, "") + chunk("abc", 3, length3) + done,
 			want: metrics.Record{FirstToken: 1 * ms, Done: 5 * ms, OutputTokens: 3, CachedTokens: 1,
 				Chunks: []metrics.Chunk{{At: 1 * ms, Tokens: 1}, {At: 3 * ms, Tokens: 2}}},
 		},
@@ -57,7 +57,7 @@ func TestParseStream(t *testing.T) {
 		},
 		{
 			name:    "an abort finish reason fails the request",
-			stream:  chunk("a", 1, `{"type":"abort","message":"The request queue is full.","status_code":503}`) + "data: [DONE]\n\n",
+			stream:  chunk("a", 1, `{"type":"abort","message":"The request queue is full.","status_code":503}`) + done,
 			wantErr: "aborted by server: The request queue is full.",
 		},
 		{
@@ -67,7 +67,7 @@ func TestParseStream(t *testing.T) {
 		},
 		{
 			name:    "DONE without a finish reason fails",
-			stream:  chunk("a", 1, "") + "data: [DONE]\n\n",
+			stream:  chunk("a", 1, "") + done,
 			wantErr: "without a finish_reason",
 		},
 		{
@@ -77,7 +77,7 @@ func TestParseStream(t *testing.T) {
 		},
 		{
 			name:    "completion_tokens going backwards fails",
-			stream:  chunk("ab", 2, "") + chunk("a", 1, "") + "data: [DONE]\n\n",
+			stream:  chunk("ab", 2, "") + chunk("a", 1, "") + done,
 			wantErr: "went back from 2 to 1",
 		},
 	}

@@ -6,13 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sgltest/sgltest/internal/metrics"
 )
 
-// Generator sends a workload open-loop: each request is sent when its
-// planned arrival comes, whether or not earlier requests have finished.
+// Generator sends a workload and measures every request. When a request
+// arrives is the Schedule's business (open loop: precomputed Offsets;
+// closed loop: ClosedLoop); when an arrived request is sent is the
+// Generator's: at once (the default, continuous mode), when one of
+// MaxConcurrency slots is free, or with its static Batch. Either wait is
+// queue time (Sent − Arrival) and counts in total latency.
 type Generator struct {
 	Client *Client
 	// Target is the base URL every request goes to (a server or a router).
@@ -21,6 +26,148 @@ type Generator struct {
 	// server logs and /abort_request can name it.
 	RIDPrefix string
 	Logger    *slog.Logger
+
+	// MaxConcurrency, when positive, caps requests in flight; arrived
+	// requests wait for a slot in arrival order (FIFO).
+	MaxConcurrency int
+	// Batch, when its Size is positive, sends requests in static batches
+	// (see Batch). It cannot be combined with MaxConcurrency.
+	Batch Batch
+	// Warmup is the number of warmup requests: copies of the first request
+	// with at most 32 output tokens (bench_serving's --warmup-requests),
+	// sent together before the start instant and awaited. Their Records
+	// have Warmup set and are kept out of every figure; the run fails if
+	// every one of them fails.
+	Warmup int
+	// Bounds are the self-check's limits (see Health); zero fields take
+	// their documented defaults.
+	Bounds Bounds
+}
+
+// Batch is static client-side batching: arrived requests are held until
+// Size of them have arrived or Timeout has passed since the first of them
+// arrived, then sent together. The hold is queue time.
+type Batch struct {
+	Size    int
+	Timeout time.Duration
+}
+
+// Schedule decides when each request arrives. The Generator calls Arrive
+// for requests 0, 1, 2... in order from one goroutine, and Finished from
+// each request's goroutine when it ends. Two implementations: Offsets
+// (open loop, precomputed from the start instant) and ClosedLoop (a fixed
+// number of users, each sending its next request when its last finished).
+type Schedule interface {
+	// Arrive blocks until request i is due and returns the offset from the
+	// start instant at which it was due (its Scheduled time). It returns
+	// ctx's error if ctx ends first.
+	Arrive(ctx context.Context, i int, clock *Clock) (time.Duration, error)
+	// Finished reports that request i ended at offset at.
+	Finished(i int, at time.Duration)
+}
+
+// Offsets is an open-loop schedule: request i is due at offset Offsets[i]
+// from the start instant, whatever happens to the others. A late wake-up
+// delays one request and never the ones after it.
+type Offsets []time.Duration
+
+// Arrive sleeps until the start instant + o[i].
+func (o Offsets) Arrive(ctx context.Context, i int, clock *Clock) (time.Duration, error) {
+	return o[i], clock.SleepUntil(ctx, o[i])
+}
+
+// Finished does nothing: open-loop arrivals do not depend on completions.
+func (Offsets) Finished(int, time.Duration) {}
+
+// ClosedLoop is a closed-loop schedule of a fixed number of users: each
+// sends a request, waits for it to end, and sends its next at once. All
+// users start at offset 0; a request is due when the one it follows ended,
+// so Arrival − Scheduled is the generator's own reaction lag.
+type ClosedLoop struct {
+	free chan time.Duration
+}
+
+// NewClosedLoop returns a closed loop of users users.
+func NewClosedLoop(users int) (*ClosedLoop, error) {
+	if users <= 0 {
+		return nil, fmt.Errorf("closed loop: users must be positive, got %d", users)
+	}
+	c := &ClosedLoop{free: make(chan time.Duration, users)}
+	for range users {
+		c.free <- 0
+	}
+	return c, nil
+}
+
+// Arrive waits for a user to be free.
+func (c *ClosedLoop) Arrive(ctx context.Context, _ int, _ *Clock) (time.Duration, error) {
+	select {
+	case at := <-c.free:
+		return at, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// Finished frees the request's user as of at.
+func (c *ClosedLoop) Finished(_ int, at time.Duration) { c.free <- at }
+
+// Clock is the run's time base: offsets from one start instant on Go's
+// monotonic clock. It is used by the arrival goroutine only.
+type Clock struct {
+	start time.Time
+	timer *time.Timer
+}
+
+// Now is the offset from the start instant.
+func (c *Clock) Now() time.Duration { return time.Since(c.start) }
+
+// fineSleep is the stretch before a deadline that SleepUntil sleeps in the
+// kernel (nanosleep) rather than on a Go timer. Go's timers, when the
+// process is idle, wait in epoll with millisecond resolution, so a timer
+// for a sub-millisecond gap fires up to a millisecond late; nanosleep
+// blocks only this goroutine's thread and wakes within the kernel's timer
+// slack (about 50 µs).
+const fineSleep = 2 * time.Millisecond
+
+// SleepUntil sleeps until the start instant + at; it returns at once when
+// that is past, and ctx's error if ctx ends first. The last fineSleep
+// before the deadline is slept in the kernel (see fineSleep), so a
+// cancellation is seen at most that late.
+func (c *Clock) SleepUntil(ctx context.Context, at time.Duration) error {
+	deadline := c.start.Add(at)
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return ctx.Err()
+	}
+	if wait > fineSleep {
+		if err := c.timerSleep(ctx, wait-fineSleep); err != nil {
+			return err
+		}
+	}
+	for {
+		wait = time.Until(deadline)
+		if wait <= 0 {
+			return ctx.Err()
+		}
+		ts := syscall.NsecToTimespec(int64(wait))
+		_ = syscall.Nanosleep(&ts, nil) // EINTR: loop and sleep the rest
+	}
+}
+
+func (c *Clock) timerSleep(ctx context.Context, wait time.Duration) error {
+	if c.timer == nil {
+		c.timer = time.NewTimer(wait)
+	} else {
+		c.timer.Reset(wait)
+	}
+	select {
+	case <-c.timer.C:
+		return nil
+	case <-ctx.Done():
+		c.timer.Stop()
+		return ctx.Err()
+	}
 }
 
 // Sink receives each Record as its request finishes, from the request's own
@@ -29,19 +176,47 @@ type Generator struct {
 // worth keeping.
 type Sink func(metrics.Record) error
 
-// Run sends reqs[i] at start+arrivals[i] and returns every Record, in
-// workload order, once all have finished. start, the run's time base, is
-// taken once every request body is encoded, so arrival 0 is not late by
-// the encoding time. All Record offsets are measured from it on the
-// monotonic clock, and the schedule counts from it, so a late wake-up
-// delays one request but never the ones after it.
-//
-// Cancelling ctx stops sending: requests in flight end with a context
-// error, requests not yet arrived are not sent and get no Record. Run then
-// returns the records it has with ctx's error.
+// Result is what a run measured: every Record (warmup first, then the
+// workload in order) and the client's self-check.
+type Result struct {
+	Records []metrics.Record
+	Health  Health
+}
+
+// Run sends reqs[i] at start+arrivals[i] (open loop) and returns every
+// Record; it is Play with Offsets, without the Health.
 func (g *Generator) Run(ctx context.Context, reqs []Request, arrivals []time.Duration, sink Sink) ([]metrics.Record, error) {
 	if len(reqs) != len(arrivals) {
 		return nil, fmt.Errorf("load: %d requests but %d arrival times", len(reqs), len(arrivals))
+	}
+	res, err := g.Play(ctx, reqs, Offsets(arrivals), sink)
+	return res.Records, err
+}
+
+// Play sends reqs as s schedules them and returns every Record, in
+// workload order after the warmup records, once all have finished. The
+// start instant, the run's time base, is taken once every request body is
+// encoded and the warmup is over, so arrival 0 is not late by either; all
+// Record offsets are measured from it on the monotonic clock (warmup
+// records have negative ones).
+//
+// Cancelling ctx stops sending: requests in flight end with a context
+// error, requests arrived but still queued are recorded as failed and not
+// sent, requests not yet arrived get no Record. Play then returns the
+// records it has with ctx's error.
+func (g *Generator) Play(ctx context.Context, reqs []Request, s Schedule, sink Sink) (Result, error) {
+	if g.MaxConcurrency > 0 && g.Batch.Size > 0 {
+		return Result{}, errors.New("load: a concurrency cap and static batching cannot be combined")
+	}
+	if g.Batch.Size > 0 && g.Batch.Timeout <= 0 {
+		return Result{}, fmt.Errorf("load: static batching needs a positive timeout, got %v", g.Batch.Timeout)
+	}
+	if off, ok := s.(Offsets); ok && len(off) != len(reqs) {
+		return Result{}, fmt.Errorf("load: %d requests but %d arrival times", len(reqs), len(off))
+	}
+	bounds, err := g.Bounds.resolve()
+	if err != nil {
+		return Result{}, err
 	}
 	log := g.Logger
 	if log == nil {
@@ -49,73 +224,257 @@ func (g *Generator) Run(ctx context.Context, reqs []Request, arrivals []time.Dur
 	}
 	prep := make([]prepared, len(reqs))
 	for i, r := range reqs {
-		p, err := prepare(r, fmt.Sprintf("%s%d", g.RIDPrefix, r.Index))
+		p, err := g.Client.prepare(r, fmt.Sprintf("%s%d", g.RIDPrefix, r.Index))
 		if err != nil {
-			return nil, fmt.Errorf("load: encoding request %d: %w", r.Index, err)
+			return Result{}, fmt.Errorf("load: encoding request %d: %w", r.Index, err)
 		}
 		prep[i] = p
 	}
-	start := time.Now()
-	now := func() time.Duration { return time.Since(start) }
+	r := &run{g: g, sink: sink, schedule: s}
+	var warm []metrics.Record
+	if g.Warmup > 0 && len(reqs) > 0 {
+		if warm, err = r.warmup(ctx, reqs[0]); err != nil {
+			return Result{Records: warm}, err
+		}
+	}
 
 	records := make([]metrics.Record, len(reqs))
 	sent := make([]bool, len(reqs))
-	var (
-		wg      sync.WaitGroup
-		sinkMu  sync.Mutex
-		sinkErr error
-	)
-	timer := time.NewTimer(0)
-	<-timer.C
-	defer timer.Stop()
-
-	log.Info("load started", "requests", len(reqs), "target", g.Target)
+	clock := &Clock{start: time.Now()}
+	r.now = clock.Now
+	for i := range warm {
+		shiftRecord(&warm[i], -clock.start.Sub(r.warmStart))
+		r.emit(warm[i])
+	}
+	cpu0, cpuErr := cpuTime()
+	log.Info("load started", "requests", len(reqs), "target", g.Target, "api", g.Client.API.String())
+	admit := r.admitter(ctx, len(reqs))
 	var cancelled error
 	for i := range prep {
-		if wait := time.Until(start.Add(arrivals[i])); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				cancelled = ctx.Err()
-			}
-		} else if ctx.Err() != nil {
-			cancelled = ctx.Err()
+		sched, err := s.Arrive(ctx, i, clock)
+		if err == nil {
+			err = ctx.Err()
 		}
-		if cancelled != nil {
+		if err != nil {
+			cancelled = err
 			break
 		}
 		rec := &records[i]
-		rec.Arrival = now()
-		rec.Scheduled = arrivals[i]
+		rec.Arrival = clock.Now()
+		rec.Scheduled = sched
 		rec.Index = prep[i].req.Index
 		rec.RID = prep[i].rid
 		rec.Target = g.Target
-		rec.InputTokens = len(prep[i].req.InputIDs)
+		rec.InputTokens = prep[i].req.inputTokens()
 		rec.RequestedOutputTokens = prep[i].req.OutputTokens
 		sent[i] = true
-		wg.Add(1)
-		go func(p prepared) {
-			defer wg.Done()
-			g.Client.do(ctx, g.Target, p, now, rec)
-			if sink == nil {
-				return
-			}
-			if err := sink(*rec); err != nil {
-				sinkMu.Lock()
-				sinkErr = errors.Join(sinkErr, err)
-				sinkMu.Unlock()
-			}
-		}(prep[i])
+		admit(job{i: i, p: &prep[i], rec: rec})
 	}
-	wg.Wait()
+	r.closeAdmission()
+	r.wg.Wait()
+	wall := clock.Now()
+	cpu1, cpuErr1 := cpuTime()
 
-	out := records[:0]
+	out := append(warm, records[:0]...)
 	for i := range records {
 		if sent[i] {
 			out = append(out, records[i])
 		}
 	}
-	log.Info("load finished", "sent", len(out), "of", len(reqs))
-	return out, errors.Join(cancelled, sinkErr)
+	h := bounds.check(out, cpu1-cpu0, wall, errors.Join(cpuErr, cpuErr1))
+	log.Info("load finished", "sent", len(out)-len(warm), "of", len(reqs), "valid", h.Valid, "schedule_lag_p99", h.ScheduleLagP99, "cpu_busy", h.CPUBusy)
+	if !h.Valid {
+		log.Warn("load generator self-check failed", "reason", h.Reason)
+	}
+	return Result{Records: out, Health: h}, errors.Join(cancelled, r.sinkErr)
+}
+
+// job is one arrived request waiting to be sent.
+type job struct {
+	i   int
+	p   *prepared
+	rec *metrics.Record
+}
+
+// run is one Play's shared state.
+type run struct {
+	g        *Generator
+	sink     Sink
+	schedule Schedule
+	now      func() time.Duration
+	wg       sync.WaitGroup
+
+	sinkMu  sync.Mutex
+	sinkErr error
+
+	queue     chan job      // arrived, waiting for admission (cap or batch)
+	admitDone chan struct{} // closed when the admitter has drained queue
+	warmStart time.Time
+}
+
+// admitter returns the function the arrival loop hands each arrived
+// request to: it sends at once (continuous), or queues it for the
+// goroutine that enforces the cap or forms batches.
+func (r *run) admitter(ctx context.Context, n int) func(job) {
+	g := r.g
+	if g.MaxConcurrency <= 0 && g.Batch.Size <= 0 {
+		return func(j job) { r.send(ctx, j, nil) }
+	}
+	r.queue = make(chan job, n) // never blocks the arrival loop
+	r.admitDone = make(chan struct{})
+	if g.MaxConcurrency > 0 {
+		go r.capped(ctx, g.MaxConcurrency)
+	} else {
+		go r.batched(ctx, g.Batch)
+	}
+	return func(j job) { r.queue <- j }
+}
+
+func (r *run) closeAdmission() {
+	if r.queue != nil {
+		close(r.queue)
+		<-r.admitDone
+	}
+}
+
+// capped sends queued requests in arrival order, each once a slot is free.
+func (r *run) capped(ctx context.Context, n int) {
+	defer close(r.admitDone)
+	slots := make(chan struct{}, n)
+	for j := range r.queue {
+		select {
+		case slots <- struct{}{}:
+			r.send(ctx, j, func() { <-slots })
+		case <-ctx.Done():
+			r.unsent(j, ctx.Err())
+		}
+	}
+}
+
+// batched holds queued requests until b.Size have arrived or b.Timeout has
+// passed since the first of them arrived, then sends them together. The
+// last batch of a run is held for its timeout too.
+func (r *run) batched(ctx context.Context, b Batch) {
+	defer close(r.admitDone)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	batch := make([]job, 0, b.Size)
+	for {
+		j, ok := <-r.queue
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], j)
+		timer.Reset(b.Timeout - (r.now() - j.rec.Arrival))
+		queue := r.queue
+	fill:
+		for len(batch) < b.Size {
+			select {
+			case j, ok := <-queue:
+				if !ok {
+					// No more arrivals, but a batcher cannot know that:
+					// hold until the timeout as it would.
+					queue = nil
+					continue
+				}
+				batch = append(batch, j)
+			case <-timer.C:
+				break fill
+			case <-ctx.Done():
+				break fill
+			}
+		}
+		timer.Stop()
+		for _, j := range batch {
+			if ctx.Err() != nil {
+				r.unsent(j, ctx.Err())
+			} else {
+				r.send(ctx, j, nil)
+			}
+		}
+	}
+}
+
+// send starts j's request on its own goroutine; release, if not nil, runs
+// when it ends.
+func (r *run) send(ctx context.Context, j job, release func()) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.g.Client.do(ctx, r.g.Target, j.p, r.now, j.rec)
+		if release != nil {
+			release()
+		}
+		r.schedule.Finished(j.i, j.rec.Done)
+		r.emit(*j.rec)
+	}()
+}
+
+// unsent records a request that arrived but was never sent.
+func (r *run) unsent(j job, err error) {
+	j.rec.Sent = r.now()
+	j.rec.Done = j.rec.Sent
+	j.rec.Error = "not sent: " + err.Error()
+	r.emit(*j.rec)
+}
+
+func (r *run) emit(rec metrics.Record) {
+	if r.sink == nil {
+		return
+	}
+	if err := r.sink(rec); err != nil {
+		r.sinkMu.Lock()
+		r.sinkErr = errors.Join(r.sinkErr, err)
+		r.sinkMu.Unlock()
+	}
+}
+
+// warmup sends g.Warmup copies of first (at most 32 output tokens)
+// together and waits for them. Their records are timed from warmStart and
+// shifted onto the run's time base by Play.
+func (r *run) warmup(ctx context.Context, first Request) ([]metrics.Record, error) {
+	g := r.g
+	first.OutputTokens = min(first.OutputTokens, 32)
+	r.warmStart = time.Now()
+	now := func() time.Duration { return time.Since(r.warmStart) }
+	recs := make([]metrics.Record, g.Warmup)
+	var wg sync.WaitGroup
+	for k := range recs {
+		p, err := g.Client.prepare(first, fmt.Sprintf("%swarmup-%d", g.RIDPrefix, k))
+		if err != nil {
+			return nil, fmt.Errorf("load: encoding warmup request: %w", err)
+		}
+		rec := &recs[k]
+		*rec = metrics.Record{Index: -1 - k, RID: p.rid, Target: g.Target, Warmup: true,
+			InputTokens: first.inputTokens(), RequestedOutputTokens: first.OutputTokens}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec.Arrival = now()
+			rec.Scheduled = rec.Arrival
+			g.Client.do(ctx, g.Target, &p, now, rec)
+		}()
+	}
+	wg.Wait()
+	var errs []string
+	for i := range recs {
+		if recs[i].OK() {
+			return recs, nil
+		}
+		errs = append(errs, recs[i].Error)
+	}
+	return recs, fmt.Errorf("load: all %d warmup requests failed; first: %s", len(recs), errs[0])
+}
+
+func shiftRecord(r *metrics.Record, d time.Duration) {
+	r.Scheduled += d
+	r.Arrival += d
+	r.Sent += d
+	r.Done += d
+	if r.FirstToken != 0 {
+		r.FirstToken += d
+	}
+	for i := range r.Chunks {
+		r.Chunks[i].At += d
+	}
 }

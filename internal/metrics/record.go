@@ -22,6 +22,10 @@ type Record struct {
 	RequestedOutputTokens int `json:"requested_output_tokens"`
 	// OutputTokens is the server's final meta_info.completion_tokens.
 	OutputTokens int `json:"output_tokens"`
+	// OutputTokensEstimated is set when the server reported no output
+	// count (an OpenAI stream without usage) and OutputTokens is the
+	// requested length instead.
+	OutputTokensEstimated bool `json:"output_tokens_estimated,omitempty"`
 	// CachedTokens is the server's meta_info.cached_tokens (prefix-cache hits).
 	CachedTokens int `json:"cached_tokens"`
 

@@ -26,8 +26,19 @@ import (
 //     previous chunk divided evenly over the n new tokens it carried,
 //     counted n times; pooled over all requests (bench_serving's /generate
 //     definition). Tokens that arrived in the first chunk get no entry.
+//   - ITL per chunk: for every chunk after the first, its gap to the
+//     previous chunk, counted once whatever the number of tokens it carried
+//     (bench_serving's OpenAI-backend definition); pooled over requests.
 //   - TPOT = (server latency − TTFT) / (output tokens − 1), for requests with
 //     more than one output token (bench_serving's definition).
+//
+// Client health, over every measured request whether it succeeded or not
+// (they describe the load generator, not the server):
+//
+//   - Schedule lag = Arrival − Scheduled: how late the generator woke for a
+//     planned arrival. Above a few milliseconds the load was not the load
+//     asked for.
+//   - Send lag = Sent − Scheduled: schedule lag plus queue time.
 //
 // Aggregates, over successful measured requests (warmup excluded):
 //
@@ -63,7 +74,11 @@ type Summary struct {
 	E2ELatencyMS    Distribution `json:"e2e_latency_ms"`
 	TTFTMS          Distribution `json:"ttft_ms"`
 	ITLMS           Distribution `json:"itl_ms"`
+	ITLPerChunkMS   Distribution `json:"itl_per_chunk_ms"`
 	TPOTMS          Distribution `json:"tpot_ms"`
+
+	ScheduleLagMS Distribution `json:"schedule_lag_ms"`
+	SendLagMS     Distribution `json:"send_lag_ms"`
 
 	PeakConcurrency int     `json:"peak_concurrency"`
 	MeanConcurrency float64 `json:"mean_concurrency"`
@@ -78,7 +93,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // Summarize computes a Summary from records. Warmup records are ignored.
 func Summarize(records []Record) Summary {
 	var s Summary
-	var server, total, queue, ttft, itl, tpot []float64
+	var server, total, queue, ttft, itl, itlChunk, tpot, lag, sendLag []float64
 	var last time.Duration
 	var sumLatency time.Duration
 	var ok []*Record
@@ -88,6 +103,8 @@ func Summarize(records []Record) Summary {
 			continue
 		}
 		s.Requests++
+		lag = append(lag, ms(r.Arrival-r.Scheduled))
+		sendLag = append(sendLag, ms(r.Sent-r.Scheduled))
 		if r.Done > last {
 			last = r.Done
 		}
@@ -117,6 +134,7 @@ func Summarize(records []Record) Summary {
 			}
 		}
 		itl = appendITL(itl, r.Chunks)
+		itlChunk = appendChunkITL(itlChunk, r.Chunks)
 	}
 	s.DurationS = last.Seconds()
 	if last > 0 {
@@ -134,6 +152,9 @@ func Summarize(records []Record) Summary {
 	s.TTFTMS = Distribute(ttft)
 	s.ITLMS = Distribute(itl)
 	s.TPOTMS = Distribute(tpot)
+	s.ITLPerChunkMS = Distribute(itlChunk)
+	s.ScheduleLagMS = Distribute(lag)
+	s.SendLagMS = Distribute(sendLag)
 	s.PeakConcurrency = peakOverlap(ok, func(r *Record) (time.Duration, time.Duration) { return r.Sent, r.Done })
 	s.MaxQueueDepth = peakOverlap(ok, func(r *Record) (time.Duration, time.Duration) { return r.Arrival, r.Sent })
 	return s
@@ -151,6 +172,15 @@ func appendITL(dst []float64, chunks []Chunk) []float64 {
 		for range n {
 			dst = append(dst, per)
 		}
+	}
+	return dst
+}
+
+// appendChunkITL appends one gap per chunk after the first, in
+// milliseconds, whatever the number of tokens each carried (see Summary).
+func appendChunkITL(dst []float64, chunks []Chunk) []float64 {
+	for i := 1; i < len(chunks); i++ {
+		dst = append(dst, ms(chunks[i].At-chunks[i-1].At))
 	}
 	return dst
 }

@@ -33,12 +33,12 @@ func TestSummarizeFollowsTheDefinitions(t *testing.T) {
 		},
 		{ // no queue, one token only: no TPOT, no ITL
 			Status: 200, InputTokens: 50, OutputTokens: 1,
-			Arrival: 20 * ms1, Sent: 20 * ms1, FirstToken: 60 * ms1, Done: 200 * ms1,
+			Scheduled: 19 * ms1, Arrival: 20 * ms1, Sent: 20 * ms1, FirstToken: 60 * ms1, Done: 200 * ms1,
 			Chunks: []Chunk{{At: 60 * ms1, Tokens: 1}},
 		},
-		{ // failed: counted, excluded from every figure
+		{ // failed: counted, excluded from every figure but the client's lags
 			Status: 503, Error: "HTTP 503: full", InputTokens: 999,
-			Arrival: 30 * ms1, Sent: 30 * ms1, Done: 40 * ms1,
+			Scheduled: 28 * ms1, Arrival: 30 * ms1, Sent: 30 * ms1, Done: 40 * ms1,
 		},
 		{ // warmup: ignored entirely, even its late Done
 			Warmup: true, Status: 200, OutputTokens: 7, Arrival: 0, Sent: 0, Done: 5 * time.Second,
@@ -63,7 +63,12 @@ func TestSummarizeFollowsTheDefinitions(t *testing.T) {
 		// chunk 2: 20 ms over 2 tokens -> 10, 10; chunk 3: 50 ms over 1 -> 50
 		ITLMS: Distribute([]float64{10, 10, 50}),
 		// (100 - 20) / (4 - 1)
-		TPOTMS:          Distribute([]float64{80.0 / 3}),
+		// one entry per chunk after the first: 20 ms and 50 ms
+		ITLPerChunkMS: Distribute([]float64{20, 50}),
+		TPOTMS:        Distribute([]float64{80.0 / 3}),
+		// Arrival − Scheduled and Sent − Scheduled over all measured requests
+		ScheduleLagMS:   Distribute([]float64{0, 1, 2}),
+		SendLagMS:       Distribute([]float64{10, 1, 2}),
 		PeakConcurrency: 2,
 		MeanConcurrency: 0.28 / 0.2,
 		MaxQueueDepth:   1,

@@ -125,6 +125,11 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	fs.BoolVar(&cfg.EnableMetrics, "enable-metrics", false, "serve Prometheus metrics on /metrics")
 	fs.BoolVar(&cfg.SkipServerWarmup, "skip-server-warmup", false, "report healthy without the warmup request")
 	fs.Int64Var(&cfg.RandomSeed, "random-seed", 0, "seed for step-time noise and generated tokens")
+	fs.BoolVar(&cfg.EnableCacheReport, "enable-cache-report", false, "report cached prompt tokens in OpenAI usage")
+	str(&cfg.APIKey, "", "Bearer key required on every endpoint but /health* and /metrics", "api-key")
+	for _, n := range []string{"incremental-streaming-output", "stream-output"} {
+		fs.BoolVar(&cfg.IncrementalStreamingOutput, n, false, "stream /generate text and output_ids as deltas")
+	}
 	str(&profile, DefaultProfile, "simulator only: profile name, or a path to a profile .json file", "sim-profile")
 	fs.DurationVar(&cfg.StartupDelay, "sim-startup-delay", 0, "simulator only: time /health answers 503, standing in for model loading")
 

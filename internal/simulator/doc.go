@@ -15,8 +15,12 @@
 //   - profile.go: profiles as data (fixtures/profiles/*.json), each number
 //     with its provenance.
 //   - server.go: the driver goroutine that owns the engine and sleeps on a
-//     Clock (clock.go) until each step ends; handlers.go and metrics.go: the
-//     HTTP API; command.go: Main and its flags.
+//     Clock (clock.go) until each step ends, and records per-request timing
+//     as outputs become visible; handlers.go (native API and info),
+//     openai.go (OpenAI API), handlers_admin.go (auth, loads, flush) and
+//     metrics.go (/metrics): the HTTP API; command.go: Main and its flags.
+//   - routertest/: the real SGLang router (sglang-router 0.3.2, smg 1.9.0)
+//     routing to simulators.
 //
 // The authorities are ../../../shared/sglang-reference.md for every endpoint,
 // field and metric name, and ../../../shared/simulator-design.md for the
@@ -31,9 +35,35 @@
 // --max-total-tokens, --max-prefill-tokens, --context-length (these three take
 // SGLang's k/M/Ki/Mi suffixes), --chunked-prefill-size (-1 disables),
 // --mem-fraction-static, --schedule-policy (fcfs only), --stream-interval,
-// --enable-metrics, --skip-server-warmup and --random-seed. Two flags are the
-// simulator's own: --sim-profile NAME|FILE.json (default llama-3.1-8b-h100)
-// and --sim-startup-delay DURATION (default 0). Any other flag is an error.
+// --enable-metrics, --skip-server-warmup, --random-seed, --api-key,
+// --enable-cache-report and --incremental-streaming-output (alias
+// --stream-output). Two flags are the simulator's own: --sim-profile
+// NAME|FILE.json (default llama-3.1-8b-h100) and --sim-startup-delay
+// DURATION (default 0; /health answers 503 until it has passed and the
+// warmup request has finished). Any other flag is an error.
+//
+// # HTTP API
+//
+// Native: /generate (POST, PUT; streamed or not), /health and
+// /health_generate, /ping, /model_info, /server_info (with internal_states),
+// /v1/models, and the deprecated /get_model_info and /get_server_info.
+// OpenAI: /v1/completions (prompt as text or token ids, max_tokens default
+// 16) and /v1/chat/completions (max tokens null by default, clamped by the
+// engine; the messages' text is counted like /generate text), streamed as
+// SGLang streams them: deltas, chat's role-only first event, a separate
+// finish event, the usage event on stream_options.include_usage, a bare
+// 32-hex id unless rid is given, and errors found before the first token
+// as plain 400 JSON. Load and control: /v1/loads (JSON or
+// format=prometheus), the legacy /get_load array that sglang-router's
+// power_of_two reads, and /flush_cache (200 only when idle, else 400).
+// /metrics (with --enable-metrics) has SGLang's scheduler gauges and token
+// counters, the front-end counters, and the TTFT, inter-token, end-to-end
+// and queue-time histograms with SGLang's default buckets; the
+// histograms are observed when outputs become visible to the front end.
+// With --api-key every path but /health* and /metrics needs
+// "Authorization: Bearer KEY" (401 {"error":"Unauthorized"} otherwise). A
+// request the scheduler aborts is a 503 ErrorResponse, or a finish_reason
+// abort chunk inside a 200 stream.
 //
 // # What is modelled, and what is not yet
 //

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/sgltest/sgltest/internal/api"
@@ -34,6 +35,12 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/models/{model...}", s.handleModel)
 	mux.HandleFunc("POST /generate", s.handleGenerate)
 	mux.HandleFunc("PUT /generate", s.handleGenerate)
+	mux.HandleFunc("POST /v1/completions", s.handleCompletions)
+	mux.HandleFunc("POST /v1/chat/completions", s.handleChatCompletions)
+	mux.HandleFunc("GET /flush_cache", s.handleFlushCache)
+	mux.HandleFunc("POST /flush_cache", s.handleFlushCache)
+	mux.HandleFunc("GET /v1/loads", s.handleLoads)
+	mux.HandleFunc("GET /get_load", s.handleGetLoad)
 	if s.cfg.EnableMetrics {
 		mux.HandleFunc("GET /metrics", s.handleMetrics)
 	}
@@ -111,45 +118,49 @@ func (s *Server) handleServerInfo(w http.ResponseWriter, _ *http.Request) {
 		return &v
 	}
 	_, m := s.driver.snapshot()
-	const gib = 1 << 30
-	weightGB := s.prof.StepTime.WeightBytes.Value / gib
-	kvGB := float64(s.lim.MaxTotalTokens) * s.prof.StepTime.KVBytesPerToken.Value / gib
-	writeJSON(w, http.StatusOK, api.ServerInfo{
-		ModelPath:          s.cfg.ModelPath,
-		TokenizerPath:      s.cfg.ModelPath,
-		ServedModelName:    s.cfg.ServedModelName,
-		Host:               s.cfg.Host,
-		Port:               s.cfg.Port,
-		TPSize:             s.cfg.TPSize,
-		DPSize:             1,
-		PPSize:             1,
-		MaxRunningRequests: optional(s.cfg.MaxRunningRequests),
-		MaxTotalTokens:     optional(s.cfg.MaxTotalTokens),
-		MaxPrefillTokens:   cmpOr(s.cfg.MaxPrefillTokens, defaultMaxPrefillTokens),
-		ChunkedPrefillSize: s.lim.ChunkedPrefillSize,
-		ContextLength:      optional(s.cfg.ContextLength),
-		MemFractionStatic:  s.lim.MemFractionStatic,
-		SchedulePolicy:     s.lim.SchedulePolicy,
-		StreamInterval:     s.lim.StreamInterval,
-		EnableMetrics:      s.cfg.EnableMetrics,
-		RandomSeed:         s.cfg.RandomSeed,
-		PageSize:           1,
-		SkipServerWarmup:   s.cfg.SkipServerWarmup,
-		Status:             "ready",
-		MaxTotalNumTokens:  s.lim.MaxTotalTokens,
-		MaxReqInputLen:     s.lim.MaxReqInputLen,
+	info := api.ServerInfo{
+		ModelPath:                  s.cfg.ModelPath,
+		TokenizerPath:              s.cfg.ModelPath,
+		ServedModelName:            s.cfg.ServedModelName,
+		Host:                       s.cfg.Host,
+		Port:                       s.cfg.Port,
+		TPSize:                     s.cfg.TPSize,
+		DPSize:                     1,
+		PPSize:                     1,
+		MaxRunningRequests:         optional(s.cfg.MaxRunningRequests),
+		MaxTotalTokens:             optional(s.cfg.MaxTotalTokens),
+		MaxPrefillTokens:           cmpOr(s.cfg.MaxPrefillTokens, defaultMaxPrefillTokens),
+		ChunkedPrefillSize:         s.lim.ChunkedPrefillSize,
+		ContextLength:              optional(s.cfg.ContextLength),
+		MemFractionStatic:          s.lim.MemFractionStatic,
+		SchedulePolicy:             s.lim.SchedulePolicy,
+		StreamInterval:             s.lim.StreamInterval,
+		IncrementalStreamingOutput: s.cfg.IncrementalStreamingOutput,
+		EnableMetrics:              s.cfg.EnableMetrics,
+		RandomSeed:                 s.cfg.RandomSeed,
+		PageSize:                   1,
+		SkipServerWarmup:           s.cfg.SkipServerWarmup,
+		Status:                     "ready",
+		MaxTotalNumTokens:          s.lim.MaxTotalTokens,
+		MaxReqInputLen:             s.lim.MaxReqInputLen,
 		InternalStates: []api.InternalState{{
 			LastGenThroughput: m.GenThroughput,
 			MemoryUsage: api.MemoryUsage{
-				Weight:        round2(weightGB),
-				KVCache:       round2(kvGB),
+				Weight:        s.weightGB(),
+				KVCache:       s.kvCacheGB(),
 				TokenCapacity: s.lim.MaxTotalTokens,
 			},
 			EffectiveMaxRunningRequestsPerDP: s.lim.MaxRunningRequests,
 		}},
 		Version:   version,
 		Simulator: &api.SimulatorInfo{Profile: s.prof.Name, GPU: s.prof.GPU.Name, Description: s.prof.Description},
-	})
+	}
+	// SGLang merges every ServerArgs field into /server_info; these are the
+	// simulator's flags api.ServerInfo does not carry.
+	writeJSON(w, http.StatusOK, struct {
+		api.ServerInfo
+		EnableCacheReport bool `json:"enable_cache_report"`
+	}{info, s.cfg.EnableCacheReport})
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
@@ -180,6 +191,16 @@ func (e *valueError) Error() string { return e.msg }
 func valueErrorf(format string, args ...any) *valueError {
 	return &valueError{msg: fmt.Sprintf(format, args...)}
 }
+
+// abortError is a request the scheduler aborted with an HTTP status, e.g.
+// 503 when the waiting queue is full: an ErrorResponse with that status for
+// a plain request, a finish_reason "abort" chunk inside a 200 stream.
+type abortError struct {
+	status int
+	msg    string
+}
+
+func (e *abortError) Error() string { return e.msg }
 
 func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	received := s.clock.Now()
@@ -218,6 +239,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	}
 
 	gen := newTokenGen(s.cfg.RandomSeed, req.ID, int(s.prof.Model.VocabSize.Value))
+	sent := 0 // tokens in earlier chunks
 	respond := func(state streamState) api.GenerateResponse {
 		gen.extend(state.generated)
 		resp := api.GenerateResponse{
@@ -229,6 +251,9 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 				CompletionTokens: state.generated,
 			},
 		}
+		if sse != nil && s.cfg.IncrementalStreamingOutput {
+			resp.Text, resp.OutputIDs = gen.textBetween(sent, state.generated), gen.ids[sent:state.generated]
+		}
 		if state.finished {
 			resp.MetaInfo.FinishReason = &api.FinishReason{Type: state.finishReason, Length: state.generated}
 			e2e := (s.clock.Now() - received).Seconds()
@@ -239,9 +264,12 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 
 	if sse == nil {
 		state, err := st.wait(ctx)
+		var abort *abortError
 		switch {
 		case ctx.Err() != nil:
 			s.driver.abort(req.ID)
+		case errors.As(err, &abort):
+			writeJSON(w, abort.status, abortResponse(abort))
 		case err != nil:
 			s.writeValueError(w, nil, &valueError{msg: err.Error()})
 		default:
@@ -250,7 +278,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	sent := -1
+	last := -1
 	for {
 		select {
 		case <-st.ready:
@@ -259,23 +287,40 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		state := st.state()
+		var abort *abortError
+		if errors.As(state.err, &abort) {
+			// A scheduler abort is an ordinary chunk whose finish_reason
+			// says why.
+			resp := respond(streamState{})
+			resp.MetaInfo.FinishReason = &api.FinishReason{Type: api.FinishAbort, Message: abort.msg, StatusCode: abort.status}
+			if sse.event(resp) == nil {
+				_ = sse.done()
+			}
+			return
+		}
 		if state.err != nil {
 			s.writeValueError(w, sse, &valueError{msg: state.err.Error()})
 			return
 		}
-		if state.generated == sent && !state.finished {
+		if state.generated == last && !state.finished {
 			continue
 		}
 		if err := sse.event(respond(state)); err != nil {
 			s.driver.abort(req.ID)
 			return
 		}
-		sent = state.generated
+		last, sent = state.generated, state.generated
 		if state.finished {
 			_ = sse.done()
 			return
 		}
 	}
+}
+
+// abortResponse is the ErrorResponse SGLang returns for a scheduler abort
+// of a plain request; its type is the status code.
+func abortResponse(e *abortError) api.ErrorResponse {
+	return api.ErrorResponse{Object: "error", Message: e.msg, Type: strconv.Itoa(e.status), Code: e.status}
 }
 
 func (s *Server) writeValueError(w http.ResponseWriter, sse *sseWriter, e *valueError) {
@@ -320,31 +365,55 @@ func (s *Server) parseGenerate(b generateBody) (Request, *valueError) {
 		}
 		input = len(ids)
 	}
-	ctxLen := s.lim.ContextLength
-	if input >= ctxLen {
-		return Request{}, valueErrorf("The input (%d tokens) is longer than the model's context length (%d tokens).", input, ctxLen)
+	if verr := s.checkContext(input); verr != nil {
+		return Request{}, verr
 	}
 	sp, maxNew, verr := parseSamplingParams(b.SamplingParams)
 	if verr != nil {
 		return Request{}, verr
 	}
-	if sp.MaxNewTokens != nil && *sp.MaxNewTokens+input >= ctxLen {
-		return Request{}, valueErrorf("Requested token count exceeds the model's maximum context length of %d tokens. "+
-			"You requested a total of %d tokens: %d tokens from the input messages and %d tokens for the completion. "+
-			"Please reduce the number of tokens in the input messages or the completion to fit within the limit.",
-			ctxLen, *sp.MaxNewTokens+input, input, *sp.MaxNewTokens)
-	}
-	if verr := verifySamplingParams(sp, maxNew); verr != nil {
+	if verr := s.checkLimits(input, sp, maxNew); verr != nil {
 		return Request{}, verr
-	}
-	if input > s.lim.MaxReqInputLen {
-		return Request{}, valueErrorf("Input length (%d tokens) exceeds the maximum allowed length (%d tokens). "+
-			"Use a shorter input or enable --allow-auto-truncate.", input, s.lim.MaxReqInputLen)
 	}
 	rid := ""
 	if b.RID != nil {
 		rid = *b.RID
 	}
+	return s.newRequest(rid, input, maxNew, sp, b.Stream), nil
+}
+
+// checkContext rejects a prompt as long as the context, SGLang's first
+// length check.
+func (s *Server) checkContext(input int) *valueError {
+	if ctxLen := s.lim.ContextLength; input >= ctxLen {
+		return valueErrorf("The input (%d tokens) is longer than the model's context length (%d tokens).", input, ctxLen)
+	}
+	return nil
+}
+
+// checkLimits applies SGLang's checks after the sampling parameters are
+// known, in SGLang's order: prompt plus max_new_tokens against the context,
+// the parameters' ranges, then the prompt against max_req_input_len.
+func (s *Server) checkLimits(input int, sp api.SamplingParams, maxNew int) *valueError {
+	ctxLen := s.lim.ContextLength
+	if sp.MaxNewTokens != nil && *sp.MaxNewTokens+input >= ctxLen {
+		return valueErrorf("Requested token count exceeds the model's maximum context length of %d tokens. "+
+			"You requested a total of %d tokens: %d tokens from the input messages and %d tokens for the completion. "+
+			"Please reduce the number of tokens in the input messages or the completion to fit within the limit.",
+			ctxLen, *sp.MaxNewTokens+input, input, *sp.MaxNewTokens)
+	}
+	if verr := verifySamplingParams(sp, maxNew); verr != nil {
+		return verr
+	}
+	if input > s.lim.MaxReqInputLen {
+		return valueErrorf("Input length (%d tokens) exceeds the maximum allowed length (%d tokens). "+
+			"Use a shorter input or enable --allow-auto-truncate.", input, s.lim.MaxReqInputLen)
+	}
+	return nil
+}
+
+// newRequest builds the engine request, naming it rid or a fresh id.
+func (s *Server) newRequest(rid string, input, maxNew int, sp api.SamplingParams, stream bool) Request {
 	if rid == "" {
 		rid = s.newRID()
 	}
@@ -352,7 +421,7 @@ func (s *Server) parseGenerate(b generateBody) (Request, *valueError) {
 	if sp.StreamInterval != nil {
 		interval = *sp.StreamInterval
 	}
-	return Request{ID: rid, InputTokens: input, MaxNewTokens: maxNew, Stream: b.Stream, StreamInterval: interval}, nil
+	return Request{ID: rid, InputTokens: input, MaxNewTokens: maxNew, Stream: stream, StreamInterval: interval}
 }
 
 func present(raw json.RawMessage) bool {

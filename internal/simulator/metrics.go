@@ -6,6 +6,9 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/sgltest/sgltest/internal/api"
 )
@@ -47,18 +50,152 @@ func (s *Server) writeMetrics(w io.Writer) {
 	sample(api.MetricRealtimeTokens, sched+`,mode="prefill_cache"`, float64(m.PrefillCacheTokens))
 	sample(api.MetricRealtimeTokens, sched+`,mode="decode"`, float64(m.DecodeTokens))
 
+	f := s.front
+	family(api.MetricQueueTime, "histogram", "Histogram of queueing time in seconds.")
+	f.queueTime.write(w, api.MetricQueueTime, sched)
+
 	family(api.MetricPromptTokens, "counter", "Number of prefill tokens processed.")
-	sample(api.MetricPromptTokens, front, float64(s.promptTokens.Load()))
+	sample(api.MetricPromptTokens, front, float64(f.promptTokens.Load()))
 	family(api.MetricGenerationTokens, "counter", "Number of generation tokens processed.")
-	sample(api.MetricGenerationTokens, front, float64(s.generationTokens.Load()))
+	sample(api.MetricGenerationTokens, front, float64(f.generationTokens.Load()))
 	// SGLang increments cached_tokens_total only for requests with cache
 	// hits, so the family has no sample until the first hit.
 	family(api.MetricCachedTokens, "counter", "Number of cached prompt tokens by source (device/host/storage).")
-	if c := s.cachedTokens.Load(); c > 0 {
+	if c := f.cachedTokens.Load(); c > 0 {
 		sample(api.MetricCachedTokens, front+`,cache_source="total"`, float64(c))
 	}
 	family(api.MetricNumRequests, "counter", "Number of requests processed.")
-	sample(api.MetricNumRequests, front, float64(s.numRequests.Load()))
+	sample(api.MetricNumRequests, front, float64(f.numRequests.Load()))
+	family(metricNumAbortedRequests, "counter", "Number of requests aborted.")
+	sample(metricNumAbortedRequests, front, float64(f.aborted.Load()))
+
+	family(api.MetricTTFT, "histogram", "Histogram of time to first token in seconds.")
+	f.ttft.write(w, api.MetricTTFT, front)
+	family(api.MetricITL, "histogram", "Histogram of inter-token latency in seconds.")
+	f.itl.write(w, api.MetricITL, front)
+	family(api.MetricE2E, "histogram", "Histogram of End-to-end request latency in seconds")
+	f.e2e.write(w, api.MetricE2E, front)
+}
+
+// metricNumAbortedRequests counts requests aborted before they finished
+// (client gone, queue full).
+const metricNumAbortedRequests = "sglang:num_aborted_requests_total"
+
+// SGLang's default histogram buckets (python/sglang/srt/observability/
+// metrics_collector.py, TokenizerMetricsCollector and
+// SchedulerMetricsCollector).
+var (
+	ttftBuckets = []float64{0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4, 6, 8, 10, 20, 40, 60, 80, 100, 200, 400}
+	itlBuckets  = []float64{0.002, 0.004, 0.006, 0.008, 0.010, 0.015, 0.020, 0.025, 0.030, 0.035, 0.040,
+		0.060, 0.080, 0.100, 0.200, 0.400, 0.600, 0.800, 1, 2, 4, 6, 8}
+	e2eBuckets = []float64{0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4, 6, 8, 10, 20, 40, 60, 80, 100, 200, 400,
+		600, 1200, 1800, 2400}
+	queueTimeBuckets = []float64{0, 0.001, 0.005, 0.010, 0.050, 0.100, 0.200, 0.500, 1, 2, 3, 4, 5, 10, 15,
+		20, 30, 40, 50, 60, 70, 80, 90, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1200, 1400,
+		1600, 1800, 2000, 2500, 3000}
+)
+
+// frontMetrics are the per-request metrics SGLang's tokenizer manager keeps
+// (and the scheduler's queue-time histogram), recorded by the driver when
+// each output becomes visible.
+type frontMetrics struct {
+	promptTokens     atomic.Int64
+	generationTokens atomic.Int64
+	cachedTokens     atomic.Int64
+	numRequests      atomic.Int64
+	aborted          atomic.Int64
+
+	ttft, itl, e2e, queueTime *histogram
+}
+
+func newFrontMetrics() *frontMetrics {
+	return &frontMetrics{
+		ttft: newHistogram(ttftBuckets), itl: newHistogram(itlBuckets),
+		e2e: newHistogram(e2eBuckets), queueTime: newHistogram(queueTimeBuckets),
+	}
+}
+
+// observe records one output of st made visible at now, as SGLang's
+// collect_metrics does: the first output is the TTFT; each later output
+// with n new tokens adds its gap divided by n to the ITL histogram n times
+// (the sum gets the whole gap); a finished request adds its counters and
+// its E2E latency. Counters are updated before the output is published, so
+// a client holding its response already sees it counted.
+func (f *frontMetrics) observe(st *stream, o Output, now time.Duration) {
+	if !st.seen {
+		st.seen = true
+		f.ttft.observe((now - st.received).Seconds(), 1)
+	} else if n := o.Generated - st.lastGenerated; n > 0 {
+		gap := (now - st.lastOut).Seconds()
+		f.itl.observeSpread(gap, n)
+	}
+	st.lastOut, st.lastGenerated = now, o.Generated
+	if o.Finished {
+		f.promptTokens.Add(int64(st.promptTokens))
+		f.generationTokens.Add(int64(o.Generated))
+		f.numRequests.Add(1)
+		f.e2e.observe((now - st.received).Seconds(), 1)
+	}
+}
+
+// histogram is a Prometheus histogram with fixed upper bounds.
+type histogram struct {
+	bounds []float64
+	mu     sync.Mutex
+	counts []uint64 // per bucket, not cumulative; the last is +Inf
+	sum    float64
+}
+
+func newHistogram(bounds []float64) *histogram {
+	return &histogram{bounds: bounds, counts: make([]uint64, len(bounds)+1)}
+}
+
+func (h *histogram) bucket(v float64) int {
+	for i, b := range h.bounds {
+		if v <= b {
+			return i
+		}
+	}
+	return len(h.bounds)
+}
+
+// observe adds v n times.
+func (h *histogram) observe(v float64, n int) {
+	i := h.bucket(v)
+	h.mu.Lock()
+	h.counts[i] += uint64(n)
+	h.sum += v * float64(n)
+	h.mu.Unlock()
+}
+
+// observeSpread adds gap/n n times but gap once to the sum, as SGLang's
+// observe_inter_token_latency does.
+func (h *histogram) observeSpread(gap float64, n int) {
+	i := h.bucket(gap / float64(n))
+	h.mu.Lock()
+	h.counts[i] += uint64(n)
+	h.sum += gap
+	h.mu.Unlock()
+}
+
+// write writes the family's samples as prometheus_client does: cumulative
+// buckets with le last among the labels, then _count and _sum.
+func (h *histogram) write(w io.Writer, name, labels string) {
+	h.mu.Lock()
+	counts := append([]uint64(nil), h.counts...)
+	sum := h.sum
+	h.mu.Unlock()
+	var cum uint64
+	for i, c := range counts {
+		cum += c
+		le := "+Inf"
+		if i < len(h.bounds) {
+			le = pyFloat(h.bounds[i])
+		}
+		fmt.Fprintf(w, "%s_bucket{%s,le=\"%s\"} %s\n", name, labels, le, pyFloat(float64(cum)))
+	}
+	fmt.Fprintf(w, "%s_count{%s} %s\n", name, labels, pyFloat(float64(cum)))
+	fmt.Fprintf(w, "%s_sum{%s} %s\n", name, labels, pyFloat(sum))
 }
 
 // pyFloat formats v as Python's repr(float) does for the values metrics take.

@@ -35,6 +35,15 @@ type Config struct {
 	EnableMetrics      bool
 	RandomSeed         int64
 	SkipServerWarmup   bool
+	// EnableCacheReport adds usage.prompt_tokens_details.cached_tokens to
+	// OpenAI responses whose prompts hit the prefix cache.
+	EnableCacheReport bool
+	// APIKey, when set, is the Bearer token every endpoint but /health* and
+	// /metrics requires.
+	APIKey string
+	// IncrementalStreamingOutput makes /generate streams carry text and
+	// output_ids deltas instead of cumulative values.
+	IncrementalStreamingOutput bool
 	// StartupDelay is how long /health answers 503 before the warmup
 	// request, standing in for weight loading and CUDA-graph capture.
 	StartupDelay time.Duration
@@ -65,11 +74,7 @@ type Server struct {
 	ready   atomic.Bool
 	ridSeq  atomic.Uint64
 
-	// Front-end counters, incremented when a request finishes.
-	promptTokens     atomic.Int64
-	generationTokens atomic.Int64
-	cachedTokens     atomic.Int64
-	numRequests      atomic.Int64
+	front *frontMetrics
 }
 
 // NewServer checks the settings against the profile and builds a server.
@@ -107,6 +112,7 @@ func NewServer(opts Options) (*Server, error) {
 		clock:   opts.Clock,
 		log:     opts.Logger,
 		created: time.Now().Unix(),
+		front:   newFrontMetrics(),
 	}
 	if s.clock == nil {
 		s.clock = NewWallClock()
@@ -114,8 +120,8 @@ func NewServer(opts Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.driver = newDriver(eng, s.clock, s.countFinished)
-	s.handler = s.routes()
+	s.driver = newDriver(eng, s.clock, s.front)
+	s.handler = s.authorize(s.routes())
 	return s, nil
 }
 
@@ -172,16 +178,7 @@ func (s *Server) enqueue(ctx context.Context, received time.Duration, req Reques
 		return nil, err
 	}
 	req.Arrival = s.clock.Now()
-	return s.driver.submit(req)
-}
-
-// countFinished updates the front-end counters; the driver calls it before
-// the request's final output is visible, so a client that has its response
-// already sees it counted.
-func (s *Server) countFinished(st *stream, out Output) {
-	s.promptTokens.Add(int64(st.promptTokens))
-	s.generationTokens.Add(int64(out.Generated))
-	s.numRequests.Add(1)
+	return s.driver.submit(req, received)
 }
 
 // newRID returns a 32-hex request id, like SGLang's uuid4().hex. It is
@@ -196,16 +193,20 @@ func (s *Server) newRID() string {
 // through submit and abort, which queue commands under a mutex and never
 // block on the engine; outputs go back through each request's stream.
 type driver struct {
-	engine   *Engine
-	clock    Clock
-	onFinish func(*stream, Output)
-	notify   chan struct{} // wakes an idle driver; capacity 1
+	engine *Engine
+	clock  Clock
+	front  *frontMetrics
+	notify chan struct{} // wakes an idle driver; capacity 1
 
 	mu      sync.Mutex
 	inbox   []command
 	streams map[string]*stream
 	usage   Usage
 	metrics EngineMetrics
+	// pendingTokens are the prompt tokens of live requests not yet
+	// prefilled, as of the last step: what SGLang reports as waiting
+	// uncached tokens.
+	pendingTokens int
 }
 
 type command struct {
@@ -213,36 +214,59 @@ type command struct {
 	abort string
 }
 
-func newDriver(e *Engine, c Clock, onFinish func(*stream, Output)) *driver {
-	return &driver{engine: e, clock: c, onFinish: onFinish, notify: make(chan struct{}, 1), streams: make(map[string]*stream)}
+func newDriver(e *Engine, c Clock, front *frontMetrics) *driver {
+	return &driver{engine: e, clock: c, front: front, notify: make(chan struct{}, 1), streams: make(map[string]*stream)}
 }
 
-// submit registers a stream for req and queues it for the engine.
-func (d *driver) submit(req Request) (*stream, error) {
-	st := &stream{promptTokens: req.InputTokens, ready: make(chan struct{}, 1)}
+// submit registers a stream for req, received by the front end at
+// received, and queues it for the engine.
+func (d *driver) submit(req Request, received time.Duration) (*stream, error) {
+	st := &stream{
+		promptTokens: req.InputTokens, ready: make(chan struct{}, 1),
+		received: received, arrival: req.Arrival, pending: req.InputTokens,
+	}
 	d.mu.Lock()
 	if d.streams[req.ID] != nil {
 		d.mu.Unlock()
 		return nil, fmt.Errorf("Duplicate request ID: %s", req.ID)
 	}
 	d.streams[req.ID] = st
+	d.pendingTokens += st.pending
 	d.inbox = append(d.inbox, command{add: &req})
 	d.mu.Unlock()
 	d.wake()
 	return st, nil
 }
 
+// idle reports whether no request is queued, running or on its way in.
+func (d *driver) idle() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.streams) == 0 && len(d.inbox) == 0 && d.usage.Running == 0 && d.usage.Queued == 0
+}
+
+// loads returns the engine state as of the last step with the prompt
+// tokens still waiting for prefill.
+func (d *driver) loads() (Usage, EngineMetrics, int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.usage, d.metrics, d.pendingTokens
+}
+
 // abort drops a request, e.g. because its client went away, freeing its
 // slot in the engine.
 func (d *driver) abort(id string) {
 	d.mu.Lock()
-	if d.streams[id] == nil {
+	st := d.streams[id]
+	if st == nil {
 		d.mu.Unlock()
 		return
 	}
 	delete(d.streams, id)
+	d.pendingTokens -= st.pending
 	d.inbox = append(d.inbox, command{abort: id})
 	d.mu.Unlock()
+	d.front.aborted.Add(1)
 	d.wake()
 }
 
@@ -265,7 +289,7 @@ func (d *driver) run(ctx context.Context) {
 		d.drain()
 		st := d.engine.Step(d.clock.Now())
 		if st.Kind == StepIdle {
-			d.deliver(nil)
+			d.deliver(Step{})
 			if st.End == Forever {
 				select {
 				case <-d.notify:
@@ -279,7 +303,7 @@ func (d *driver) run(ctx context.Context) {
 		if d.clock.SleepUntil(ctx, st.End) != nil {
 			return
 		}
-		d.deliver(st.Outputs)
+		d.deliver(st)
 	}
 }
 
@@ -297,6 +321,9 @@ func (d *driver) drain() {
 			d.mu.Lock()
 			st := d.streams[c.add.ID]
 			delete(d.streams, c.add.ID)
+			if st != nil {
+				d.pendingTokens -= st.pending
+			}
 			d.mu.Unlock()
 			if st != nil {
 				st.fail(err)
@@ -305,12 +332,31 @@ func (d *driver) drain() {
 	}
 }
 
-// deliver publishes a step's outputs and the engine state after it.
-func (d *driver) deliver(outs []Output) {
+// deliver publishes a step's outputs and the engine state after it, and
+// records the front end's per-request metrics at the moment the outputs
+// become visible.
+func (d *driver) deliver(step Step) {
+	outs := step.Outputs
 	streams := make([]*stream, len(outs))
+	var admitted []time.Duration // queue times of requests this step admitted
 	d.mu.Lock()
+	for _, c := range step.Chunks {
+		st := d.streams[c.ID]
+		if st == nil {
+			continue
+		}
+		if !st.admitted {
+			st.admitted = true
+			admitted = append(admitted, step.Start-st.arrival)
+		}
+		d.settlePending(st, max(0, st.promptTokens-c.Offset-c.Tokens))
+	}
 	for i, o := range outs {
 		streams[i] = d.streams[o.ID]
+		if streams[i] != nil {
+			// Prompt tokens served from the cache never appear in a chunk.
+			d.settlePending(streams[i], 0)
+		}
 		if o.Finished {
 			delete(d.streams, o.ID)
 		}
@@ -318,15 +364,23 @@ func (d *driver) deliver(outs []Output) {
 	d.usage = d.engine.Usage()
 	d.metrics = d.engine.Metrics()
 	d.mu.Unlock()
+	for _, q := range admitted {
+		d.front.queueTime.observe(q.Seconds(), 1)
+	}
+	now := d.clock.Now()
 	for i, st := range streams {
 		if st == nil {
 			continue // aborted meanwhile
 		}
-		if outs[i].Finished {
-			d.onFinish(st, outs[i])
-		}
+		d.front.observe(st, outs[i], now)
 		st.publish(outs[i])
 	}
+}
+
+// settlePending sets st's unprefilled prompt tokens; d.mu must be held.
+func (d *driver) settlePending(st *stream, pending int) {
+	d.pendingTokens += pending - st.pending
+	st.pending = pending
 }
 
 // stream carries one request's progress from the driver to its handler. It
@@ -335,6 +389,16 @@ func (d *driver) deliver(outs []Output) {
 type stream struct {
 	promptTokens int
 	ready        chan struct{} // capacity 1
+
+	// Front-end timing, on the server clock: when the request was
+	// received and reached the scheduler. The fields after them belong to
+	// the driver goroutine (pending and admitted under driver.mu).
+	received, arrival time.Duration
+	pending           int
+	admitted          bool
+	seen              bool          // an output has become visible
+	lastOut           time.Duration // when it did
+	lastGenerated     int           // Generated at that output
 
 	mu sync.Mutex
 	st streamState

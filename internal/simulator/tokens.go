@@ -38,6 +38,7 @@ type tokenGen struct {
 	vocab uint64
 	ids   []int
 	text  strings.Builder
+	ends  []int // ends[i] is the text's length after token i
 }
 
 func newTokenGen(seed int64, rid string, vocab int) *tokenGen {
@@ -52,5 +53,19 @@ func (g *tokenGen) extend(n int) {
 		id := int(splitmix64(g.base+uint64(i)) % g.vocab)
 		g.ids = append(g.ids, id)
 		g.text.WriteString(words[id%len(words)])
+		g.ends = append(g.ends, g.text.Len())
 	}
+}
+
+// textBetween returns the text of tokens from..to-1; extend must have
+// reached to.
+func (g *tokenGen) textBetween(from, to int) string {
+	start, end := 0, 0
+	if from > 0 {
+		start = g.ends[from-1]
+	}
+	if to > 0 {
+		end = g.ends[to-1]
+	}
+	return g.text.String()[start:end]
 }

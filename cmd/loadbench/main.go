@@ -1,0 +1,286 @@
+// Command loadbench measures sgltest's load generator against a
+// zero-latency SSE stub (load.Stub) on loopback: the highest request rate
+// and streamed token rate it sustains with p99 schedule lag under a bound,
+// and the TTFT it adds at a given rate.
+//
+//	go run ./cmd/loadbench                       sweep the default rates
+//	go run ./cmd/loadbench --rates 2000,8000 --tokens 50 --duration 5s --api chat
+//	go run ./cmd/loadbench --stub in-process     stub in this process (shares the Go scheduler)
+//	go run ./cmd/loadbench serve --addr 127.0.0.1:8099   the stub alone, e.g. for wrk
+//
+// By default the stub runs in a separate process (this binary re-executed
+// as "serve"), which is the honest set-up: the generator's own scheduler
+// and garbage collector are not shared with the server's. On a 2-core
+// machine the two processes still compete for the same cores, so the
+// figures are a floor for a dedicated client machine. The child exits when
+// its stdin closes, so it never outlives the benchmark.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	flag "github.com/spf13/pflag"
+
+	"github.com/sgltest/sgltest/internal/load"
+	"github.com/sgltest/sgltest/internal/metrics"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "serve" {
+		return serve(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		rates    = fs.String("rates", "500,1000,2000,3000,5000,7500,10000,15000,20000", "comma-separated request rates (req/s) to sweep, ascending")
+		tokens   = fs.Int("tokens", 50, "output tokens per request (one SSE event each)")
+		input    = fs.Int("input", 16, "input tokens per request")
+		duration = fs.Duration("duration", 3*time.Second, "how long each rate is sent")
+		apiName  = fs.String("api", "generate", "generate | completions | chat")
+		stubMode = fs.String("stub", "process", "process (a separate stub process) | in-process")
+		interval = fs.Int("stream-interval", 1, "tokens per SSE event from the stub (SGLang's --stream-interval)")
+		lagBound = fs.Duration("max-lag", time.Millisecond, "p99 schedule lag a rate must stay under to count as sustained")
+		ttftRate = fs.Float64("ttft-rate", 1000, "rate at which the added TTFT is reported (included in the sweep)")
+		seed     = fs.Uint64("seed", 1, "seed of the Poisson arrivals")
+		cpuProf  = fs.String("cpuprofile", "", "write a CPU profile of the sweep to this file")
+	)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	a, err := parseAPI(*apiName)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadbench:", err)
+		return 2
+	}
+	sweep, err := parseRates(*rates, *ttftRate)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadbench:", err)
+		return 2
+	}
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fmt.Fprintln(stderr, "loadbench:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "loadbench:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	target, closeStub, err := startStub(*stubMode, *interval)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadbench:", err)
+		return 1
+	}
+	defer closeStub()
+
+	fmt.Fprintf(stdout, "loadbench: api %s, %d input / %d output tokens, stream interval %d, %v per rate, stub %s at %s, GOMAXPROCS %d, %d CPUs\n",
+		a, *input, *tokens, *interval, *duration, *stubMode, target, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	fmt.Fprintf(stdout, "%9s %9s %11s %9s %9s %9s %9s %9s %6s %6s\n",
+		"rate", "req/s", "tok/s", "lag p50", "lag p99", "send p99", "ttft p50", "ttft p99", "cpu", "fail")
+	client := &load.Client{HTTP: load.NewHTTPClient(), API: a}
+	var best *result
+	var atTTFT *result
+	for _, rate := range sweep {
+		res, err := measure(ctx, client, target, rate, *duration, *input, *tokens, *seed)
+		if err != nil {
+			fmt.Fprintln(stderr, "loadbench:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, res)
+		if rate == *ttftRate {
+			r := res
+			atTTFT = &r
+		}
+		if res.sum.Failed == 0 && time.Duration(res.sum.ScheduleLagMS.P99*float64(time.Millisecond)) < *lagBound {
+			r := res
+			best = &r
+		}
+	}
+	fmt.Fprintln(stdout)
+	if best == nil {
+		fmt.Fprintf(stdout, "no rate sustained with p99 schedule lag under %v\n", *lagBound)
+	} else {
+		fmt.Fprintf(stdout, "highest rate sustained with p99 schedule lag < %v: %.0f req/s offered, %.0f req/s and %.0f streamed tokens/s achieved\n",
+			*lagBound, best.rate, best.sum.RequestThroughput, best.sum.OutputThroughput)
+	}
+	if atTTFT != nil {
+		fmt.Fprintf(stdout, "added TTFT at %.0f req/s: p50 %.0f µs, p99 %.0f µs\n", *ttftRate, atTTFT.sum.TTFTMS.Median*1000, atTTFT.sum.TTFTMS.P99*1000)
+	}
+	return 0
+}
+
+type result struct {
+	rate   float64
+	sum    metrics.Summary
+	health load.Health
+}
+
+func (r result) String() string {
+	s := r.sum
+	us := func(ms float64) string { return strconv.FormatFloat(ms*1000, 'f', 0, 64) + "µs" }
+	return fmt.Sprintf("%9.0f %9.0f %11.0f %9s %9s %9s %9s %9s %5.0f%% %6d",
+		r.rate, s.RequestThroughput, s.OutputThroughput, us(s.ScheduleLagMS.Median), us(s.ScheduleLagMS.P99),
+		us(s.SendLagMS.P99), us(s.TTFTMS.Median), us(s.TTFTMS.P99), r.health.CPUBusy*100, s.Failed)
+}
+
+// measure sends Poisson arrivals at rate for d and summarises them.
+// Throughput is over the span from the start instant to the last Done.
+func measure(ctx context.Context, c *load.Client, target string, rate float64, d time.Duration, input, tokens int, seed uint64) (result, error) {
+	n := max(int(rate*d.Seconds()), 1)
+	reqs, err := load.Random{Count: n, InputTokens: input, OutputTokens: tokens, VocabSize: 32000, Seed: seed}.Requests()
+	if err != nil {
+		return result{}, err
+	}
+	at, err := load.Poisson(rate, n, seed)
+	if err != nil {
+		return result{}, err
+	}
+	g := &load.Generator{Client: c, Target: target, RIDPrefix: "bench-", Bounds: load.Bounds{MaxCPUBusy: -1, MaxScheduleLag: -1}}
+	res, err := g.Play(ctx, reqs, load.Offsets(at), nil)
+	if err != nil {
+		return result{}, err
+	}
+	return result{rate: rate, sum: metrics.Summarize(res.Records), health: res.Health}, nil
+}
+
+func parseAPI(s string) (load.API, error) {
+	for _, a := range []load.API{load.Native, load.Completions, load.Chat} {
+		if a.String() == s {
+			return a, nil
+		}
+	}
+	return 0, fmt.Errorf("--api: want generate, completions or chat, got %q", s)
+}
+
+func parseRates(s string, ttft float64) ([]float64, error) {
+	var out []float64
+	seen := false
+	for _, f := range strings.Split(s, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || r <= 0 {
+			return nil, fmt.Errorf("--rates: %q is not a positive rate", f)
+		}
+		seen = seen || r == ttft
+		out = append(out, r)
+	}
+	if !seen {
+		out = append([]float64{ttft}, out...)
+	}
+	return out, nil
+}
+
+// startStub starts the stub and returns its base URL and a function that
+// stops it.
+func startStub(mode string, interval int) (string, func(), error) {
+	switch mode {
+	case "in-process":
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", nil, err
+		}
+		srv := &http.Server{Handler: load.Stub{StreamInterval: interval}}
+		go func() { _ = srv.Serve(ln) }()
+		return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+	case "process":
+		exe, err := os.Executable()
+		if err != nil {
+			return "", nil, err
+		}
+		cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0", "--stream-interval", strconv.Itoa(interval))
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return "", nil, err
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return "", nil, err
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return "", nil, err
+		}
+		stop := func() {
+			_ = stdin.Close() // the child exits when its stdin closes
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			stop()
+			return "", nil, fmt.Errorf("stub process did not report its address: %v", err)
+		}
+		return "http://" + strings.TrimSpace(line), stop, nil
+	}
+	return "", nil, fmt.Errorf("--stub: want process or in-process, got %q", mode)
+}
+
+// serve runs the stub until stdin closes (when started by loadbench) or
+// the process is interrupted, printing its address first.
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("loadbench serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8099", "loopback address to listen on")
+	interval := fs.Int("stream-interval", 1, "tokens per SSE event (SGLang's --stream-interval)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	host, _, err := net.SplitHostPort(*addr)
+	if err != nil || !net.ParseIP(host).IsLoopback() {
+		fmt.Fprintf(stderr, "loadbench serve: --addr %q must be a loopback address\n", *addr)
+		return 2
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadbench serve:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, ln.Addr().String())
+	srv := &http.Server{Handler: load.Stub{StreamInterval: *interval}}
+	go func() {
+		// stdin reaching EOF means the parent is gone; an interactive
+		// terminal never sends it, so Ctrl-C stops the stub there.
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice == 0 {
+			_ = srv.Close()
+		}
+	}()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt)
+	go func() { <-sig; _ = srv.Close() }()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(stderr, "loadbench serve:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,99 @@
+package load
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sgltest/sgltest/internal/metrics"
+)
+
+// Default self-check bounds. 10 ms of p99 schedule lag is far below any
+// latency an LLM server is judged on yet well above a healthy generator's
+// lag (tens of microseconds); 95% CPU means the process had no headroom
+// left, so its timestamps were taken late.
+const (
+	DefaultMaxScheduleLag = 10 * time.Millisecond
+	DefaultMaxCPUBusy     = 0.95
+)
+
+// Bounds are the limits of the generator's self-check. Zero fields take
+// the defaults above; a negative field disables that check.
+type Bounds struct {
+	// MaxScheduleLag bounds the p99 of Arrival − Scheduled.
+	MaxScheduleLag time.Duration
+	// MaxCPUBusy bounds the process's CPU time over the run's wall time ×
+	// GOMAXPROCS. It covers the whole process: a server embedded in the same
+	// process (the simulator, a test stub) counts too.
+	MaxCPUBusy float64
+}
+
+func (b Bounds) resolve() (Bounds, error) {
+	if b.MaxScheduleLag == 0 {
+		b.MaxScheduleLag = DefaultMaxScheduleLag
+	}
+	if b.MaxCPUBusy == 0 {
+		b.MaxCPUBusy = DefaultMaxCPUBusy
+	}
+	if b.MaxCPUBusy > 1 {
+		return b, fmt.Errorf("load: CPU busy bound is a fraction of GOMAXPROCS cores, at most 1, got %v", b.MaxCPUBusy)
+	}
+	return b, nil
+}
+
+// Health is the generator's self-check of one run: was the client able to
+// send the load it was asked to? A run that is not Valid measured the
+// client, not the server, and should be failed as invalid.
+type Health struct {
+	// ScheduleLagP99 is the p99 of Arrival − Scheduled over the measured
+	// (non-warmup) requests.
+	ScheduleLagP99 time.Duration
+	// CPUBusy is the process's user+system CPU time during the measured
+	// phase divided by its wall time × GOMAXPROCS (0..1).
+	CPUBusy float64
+	Valid   bool
+	// Reason names each bound passed and the measured figure; empty when
+	// Valid.
+	Reason string
+}
+
+func (b Bounds) check(recs []metrics.Record, cpu, wall time.Duration, cpuErr error) Health {
+	var lags []float64
+	for i := range recs {
+		if !recs[i].Warmup {
+			lags = append(lags, float64(recs[i].Arrival-recs[i].Scheduled))
+		}
+	}
+	h := Health{Valid: true}
+	if len(lags) > 0 {
+		h.ScheduleLagP99 = time.Duration(metrics.Distribute(lags).P99)
+	}
+	if wall > 0 {
+		h.CPUBusy = cpu.Seconds() / (wall.Seconds() * float64(runtime.GOMAXPROCS(0)))
+	}
+	var reasons []string
+	if b.MaxScheduleLag > 0 && h.ScheduleLagP99 > b.MaxScheduleLag {
+		reasons = append(reasons, fmt.Sprintf("load generator fell behind its schedule: p99 schedule lag %v exceeds %v", h.ScheduleLagP99.Round(time.Microsecond), b.MaxScheduleLag))
+	}
+	if cpuErr != nil {
+		reasons = append(reasons, fmt.Sprintf("cannot measure the load generator's CPU time: %v", cpuErr))
+	} else if b.MaxCPUBusy > 0 && h.CPUBusy > b.MaxCPUBusy {
+		reasons = append(reasons, fmt.Sprintf("load generator process saturated its CPU: %.0f%% of %d cores busy exceeds %.0f%%", h.CPUBusy*100, runtime.GOMAXPROCS(0), b.MaxCPUBusy*100))
+	}
+	if len(reasons) > 0 {
+		h.Valid = false
+		h.Reason = "invalid run: " + strings.Join(reasons, "; ")
+	}
+	return h
+}
+
+// cpuTime is the process's user + system CPU time so far.
+func cpuTime() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
