@@ -8,3 +8,28 @@ Feature: Node-level performance on one GPU
     Then all requests succeed
     And the P99 total latency is below 10 s
     And the request throughput is at least 15 req/s
+
+  Scenario: ShareGPT conversations over the OpenAI chat API with a concurrency cap
+    Given a simulated SGLang server with max running requests 32
+    And requests use the OpenAI chat API
+    And 1 warmup request is sent first
+    And the prompts are 5 ShareGPT conversations from "fixtures/sharegpt/sample.json"
+    When the prompts arrive at 10 requests per second with at most 2 in flight
+    Then all requests succeed
+    And the P99 total latency is below 30 s
+
+  Scenario: closed-loop users on the completions API without streaming
+    Given a simulated SGLang server with max running requests 16
+    And requests use the OpenAI completions API
+    And requests are not streamed
+    And the prompts are 40 random prompts with 128 input and 16 output tokens
+    When 4 users send the prompts back to back
+    Then all requests succeed
+    And the request throughput is at least 5 req/s
+
+  Scenario: bursty arrivals of shared-prefix prompts
+    Given a simulated SGLang server with max running requests 32
+    And the prompts are 4 groups of 10 prompts sharing a 512-token system prompt, with 32-token questions and 16 output tokens
+    When the prompts arrive at 20 requests per second with burstiness 0.5
+    Then all requests succeed
+    And the median TTFT is below 1 s

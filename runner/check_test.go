@@ -8,7 +8,7 @@ import (
 )
 
 func testWith(s metrics.Summary) *Test {
-	return &Test{result: &Result{Dir: "reports/x", Summary: s}}
+	return &Test{runs: []*Result{{Dir: "reports/x", Summary: s}}}
 }
 
 func TestChecksStateMeasuredValueBoundAndRun(t *testing.T) {

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -24,54 +24,92 @@ import (
 // Server is one server a scenario declares.
 type Server struct {
 	// Simulated forces the embedded simulator whatever the suite's backend.
-	Simulated bool
+	Simulated bool `json:"simulated"`
 	// MaxRunningRequests is --max-running-requests; 0 leaves the server's
 	// default.
-	MaxRunningRequests int
-}
-
-// Workload is what a scenario sends: Prompts random prompts of exactly
-// InputTokens tokens, each generating exactly OutputTokens, arriving as a
-// Poisson process at Rate requests per second (+Inf: all at once).
-type Workload struct {
-	Prompts      int     `json:"prompts"`
-	InputTokens  int     `json:"input_tokens"`
-	OutputTokens int     `json:"output_tokens"`
-	Rate         float64 `json:"-"` // written as runConfig.Rate: JSON has no Inf
-	Seed         uint64  `json:"seed"`
+	MaxRunningRequests int `json:"max_running_requests,omitempty"`
 }
 
 // Result is what a finished run left behind.
 type Result struct {
+	Label   string
 	Dir     string
 	Summary metrics.Summary
+	Health  load.Health
+	Routing *RoutingResult
 }
 
-// Test is one scenario's performance test. Steps call Server to declare,
-// Run to execute, and Check to judge.
+// Test is one scenario's performance test. Given steps declare servers,
+// routing, dataset and client; a When step calls Run; Then steps Check
+// the last run (or compare labelled runs).
 type Test struct {
 	suite   *Suite
 	name    string
 	servers []Server
-	result  *Result
+	routing *Routing
+	dataset *Dataset
+	client  Client
+	seed    uint64
+
+	runs    []*Result
 	running *launcher.Launcher
 }
 
-// AddServer declares a server for the test. Servers start when Run starts.
-func (t *Test) AddServer(s Server) error {
+// AddServers declares n identical servers. Servers start when Run starts.
+func (t *Test) AddServers(n int, s Server) error {
+	if n <= 0 {
+		return fmt.Errorf("server count must be positive, got %d", n)
+	}
 	if s.MaxRunningRequests < 0 {
 		return fmt.Errorf("max running requests must be positive, got %d", s.MaxRunningRequests)
 	}
-	t.servers = append(t.servers, s)
+	for range n {
+		t.servers = append(t.servers, s)
+	}
 	return nil
 }
 
-// Result returns the finished run, or an error saying no run happened yet.
+// SetDataset declares what prompts are sent.
+func (t *Test) SetDataset(d Dataset) { t.dataset = &d }
+
+// SetSeed seeds the dataset, the arrivals and the simulators.
+func (t *Test) SetSeed(seed uint64) { t.seed = seed }
+
+// SetClient declares how requests are sent.
+func (t *Test) SetClient(c Client) { t.client = c }
+
+// Client returns the client settings declared so far.
+func (t *Test) Client() Client { return t.client }
+
+// SetRouting declares how requests are spread over the servers.
+func (t *Test) SetRouting(r Routing) error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	t.routing = &r
+	return nil
+}
+
+// Result returns the last finished run, or an error saying no run happened.
 func (t *Test) Result() (*Result, error) {
-	if t.result == nil {
+	if len(t.runs) == 0 {
 		return nil, errors.New("no load has run in this scenario yet: a When step that sends load must come first")
 	}
-	return t.result, nil
+	return t.runs[len(t.runs)-1], nil
+}
+
+// Run returns the run labelled label.
+func (t *Test) Run(label string) (*Result, error) {
+	for _, r := range t.runs {
+		if r.Label == label {
+			return r, nil
+		}
+	}
+	labels := make([]string, len(t.runs))
+	for i, r := range t.runs {
+		labels[i] = r.Label
+	}
+	return nil, fmt.Errorf("no run labelled %q in this scenario (runs: %s)", label, strings.Join(labels, ", "))
 }
 
 // Close stops anything the test still runs. It is idempotent, for the
@@ -88,45 +126,60 @@ func (t *Test) Close() error {
 // runConfig is the resolved configuration written to config.json.
 type runConfig struct {
 	Scenario string            `json:"scenario"`
-	Backend  launcher.Backend  `json:"backend"`
+	Label    string            `json:"label,omitempty"`
 	Servers  []launcher.Config `json:"servers"`
 	Argv     [][]string        `json:"argv"`
-	Workload Workload          `json:"workload"`
-	Rate     string            `json:"rate"`
+	Routing  *Routing          `json:"routing,omitempty"`
+	Router   []string          `json:"router_argv,omitempty"`
+	Dataset  *Dataset          `json:"dataset"`
+	Arrival  Arrival           `json:"arrival"`
+	Client   Client            `json:"client"`
+	Seed     uint64            `json:"seed"`
 	Started  time.Time         `json:"started"`
 }
 
-// Run executes the workload against the declared servers and writes the
-// run directory. Every record measured is written to requests.jsonl as it
-// finishes, and the summary and charts are written even when the run fails
-// part-way, so an error loses nothing already measured.
-func (t *Test) Run(ctx context.Context, w Workload) (err error) {
-	if len(t.servers) == 0 {
+// Send runs the declared workload with arrival a against freshly started
+// servers and writes one run directory. Every record is written to
+// requests.jsonl as its request finishes, and the summary and charts are
+// written even when the run fails part-way, so an error loses nothing
+// already measured. A run whose client could not keep its schedule fails
+// as invalid, naming the measured lag. label names the run for comparisons
+// (empty: the routing policy, or "run N").
+func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
+	switch {
+	case len(t.servers) == 0:
 		return errors.New("no server declared: a Given step must declare a server before load is sent")
+	case len(t.servers) > 1 && t.routing == nil:
+		return fmt.Errorf("%d servers declared but no routing: a Given step must say how requests are routed", len(t.servers))
+	case t.dataset == nil:
+		return errors.New("no dataset declared: a step must say what prompts are sent")
 	}
-	if len(t.servers) > 1 {
-		return fmt.Errorf("%d servers declared; a node-level test sends to exactly one", len(t.servers))
+	if label == "" {
+		label = fmt.Sprintf("run %d", len(t.runs)+1)
+		if t.routing != nil {
+			label = t.routing.Policy
+		}
 	}
-	if t.result != nil {
-		return errors.New("load already ran in this scenario; one scenario measures one run")
+	if _, err := t.Run(label); err == nil {
+		return fmt.Errorf("a run labelled %q already exists in this scenario", label)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopOnSignal := context.AfterFunc(t.suite.ctx, cancel)
 	defer stopOnSignal()
 
-	reqs, err := load.Random{Count: w.Prompts, InputTokens: w.InputTokens, OutputTokens: w.OutputTokens,
-		VocabSize: vocabSize, Seed: w.Seed}.Requests()
+	reqs, err := t.dataset.requests(t.seed)
 	if err != nil {
 		return err
 	}
-	arrivals, err := load.Poisson(w.Rate, w.Prompts, w.Seed)
+	sched, err := a.schedule(len(reqs), t.seed)
 	if err != nil {
 		return err
 	}
+	a.RateString = rateString(a.Rate)
 
 	started := time.Now()
-	run, err := report.Create(t.suite.Settings.Reports, started.Format("20060102-150405.000")+"-"+slug(t.name))
+	run, err := report.Create(t.suite.Settings.Reports, started.Format("20060102-150405.000")+"-"+slug(t.name+" "+label))
 	if err != nil {
 		return err
 	}
@@ -143,29 +196,42 @@ func (t *Test) Run(ctx context.Context, w Workload) (err error) {
 		return fmt.Errorf("%w (run: %s)", err, run.Dir())
 	}
 
-	cfg, header, err := t.serverConfig(0, t.servers[0], w)
-	if err != nil {
-		return where(err)
-	}
-	writeConfig := func(c launcher.Config) error {
-		argv, _, err := c.Command()
-		if err != nil {
-			return err
+	cfgs := make([]launcher.Config, len(t.servers))
+	var header report.Header
+	for i, s := range t.servers {
+		if cfgs[i], header, err = t.serverConfig(i, s); err != nil {
+			return where(err)
 		}
-		return run.WriteConfig(runConfig{
-			Scenario: t.name, Backend: c.Backend, Servers: []launcher.Config{c}, Argv: [][]string{argv},
-			Workload: w, Rate: rateString(w.Rate), Started: started,
-		})
+	}
+	header.RequestRate = a.Rate
+	header.Arrival = a.describe()
+	rc := runConfig{Scenario: t.name, Label: label, Routing: t.routing, Dataset: t.dataset, Arrival: a,
+		Client: t.client, Seed: t.seed, Started: started}
+	writeConfig := func(cs []launcher.Config) error {
+		rc.Servers, rc.Argv = cs, nil
+		for _, c := range cs {
+			argv, _, err := c.Command()
+			if err != nil {
+				return err
+			}
+			rc.Argv = append(rc.Argv, argv)
+		}
+		return run.WriteConfig(rc)
 	}
 
 	t.running = launcher.New(filepath.Join(run.Dir(), "logs"), log)
 	defer func() { err = errors.Join(err, where(t.Close())) }()
-	srv, err := t.running.Start(ctx, cfg)
+	servers, err := startAll(ctx, t.running, cfgs)
 	if err != nil {
-		return where(errors.Join(fmt.Errorf("starting %s: %w", cfg.Name, err), writeConfig(cfg)))
+		return where(errors.Join(err, writeConfig(cfgs)))
 	}
-	// Written once the server runs, so the argv shows the port actually used.
-	if err := writeConfig(srv.Config()); err != nil {
+	started2 := make([]launcher.Config, len(servers))
+	urls := make([]string, len(servers))
+	for i, s := range servers {
+		started2[i], urls[i] = s.Config(), s.URL()
+	}
+	// Written once the servers run, so the argv shows the ports actually used.
+	if err := writeConfig(started2); err != nil {
 		return where(err)
 	}
 
@@ -173,22 +239,54 @@ func (t *Test) Run(ctx context.Context, w Workload) (err error) {
 	if err != nil {
 		return where(err)
 	}
-	gen := &load.Generator{Client: &load.Client{HTTP: load.NewHTTPClient()}, Target: srv.URL(), RIDPrefix: "sgltest-", Logger: log}
-	records, loadErr := gen.Run(ctx, reqs, arrivals, rw.Write)
+	client := &load.Client{HTTP: load.NewHTTPClient(), API: t.client.API, NoStream: t.client.NoStream}
+	gen := &load.Generator{
+		Client: client, RIDPrefix: "sgltest-", Logger: log,
+		MaxConcurrency: a.MaxInFlight, Warmup: t.client.Warmup,
+		Bounds: load.Bounds{MaxScheduleLag: t.client.MaxScheduleLag},
+	}
+	res, routed, loadErr := t.send(ctx, run, log, gen, urls, reqs, sched, rw.Write, &rc)
 	loadErr = errors.Join(loadErr, rw.Close())
 
-	sum := metrics.Summarize(records)
-	t.result = &Result{Dir: run.Dir(), Summary: sum}
+	sum := metrics.Summarize(res.Records)
+	result := &Result{Label: label, Dir: run.Dir(), Summary: sum, Health: res.Health, Routing: routed}
+	t.runs = append(t.runs, result)
 	header.Dir = run.Dir()
 	writeErr := run.WriteSummary(sum, header)
-	if _, cerr := run.WriteCharts(records); cerr != nil {
+	if _, cerr := run.WriteCharts(res.Records); cerr != nil {
 		writeErr = errors.Join(writeErr, cerr)
 	}
 	fmt.Fprint(summaryOut, report.FormatText(sum, header))
+	if routed != nil {
+		writeErr = errors.Join(writeErr, writeRouting(run, routed))
+		fmt.Fprint(summaryOut, routed.Text())
+	}
 	if t.suite.Interrupted() {
 		loadErr = errors.Join(errors.New("interrupted by signal"), loadErr)
 	}
+	if loadErr == nil && len(res.Records) > 0 && !res.Health.Valid {
+		loadErr = fmt.Errorf("%s; the figures would measure the client, not the server", res.Health.Reason)
+	}
 	return where(errors.Join(loadErr, writeErr))
+}
+
+// startAll starts every server at once (real SGLang takes minutes each)
+// and returns them in order; on any failure the launcher's StopAll, run by
+// the caller, stops the ones that did start.
+func startAll(ctx context.Context, l *launcher.Launcher, cfgs []launcher.Config) ([]*launcher.Server, error) {
+	servers := make([]*launcher.Server, len(cfgs))
+	errs := make([]error, len(cfgs))
+	var wg sync.WaitGroup
+	for i, c := range cfgs {
+		wg.Go(func() {
+			servers[i], errs[i] = l.Start(ctx, c)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("starting %s: %w", c.Name, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	return servers, errors.Join(errs...)
 }
 
 // summaryOut receives the printed summary; stdout, as the seeds show it.
@@ -198,7 +296,7 @@ var summaryOut io.Writer = os.Stdout
 // for every model sgltest profiles, including Llama-3's 128256.
 const vocabSize = 32000
 
-func (t *Test) serverConfig(i int, s Server, w Workload) (launcher.Config, report.Header, error) {
+func (t *Test) serverConfig(i int, s Server) (launcher.Config, report.Header, error) {
 	set := t.suite.Settings
 	cfg := launcher.Config{
 		Name:               fmt.Sprintf("server-%d", i),
@@ -206,7 +304,7 @@ func (t *Test) serverConfig(i int, s Server, w Workload) (launcher.Config, repor
 		ModelPath:          set.Model,
 		MaxRunningRequests: s.MaxRunningRequests,
 	}
-	h := report.Header{MaxRunningRequests: s.MaxRunningRequests, RequestRate: w.Rate}
+	h := report.Header{MaxRunningRequests: s.MaxRunningRequests}
 	if s.Simulated {
 		cfg.Backend = launcher.BackendSim
 	}
@@ -224,7 +322,8 @@ func (t *Test) serverConfig(i int, s Server, w Workload) (launcher.Config, repor
 		if cfg.ModelPath == "" {
 			cfg.ModelPath = prof.Model.Name
 		}
-		cfg.ExtraArgs = []string{"--sim-profile", set.SimProfile, "--random-seed", fmt.Sprint(w.Seed)}
+		// Each simulator gets its own seed so N of them do not jitter in step.
+		cfg.ExtraArgs = []string{"--sim-profile", set.SimProfile, "--random-seed", fmt.Sprint(t.seed + uint64(i))}
 		h.GPU = fmt.Sprintf("simulated %s (profile %s)", prof.GPU.Name, set.SimProfile)
 	case launcher.BackendSGLang:
 		cfg.Python = set.Python
@@ -235,15 +334,11 @@ func (t *Test) serverConfig(i int, s Server, w Workload) (launcher.Config, repor
 			h.GPU = "as CUDA_VISIBLE_DEVICES allows"
 		}
 	}
+	if n := len(t.servers); n > 1 {
+		h.GPU = fmt.Sprintf("%d × %s", n, h.GPU)
+	}
 	h.Model = cfg.ModelPath
 	return cfg, h, nil
-}
-
-func rateString(r float64) string {
-	if math.IsInf(r, 1) {
-		return "inf"
-	}
-	return fmt.Sprint(r)
 }
 
 var nonWord = regexp.MustCompile(`[^a-z0-9]+`)

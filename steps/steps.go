@@ -7,7 +7,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/sgltest/sgltest/internal/load"
 	"github.com/sgltest/sgltest/runner"
 )
 
@@ -58,7 +60,7 @@ var sentences = []step{
 		doc:     "One server run by sgltest's embedded simulator, whatever the suite's backend, with --max-running-requests set.",
 		example: "Given a simulated SGLang server with max running requests 64",
 		fn: func(ctx context.Context, n int) error {
-			return test(ctx).AddServer(runner.Server{Simulated: true, MaxRunningRequests: n})
+			return test(ctx).AddServers(1, runner.Server{Simulated: true, MaxRunningRequests: n})
 		},
 	},
 	{
@@ -67,19 +69,163 @@ var sentences = []step{
 		doc:     "One server on the suite's backend: the simulator by default, real SGLang when SGLTEST_BACKEND=sglang (see README).",
 		example: "Given an SGLang server with max running requests 256",
 		fn: func(ctx context.Context, n int) error {
-			return test(ctx).AddServer(runner.Server{MaxRunningRequests: n})
+			return test(ctx).AddServers(1, runner.Server{MaxRunningRequests: n})
+		},
+	},
+	{
+		kind:    "Given",
+		pattern: `^` + count + ` simulated SGLang servers with max running requests ` + count + `$`,
+		doc:     "Several simulated servers (one per simulated GPU); a routing step must say how requests reach them.",
+		example: "Given 4 simulated SGLang servers with max running requests 64",
+		fn: func(ctx context.Context, n, mrr int) error {
+			return test(ctx).AddServers(n, runner.Server{Simulated: true, MaxRunningRequests: mrr})
+		},
+	},
+	{
+		kind:    "Given",
+		pattern: `^` + count + ` SGLang servers with max running requests ` + count + `$`,
+		doc:     "Several servers on the suite's backend; with real SGLang, server i is pinned to the i-th id of SGLTEST_GPUS.",
+		example: "Given 4 SGLang servers with max running requests 256",
+		fn: func(ctx context.Context, n, mrr int) error {
+			return test(ctx).AddServers(n, runner.Server{MaxRunningRequests: mrr})
+		},
+	},
+	{
+		kind:    "Given",
+		pattern: `^requests are routed by sgltest's dispatcher with policy "([^"]+)"$`,
+		doc: "sgltest's own dispatcher picks a server per request and sends to it directly. Policies: round_robin, random, " +
+			"shortest_queue, power_of_two, cache_aware, and any custom policy registered in Go (see router/doc.go).",
+		example: `Given requests are routed by sgltest's dispatcher with policy "shortest_queue"`,
+		fn: func(ctx context.Context, policy string) error {
+			return test(ctx).SetRouting(runner.Routing{Via: runner.ViaDispatcher, Policy: policy})
+		},
+	},
+	{
+		kind:    "Given",
+		pattern: `^requests are routed by the SGLang router with policy "([^"]+)"$`,
+		doc: "The real SGLang router (sglang-router 0.3.2, from PyPI) runs in front of the servers. Policies: " +
+			"cache_aware, round_robin, random, power_of_two.",
+		example: `Given requests are routed by the SGLang router with policy "cache_aware"`,
+		fn: func(ctx context.Context, policy string) error {
+			return test(ctx).SetRouting(runner.Routing{Via: runner.ViaSGLangRouter, Policy: policy})
+		},
+	},
+	{
+		kind:    "Given",
+		pattern: `^requests are routed by smg with policy "([^"]+)"$`,
+		doc:     "The router's successor, smg 1.9.0 (from PyPI), runs in front of the servers.",
+		example: `Given requests are routed by smg with policy "round_robin"`,
+		fn: func(ctx context.Context, policy string) error {
+			return test(ctx).SetRouting(runner.Routing{Via: runner.ViaSMG, Policy: policy})
 		},
 	},
 	{
 		kind:    "Given",
 		pattern: `^the random seed is ` + count + `$`,
-		doc:     "Seeds the dataset, the arrival times and the simulator. Without this step the seed is 1.",
+		doc:     "Seeds the dataset, the arrival times and the simulators. Without this step the seed is 1.",
 		example: "Given the random seed is 42",
 		fn: func(ctx context.Context, seed int) error {
 			if seed < 0 {
 				return fmt.Errorf("seed must not be negative, got %d", seed)
 			}
-			world(ctx).seed = uint64(seed)
+			test(ctx).SetSeed(uint64(seed))
+			return nil
+		},
+	},
+	{
+		kind:    "Given",
+		pattern: `^requests use the (native|OpenAI completions|OpenAI chat) API$`,
+		doc:     "Which API requests go to: SGLang's /generate (the default), /v1/completions or /v1/chat/completions.",
+		example: "Given requests use the OpenAI chat API",
+		fn: func(ctx context.Context, name string) error {
+			c := test(ctx).Client()
+			c.APIName = name
+			c.API = map[string]load.API{"native": load.Native, "OpenAI completions": load.Completions, "OpenAI chat": load.Chat}[name]
+			test(ctx).SetClient(c)
+			return nil
+		},
+	},
+	{
+		kind:    "Given",
+		pattern: `^requests are not streamed$`,
+		doc:     "Sends stream: false; TTFT is then the whole latency (bench_serving's convention).",
+		example: "Given requests are not streamed",
+		fn: func(ctx context.Context) error {
+			c := test(ctx).Client()
+			c.NoStream = true
+			test(ctx).SetClient(c)
+			return nil
+		},
+	},
+	{
+		kind:    "Given",
+		pattern: `^` + count + ` warmup requests? (?:is|are) sent first$`,
+		doc:     "Copies of the first prompt (at most 32 output tokens) sent before the measured run and kept out of every figure.",
+		example: "Given 2 warmup requests are sent first",
+		fn: func(ctx context.Context, n int) error {
+			c := test(ctx).Client()
+			c.Warmup = n
+			test(ctx).SetClient(c)
+			return nil
+		},
+	},
+	{
+		kind:    "Given",
+		pattern: `^the load generator's p99 schedule lag may be at most ` + number + ` (ms|s)$`,
+		doc: "The client's self-check: when its p99 lateness (actual minus planned arrival) passes this bound, the run " +
+			"fails as invalid, since its figures would measure the client. Default 10 ms.",
+		example: "Given the load generator's p99 schedule lag may be at most 5 ms",
+		fn: func(ctx context.Context, v, unit string) error {
+			d, err := time.ParseDuration(v + unit)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("schedule lag bound %s %s: expected a positive duration", v, unit)
+			}
+			c := test(ctx).Client()
+			c.MaxScheduleLag = d
+			test(ctx).SetClient(c)
+			return nil
+		},
+	},
+	{
+		kind:    "Given",
+		pattern: `^the prompts are ` + count + ` random prompts with ` + count + ` input and ` + count + ` output tokens$`,
+		doc:     "Random token-id prompts of exact lengths, generating exactly the given output (ignore_eos).",
+		example: "Given the prompts are 500 random prompts with 512 input and 128 output tokens",
+		fn: func(ctx context.Context, n, in, out int) error {
+			test(ctx).SetDataset(runner.Dataset{Random: &load.Random{Count: n, InputTokens: in, OutputTokens: out}})
+			return nil
+		},
+	},
+	{
+		kind:    "Given",
+		pattern: `^the prompts are ` + count + ` ShareGPT conversations from "([^"]+)"$`,
+		doc: "Prompts and output lengths from a ShareGPT file (its published JSON format), filtered as bench_serving " +
+			"filters them; lengths are approximate without a tokenizer (see internal/load).",
+		example: `Given the prompts are 100 ShareGPT conversations from "fixtures/sharegpt/sample.json"`,
+		fn: func(ctx context.Context, n int, path string) error {
+			test(ctx).SetDataset(runner.Dataset{ShareGPT: &load.ShareGPT{Path: path, Count: n}})
+			return nil
+		},
+	},
+	{
+		kind: "Given",
+		pattern: `^the prompts are ` + count + ` groups of ` + count + ` prompts sharing a ` + count +
+			`-token system prompt, with ` + count + `-token questions and ` + count + ` output tokens$`,
+		doc:     "bench_serving's generated shared prefix: every group shares a system prompt, so prefix caching can pay off.",
+		example: "Given the prompts are 16 groups of 32 prompts sharing a 1024-token system prompt, with 64-token questions and 32 output tokens",
+		fn: func(ctx context.Context, groups, per, sys, q, out int) error {
+			test(ctx).SetDataset(runner.Dataset{SharedPrefix: &load.SharedPrefix{
+				Groups: groups, PromptsPerGroup: per, SystemTokens: sys, QuestionTokens: q, OutputTokens: out}})
+			return nil
+		},
+	},
+	{
+		kind:    "Given",
+		pattern: `^the prompts are read from "([^"]+)"$`,
+		doc:     `A custom JSONL dataset: one request per line, {"prompt": "..."} or {"input_ids": [...]}, with "output_len".`,
+		example: `Given the prompts are read from "fixtures/prompts.jsonl"`,
+		fn: func(ctx context.Context, path string) error {
+			test(ctx).SetDataset(runner.Dataset{JSONL: path})
 			return nil
 		},
 	},
@@ -87,15 +233,12 @@ var sentences = []step{
 		kind: "When",
 		pattern: `^` + count + ` random prompts with ` + count + ` input and ` + count +
 			` output tokens arrive at ` + number + ` requests per second$`,
-		doc: "Sends random prompts of exact lengths (token ids, ignore_eos) to the server, streaming, " +
-			"as a Poisson process at the given rate, and measures every request. Writes the run directory.",
+		doc: "Sends random prompts of exact lengths (token ids, ignore_eos) as a Poisson process at the given rate, " +
+			"streaming, and measures every request. Writes the run directory.",
 		example: "When 200 random prompts with 256 input and 64 output tokens arrive at 20 requests per second",
 		fn: func(ctx context.Context, n, in, out int, rate string) error {
-			r, err := strconv.ParseFloat(rate, 64)
-			if err != nil {
-				return fmt.Errorf("rate %q: %w", rate, err)
-			}
-			return run(ctx, runner.Workload{Prompts: n, InputTokens: in, OutputTokens: out, Rate: r})
+			test(ctx).SetDataset(runner.Dataset{Random: &load.Random{Count: n, InputTokens: in, OutputTokens: out}})
+			return send(ctx, runner.Arrival{Kind: runner.ArrivePoisson}, rate, "")
 		},
 	},
 	{
@@ -105,13 +248,84 @@ var sentences = []step{
 		doc:     "As above with every request sent at the start (bench_serving's rate inf): a throughput test.",
 		example: "When 500 random prompts with 128 input and 32 output tokens arrive all at once",
 		fn: func(ctx context.Context, n, in, out int) error {
-			return run(ctx, runner.Workload{Prompts: n, InputTokens: in, OutputTokens: out, Rate: math.Inf(1)})
+			test(ctx).SetDataset(runner.Dataset{Random: &load.Random{Count: n, InputTokens: in, OutputTokens: out}})
+			return send(ctx, runner.Arrival{Kind: runner.ArrivePoisson}, "inf", "")
+		},
+	},
+	{
+		kind:    "When",
+		pattern: `^the prompts arrive at ` + number + ` requests per second$`,
+		doc:     "Sends the declared prompts as a Poisson process (exponential gaps, the first at 0) at the given rate.",
+		example: "When the prompts arrive at 20 requests per second",
+		fn: func(ctx context.Context, rate string) error {
+			return send(ctx, runner.Arrival{Kind: runner.ArrivePoisson}, rate, "")
+		},
+	},
+	{
+		kind:    "When",
+		pattern: `^the prompts arrive all at once$`,
+		doc:     "Sends every declared prompt at the start.",
+		example: "When the prompts arrive all at once",
+		fn: func(ctx context.Context) error {
+			return send(ctx, runner.Arrival{Kind: runner.ArrivePoisson}, "inf", "")
+		},
+	},
+	{
+		kind:    "When",
+		pattern: `^the prompts arrive at ` + number + ` requests per second with burstiness ` + number + `$`,
+		doc:     "Gamma-distributed gaps (vLLM's burstiness: below 1 is burstier than Poisson, 1 is Poisson, above 1 is steadier).",
+		example: "When the prompts arrive at 20 requests per second with burstiness 0.5",
+		fn: func(ctx context.Context, rate, b string) error {
+			burst, err := strconv.ParseFloat(b, 64)
+			if err != nil {
+				return fmt.Errorf("burstiness %q: %w", b, err)
+			}
+			return send(ctx, runner.Arrival{Kind: runner.ArriveGamma, Burstiness: burst}, rate, "")
+		},
+	},
+	{
+		kind:    "When",
+		pattern: `^the prompts arrive at a constant ` + number + ` requests per second$`,
+		doc:     "Equal gaps of 1/rate.",
+		example: "When the prompts arrive at a constant 10 requests per second",
+		fn: func(ctx context.Context, rate string) error {
+			return send(ctx, runner.Arrival{Kind: runner.ArriveConstant}, rate, "")
+		},
+	},
+	{
+		kind:    "When",
+		pattern: `^the prompts arrive at ` + number + ` requests per second with at most ` + count + ` in flight$`,
+		doc:     "Poisson arrivals, but at most N requests in flight; the wait for a slot is queue time and counts in total latency.",
+		example: "When the prompts arrive at 50 requests per second with at most 8 in flight",
+		fn: func(ctx context.Context, rate string, n int) error {
+			return send(ctx, runner.Arrival{Kind: runner.ArrivePoisson, MaxInFlight: n}, rate, "")
+		},
+	},
+	{
+		kind:    "When",
+		pattern: `^` + count + ` users send the prompts back to back$`,
+		doc:     "Closed loop: each user sends its next prompt as soon as its last one finished.",
+		example: "When 8 users send the prompts back to back",
+		fn: func(ctx context.Context, n int) error {
+			return send(ctx, runner.Arrival{Kind: runner.ArriveUsers, Users: n}, "", "")
+		},
+	},
+	{
+		kind:    "When",
+		pattern: `^the prompts arrive at ` + number + ` requests per second, routed by sgltest's dispatcher with policy "([^"]+)"$`,
+		doc:     "One run of a comparison: fresh servers, the dispatcher with this policy; the run is labelled by the policy name.",
+		example: `When the prompts arrive at 20 requests per second, routed by sgltest's dispatcher with policy "round_robin"`,
+		fn: func(ctx context.Context, rate, policy string) error {
+			if err := test(ctx).SetRouting(runner.Routing{Via: runner.ViaDispatcher, Policy: policy}); err != nil {
+				return err
+			}
+			return send(ctx, runner.Arrival{Kind: runner.ArrivePoisson}, rate, policy)
 		},
 	},
 	{
 		kind:    "Then",
 		pattern: `^all requests succeed$`,
-		doc:     "Every request got HTTP 200 and a complete stream with no error or abort in it.",
+		doc:     "Every request got HTTP 200 and a complete response with no error or abort in it.",
 		example: "Then all requests succeed",
 		fn:      func(ctx context.Context) error { return test(ctx).CheckAllSucceeded() },
 	},
@@ -143,6 +357,28 @@ var sentences = []step{
 	},
 }
 
+func send(ctx context.Context, a runner.Arrival, rate, label string) error {
+	if rate != "" {
+		r, err := parseRate(rate)
+		if err != nil {
+			return err
+		}
+		a.Rate = r
+	}
+	return test(ctx).Send(ctx, a, label)
+}
+
+func parseRate(s string) (float64, error) {
+	if s == "inf" {
+		return math.Inf(1), nil
+	}
+	r, err := strconv.ParseFloat(s, 64)
+	if err != nil || r <= 0 {
+		return 0, fmt.Errorf("rate %q: expected a positive number of requests per second", s)
+	}
+	return r, nil
+}
+
 // compiled holds the patterns, compiled once, for the Before hook's check.
 var compiled = func() []*regexp.Regexp {
 	out := make([]*regexp.Regexp, len(sentences))
@@ -161,9 +397,4 @@ func match(text string) int {
 		}
 	}
 	return n
-}
-
-func run(ctx context.Context, w runner.Workload) error {
-	w.Seed = world(ctx).seed
-	return test(ctx).Run(ctx, w)
 }

@@ -52,7 +52,6 @@ type worldKey struct{}
 // accumulate before load runs.
 type scenarioWorld struct {
 	test *runner.Test
-	seed uint64
 }
 
 // DefaultSeed seeds a scenario that names no seed.
@@ -86,7 +85,9 @@ func InitializeScenario(sc *godog.ScenarioContext) {
 		if len(bad) > 0 {
 			return ctx, fmt.Errorf("%s (see steps/VOCABULARY.md for every sentence)", strings.Join(bad, "; "))
 		}
-		return context.WithValue(ctx, worldKey{}, &scenarioWorld{test: suite.NewTest(p.Name), seed: DefaultSeed}), nil
+		t := suite.NewTest(p.Name)
+		t.SetSeed(DefaultSeed)
+		return context.WithValue(ctx, worldKey{}, &scenarioWorld{test: t}), nil
 	})
 	sc.After(func(ctx context.Context, _ *godog.Scenario, err error) (_ context.Context, afterErr error) {
 		// A panic in an After hook kills godog's worker; never let one escape.

@@ -61,6 +61,18 @@ func TestBinaryExitCodes(t *testing.T) {
 			wantOut:  []string{"request throughput is ", "expected at least 1000 req/s", "(run: "},
 		},
 		{
+			name: "a client starved by a rate beyond the machine fails as invalid, naming its lag",
+			feature: `Feature: starved
+  Scenario: a rate beyond the machine
+    Given a simulated SGLang server with max running requests 64
+    And the load generator's p99 schedule lag may be at most 1 ms
+    When 3000 random prompts with 16 input and 2 output tokens arrive at 100000 requests per second
+    Then all requests succeed
+`,
+			wantFail: true,
+			wantOut:  []string{"invalid run", "p99 schedule lag", "exceeds 1ms"},
+		},
+		{
 			name:     "a misspelled step fails",
 			feature:  strings.Replace(quickScenario, "%s", "And the request thruput is at least 1 req/s", 1),
 			wantFail: true,

@@ -274,8 +274,9 @@ var readers = sync.Pool{New: func() any { return &lineReader{br: bufio.NewReader
 
 // lineReader reads SSE lines, reusing its buffers across requests.
 type lineReader struct {
-	br   *bufio.Reader
-	line []byte
+	br     *bufio.Reader
+	line   []byte
+	openAI openAIFields // reused by ParseOpenAIStream
 }
 
 func getLineReader(r io.Reader) *lineReader {

@@ -164,7 +164,7 @@ func ParseOpenAIStream(body io.Reader, requested int, now func() time.Duration, 
 	defer lr.release()
 	var (
 		tokens    int // counted from chunks
-		usage     *openAIUsage
+		usage     usageFields
 		finished  bool
 		lastUsage int
 	)
@@ -193,42 +193,40 @@ func ParseOpenAIStream(body io.Reader, requested int, now func() time.Duration, 
 				rec.OutputTokens = tokens
 				return fmt.Errorf("stream reached [DONE] without a finish_reason after %d chunks", len(rec.Chunks))
 			}
-			if usage != nil {
-				rec.OutputTokens = usage.CompletionTokens
-				if d := usage.PromptTokensDetails; d != nil {
-					rec.CachedTokens = d.CachedTokens
-				}
+			if usage.set {
+				rec.OutputTokens = usage.completion
+				rec.CachedTokens = usage.cached
 			} else {
 				rec.OutputTokens = requested
 				rec.OutputTokensEstimated = true
 			}
 			return nil
 		}
-		var ch openAIChunk
-		if err := json.Unmarshal(payload, &ch); err != nil {
+		ch := &lr.openAI
+		if err := scanOpenAI(payload, ch); err != nil {
 			return fail("stream line %d: malformed chunk: %v", lineNo, err)
 		}
-		if hasValue(ch.Error) {
-			return fail("error in stream: %s", describeError(ch.Error))
+		if hasValue(ch.errRaw) {
+			return fail("error in stream: %s", describeError(ch.errRaw))
 		}
-		if ch.Choices == nil && ch.Usage == nil {
+		if !ch.hasChoices && !ch.hasUsage {
 			return fail("stream line %d: chunk with neither choices nor usage", lineNo)
 		}
-		if ch.Usage != nil {
-			if ch.Usage.CompletionTokens < lastUsage {
-				return fail("stream line %d: usage.completion_tokens went back from %d to %d", lineNo, lastUsage, ch.Usage.CompletionTokens)
+		if ch.hasUsage {
+			if ch.completion < lastUsage {
+				return fail("stream line %d: usage.completion_tokens went back from %d to %d", lineNo, lastUsage, ch.completion)
 			}
-			usage = ch.Usage
+			usage = usageFields{set: true, completion: ch.completion, cached: ch.cached}
 		}
-		for i := range ch.Choices {
-			c := &ch.Choices[i]
-			if c.Index != 0 {
+		for i := range ch.choices {
+			c := &ch.choices[i]
+			if c.index != 0 {
 				continue
 			}
-			if c.content() > 0 {
+			if c.content() {
 				n := 1
-				if ch.Usage != nil {
-					n = ch.Usage.CompletionTokens - lastUsage
+				if ch.hasUsage {
+					n = ch.completion - lastUsage
 				}
 				if rec.FirstToken == 0 {
 					rec.FirstToken = at
@@ -236,17 +234,22 @@ func ParseOpenAIStream(body io.Reader, requested int, now func() time.Duration, 
 				rec.Chunks = append(rec.Chunks, metrics.Chunk{At: at, Tokens: n})
 				tokens += n
 			}
-			if fr := c.FinishReason; fr != nil {
-				if *fr == "abort" {
+			if c.finish {
+				if c.finishStr == "abort" {
 					return fail("aborted by server (finish_reason abort)")
 				}
 				finished = true
 			}
 		}
-		if ch.Usage != nil {
-			lastUsage = ch.Usage.CompletionTokens
+		if ch.hasUsage {
+			lastUsage = ch.completion
 		}
 	}
+}
+
+type usageFields struct {
+	set                bool
+	completion, cached int
 }
 
 // ParseBody reads a non-streamed response. TTFT equals the whole latency

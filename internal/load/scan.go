@@ -410,3 +410,245 @@ func (s *scanner) skipDepth(depth int) error {
 	}
 	return errSyntax
 }
+
+// openAIFields are the parts of an OpenAI stream chunk (or non-streamed
+// response) the parser reads, as scanOpenAI extracts them.
+type openAIFields struct {
+	hasChoices bool // "choices" present and not null (possibly empty)
+	choices    []openAIChoiceFields
+	hasUsage   bool
+	completion int
+	cached     int
+	errRaw     []byte
+}
+
+type openAIChoiceFields struct {
+	index     int
+	finish    bool
+	finishStr string
+	// Whether each text field is a non-empty string, kept per field so that
+	// a duplicate key or object replaces or merges as encoding/json does.
+	text, dc, drc, dr, mc, mrc bool
+}
+
+// content reports whether the choice carries any text: completions text,
+// chat content or reasoning.
+func (c *openAIChoiceFields) content() bool {
+	return c.text || c.dc || c.drc || c.dr || c.mc || c.mrc
+}
+
+// scanOpenAI fills f from one payload, accepting and rejecting exactly what
+// json.Unmarshal into openAIChunk does (FuzzScanOpenAIMatchesEncodingJSON).
+// f.choices is reused across calls.
+func scanOpenAI(b []byte, f *openAIFields) error {
+	choices := f.choices[:0]
+	*f = openAIFields{}
+	used := 0 // elements written in this payload: a repeated "choices" key
+	// decodes into them again, as encoding/json reuses a slice's elements
+	s := scanner{b: b}
+	var typeErr error
+	switch s.peek() {
+	case '{':
+		err := s.object(func(key []byte) error {
+			switch {
+			case keyIs(key, "choices"):
+				if s.null() {
+					f.hasChoices = false
+					choices, used = choices[:0], 0
+					return nil
+				}
+				if s.peek() != '[' {
+					typeErr = errType
+					return s.skip()
+				}
+				f.hasChoices = true
+				choices = choices[:0]
+				defer func() {
+					if len(choices) == 0 {
+						used = 0 // an empty array is a new, empty slice
+					}
+				}()
+				return s.array(func() error {
+					k := len(choices)
+					if k < used {
+						choices = choices[:k+1]
+					} else {
+						choices = append(choices, openAIChoiceFields{})
+						used++
+					}
+					c := &choices[k]
+					if s.null() {
+						return nil
+					}
+					if s.peek() != '{' {
+						typeErr = errType
+						return s.skip()
+					}
+					return s.object(func(key []byte) error {
+						switch {
+						case keyIs(key, "index"):
+							return s.int(&c.index, &typeErr)
+						case keyIs(key, "text"):
+							return s.nonEmpty(&c.text, &typeErr)
+						case keyIs(key, "finish_reason"):
+							if s.null() {
+								c.finish, c.finishStr = false, ""
+								return nil
+							}
+							if s.peek() != '"' {
+								typeErr = errType
+								return s.skip()
+							}
+							c.finish = true
+							return s.str(&c.finishStr, &typeErr)
+						case keyIs(key, "delta"), keyIs(key, "message"):
+							delta := keyIs(key, "delta")
+							if s.null() {
+								if delta {
+									c.dc, c.drc, c.dr = false, false, false
+								} else {
+									c.mc, c.mrc = false, false
+								}
+								return nil
+							}
+							if s.peek() != '{' {
+								typeErr = errType
+								return s.skip()
+							}
+							return s.object(func(key []byte) error {
+								switch {
+								case keyIs(key, "content"):
+									if delta {
+										return s.nonEmpty(&c.dc, &typeErr)
+									}
+									return s.nonEmpty(&c.mc, &typeErr)
+								case keyIs(key, "reasoning_content"):
+									if delta {
+										return s.nonEmpty(&c.drc, &typeErr)
+									}
+									return s.nonEmpty(&c.mrc, &typeErr)
+								case delta && keyIs(key, "reasoning"):
+									return s.nonEmpty(&c.dr, &typeErr)
+								}
+								return s.skip()
+							})
+						}
+						return s.skip()
+					})
+				})
+			case keyIs(key, "usage"):
+				if s.null() {
+					f.hasUsage, f.completion, f.cached = false, 0, 0
+					return nil
+				}
+				if s.peek() != '{' {
+					typeErr = errType
+					return s.skip()
+				}
+				if !f.hasUsage {
+					f.completion, f.cached = 0, 0
+				}
+				f.hasUsage = true
+				return s.object(func(key []byte) error {
+					switch {
+					case keyIs(key, "completion_tokens"):
+						return s.int(&f.completion, &typeErr)
+					case keyIs(key, "prompt_tokens"):
+						var n int
+						return s.int(&n, &typeErr)
+					case keyIs(key, "prompt_tokens_details"):
+						if s.null() {
+							f.cached = 0
+							return nil
+						}
+						if s.peek() != '{' {
+							typeErr = errType
+							return s.skip()
+						}
+						return s.object(func(key []byte) error {
+							if keyIs(key, "cached_tokens") {
+								return s.int(&f.cached, &typeErr)
+							}
+							return s.skip()
+						})
+					}
+					return s.skip()
+				})
+			case keyIs(key, "error"):
+				start := s.i
+				if err := s.skip(); err != nil {
+					return err
+				}
+				f.errRaw = bytes.TrimSpace(s.b[start:s.i])
+				return nil
+			}
+			return s.skip()
+		})
+		if err != nil {
+			return err
+		}
+	case 'n':
+		if !s.null() {
+			return errSyntax
+		}
+	default:
+		if err := s.skip(); err != nil {
+			return err
+		}
+		typeErr = errType
+	}
+	f.choices = choices
+	s.ws()
+	if s.i != len(s.b) {
+		return errSyntax
+	}
+	return typeErr
+}
+
+// nonEmpty consumes a string (or null) and sets *dst to whether it is a
+// non-empty string; null sets it false.
+func (s *scanner) nonEmpty(dst *bool, typeErr *error) error {
+	switch s.peek() {
+	case 'n':
+		if !s.null() {
+			return errSyntax
+		}
+		*dst = false
+		return nil
+	case '"':
+		start := s.i
+		_, err := s.stringEnd()
+		*dst = s.i-start > 2
+		return err
+	}
+	*typeErr = errType
+	return s.skip()
+}
+
+// array scans [v, ...], calling each with the scanner at an element, which
+// it must consume.
+func (s *scanner) array(each func() error) error {
+	s.ws()
+	if s.i >= len(s.b) || s.b[s.i] != '[' {
+		return errSyntax
+	}
+	s.i++
+	if s.peek() == ']' {
+		s.i++
+		return nil
+	}
+	for {
+		if err := each(); err != nil {
+			return err
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return nil
+		default:
+			return errSyntax
+		}
+	}
+}

@@ -94,3 +94,80 @@ func BenchmarkScanNative(b *testing.B) {
 		}
 	})
 }
+
+func referenceScanOpenAI(b []byte) (openAIFields, error) {
+	var c openAIChunk
+	if err := json.Unmarshal(b, &c); err != nil {
+		return openAIFields{}, err
+	}
+	f := openAIFields{hasChoices: c.Choices != nil, errRaw: c.Error}
+	for _, ch := range c.Choices {
+		g := openAIChoiceFields{index: ch.Index}
+		if ch.FinishReason != nil {
+			g.finish, g.finishStr = true, *ch.FinishReason
+		}
+		if ch.content() > 0 {
+			g.text = true // compared through content() only
+		}
+		f.choices = append(f.choices, g)
+	}
+	if c.Usage != nil {
+		f.hasUsage, f.completion = true, c.Usage.CompletionTokens
+		if d := c.Usage.PromptTokensDetails; d != nil {
+			f.cached = d.CachedTokens
+		}
+	}
+	return f, nil
+}
+
+var scanOpenAISeeds = []string{
+	`{"id":"r","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"reasoning_content":null,"role":"assistant","content":""},"logprobs":null,"finish_reason":null,"matched_stop":null}]}`,
+	`{"id":"r","choices":[{"index":0,"delta":{"reasoning_content":null,"content":"Hel"},"finish_reason":null}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}`,
+	`{"id":"r","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8,"reasoning_tokens":0,"prompt_tokens_details":{"cached_tokens":2}}}`,
+	`{"id":"r","object":"text_completion","choices":[{"index":0,"text":"a\u00e9","logprobs":null,"finish_reason":"length","matched_stop":null}]}`,
+	`{"choices":[{"index":0,"delta":{"reasoning":"hmm"},"finish_reason":"ab\u006frt"}]}`,
+	`{"choices":[{"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"completion_tokens":4,"prompt_tokens_details":null}}`,
+	`{"error":{"object":"error","message":"boom","type":"BadRequest","param":null,"code":400}}`,
+	`{"choices":[{"text":"a"}],"choices":[{}]}`,
+	`{"choices":[{"text":"a"},null],"choices":[null,null,{"index":1}]}`,
+	`{"choices":[{"text":"a"}],"choices":[],"choices":[{}]}`,
+	`{"choices":[{"delta":{"content":"a"},"delta":{"role":"x"}}]}`,
+	`{"choices":[{"delta":{"content":"a"},"delta":null,"delta":{}}]}`,
+	`{"usage":{"completion_tokens":3},"usage":{"prompt_tokens":1},"usage":null}`,
+	`{"choices":[{"index":"0"}]}`, `{"choices":{}}`, `{"choices":[1]}`, `{"choices":[{"text":5}]}`, `{"choices":[{"finish_reason":1}]}`,
+	`{"Choices":[{"Text":"x","INDEX":0}]}`, `{}`, `null`, `[]`, `{"choices":null,"usage":null}`,
+}
+
+// FuzzScanOpenAIMatchesEncodingJSON holds the OpenAI chunk scanner to
+// encoding/json, as FuzzScanNativeMatchesEncodingJSON does the native one.
+func FuzzScanOpenAIMatchesEncodingJSON(f *testing.F) {
+	for _, s := range append(scanOpenAISeeds, scanSeeds...) {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, wantErr := referenceScanOpenAI(b)
+		var got openAIFields
+		gotErr := scanOpenAI(b, &got)
+		if (gotErr != nil) != (wantErr != nil) {
+			t.Fatalf("%q: scanOpenAI error %v, encoding/json error %v", b, gotErr, wantErr)
+		}
+		if wantErr != nil {
+			return
+		}
+		// Compare text presence through content(), not the per-field flags.
+		norm := func(f openAIFields) openAIFields {
+			cs := make([]openAIChoiceFields, len(f.choices))
+			for i, c := range f.choices {
+				cs[i] = openAIChoiceFields{index: c.index, finish: c.finish, finishStr: c.finishStr, text: c.content()}
+			}
+			if len(cs) == 0 {
+				cs = nil
+			}
+			f.choices = cs
+			return f
+		}
+		if diff := cmp.Diff(norm(want), norm(got), cmp.AllowUnexported(openAIFields{}, openAIChoiceFields{})); diff != "" {
+			t.Fatalf("%q: fields differ (-encoding/json +scanOpenAI):\n%s", b, diff)
+		}
+	})
+}

@@ -28,6 +28,10 @@ type Header struct {
 	// RequestRate is the offered load in requests per second; +Inf means
 	// all requests at once (written "inf").
 	RequestRate float64 `json:"-"`
+	// Arrival, when set, describes the arrival process in words (e.g. "8
+	// closed-loop users" or "20 req/s (gamma, burstiness 0.5)") and is
+	// printed in place of RequestRate.
+	Arrival string `json:"arrival,omitempty"`
 	// Dir is the run directory. WriteSummary fills it in when empty.
 	Dir string `json:"run_dir,omitempty"`
 }
@@ -109,7 +113,11 @@ func FormatText(s metrics.Summary, h Header) string {
 	} else {
 		line("Max Running Requests: server default")
 	}
-	line("Request Rate: %s", rateText(h.RequestRate))
+	if h.Arrival != "" {
+		line("Request Rate: %s", h.Arrival)
+	} else {
+		line("Request Rate: %s", rateText(h.RequestRate))
+	}
 	line("")
 	line("Throughput Metrics:")
 	line("- Request Throughput: %s req/s", number(s.RequestThroughput, 2))

@@ -126,6 +126,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	fs.BoolVar(&cfg.SkipServerWarmup, "skip-server-warmup", false, "report healthy without the warmup request")
 	fs.Int64Var(&cfg.RandomSeed, "random-seed", 0, "seed for step-time noise and generated tokens")
 	fs.BoolVar(&cfg.EnableCacheReport, "enable-cache-report", false, "report cached prompt tokens in OpenAI usage")
+	integer(&cfg.MaxQueuedRequests, 0, "cap on waiting requests; beyond it requests get 503 (default: unbounded)", "max-queued-requests")
+	fs.BoolVar(&cfg.DisableRadixCache, "disable-radix-cache", false, "turn prefix caching off")
+	fs.Float64Var(&cfg.ScheduleConservativeness, "schedule-conservativeness", 0, "scale of the admission estimate of output tokens (default 1.0)")
 	str(&cfg.APIKey, "", "Bearer key required on every endpoint but /health* and /metrics", "api-key")
 	for _, n := range []string{"incremental-streaming-output", "stream-output"} {
 		fs.BoolVar(&cfg.IncrementalStreamingOutput, n, false, "stream /generate text and output_ids as deltas")
@@ -156,6 +159,12 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if set["max-running-requests"] && cfg.MaxRunningRequests < 1 {
 		return Config{}, "", fmt.Errorf("simulator: --max-running-requests must be at least 1, got %d", cfg.MaxRunningRequests)
+	}
+	if set["max-queued-requests"] && cfg.MaxQueuedRequests < 1 {
+		return Config{}, "", fmt.Errorf("simulator: --max-queued-requests must be at least 1, got %d", cfg.MaxQueuedRequests)
+	}
+	if set["schedule-conservativeness"] && !(cfg.ScheduleConservativeness > 0) {
+		return Config{}, "", fmt.Errorf("simulator: --schedule-conservativeness must be positive, got %v", cfg.ScheduleConservativeness)
 	}
 	if set["chunked-prefill-size"] && cfg.ChunkedPrefillSize <= 0 {
 		cfg.ChunkedPrefillSize = -1 // SGLang disables chunking for any size <= 0

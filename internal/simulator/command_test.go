@@ -21,14 +21,18 @@ func TestMain_RejectsWhatItCannotHonour(t *testing.T) {
 		{"no model", []string{"--port", "0"}, "--model-path is required"},
 		{"positional model", []string{"meta-llama/Llama-3.1-8B"}, "unexpected argument"},
 		{"unknown profile", []string{"--model-path", "m", "--sim-profile", "nope"}, "llama-3.1-8b-a100"},
-		{"unsimulated policy", []string{"--model-path", "m", "--schedule-policy", "lpm"}, `"lpm" is not simulated`},
-		{"tp the profile does not model", []string{"--model-path", "m", "--tp-size", "2"}, "tp_size 1, not 2"},
+		{"unsimulated policy", []string{"--model-path", "m", "--port", "0", "--schedule-policy", "lof"}, `"lof" is not simulated`},
+		{"tp the profile does not model", []string{"--model-path", "m", "--port", "0", "--tp-size", "2"}, "tp_size 1, not 2"},
 		{"bad suffix", []string{"--model-path", "m", "--max-total-tokens", "12q"}, "max-total-tokens"},
 		{"zero max running requests", []string{"--model-path", "m", "--max-running-requests", "0"}, "at least 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Main(context.Background(), tt.args, &bytes.Buffer{}, nil)
+			// A config Main wrongly accepts serves until ctx ends, then
+			// returns nil, so the test fails instead of hanging.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			err := Main(ctx, tt.args, &bytes.Buffer{}, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Main(%q) = %v, want an error containing %q", tt.args, err, tt.want)
 			}

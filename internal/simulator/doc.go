@@ -36,7 +36,8 @@
 // SGLang's k/M/Ki/Mi suffixes), --chunked-prefill-size (-1 disables),
 // --mem-fraction-static, --schedule-policy (fcfs only), --stream-interval,
 // --enable-metrics, --skip-server-warmup, --random-seed, --api-key,
-// --enable-cache-report and --incremental-streaming-output (alias
+// --enable-cache-report, --max-queued-requests, --disable-radix-cache,
+// --schedule-conservativeness and --incremental-streaming-output (alias
 // --stream-output). Two flags are the simulator's own: --sim-profile
 // NAME|FILE.json (default llama-3.1-8b-h100) and --sim-startup-delay
 // DURATION (default 0; /health answers 503 until it has passed and the
@@ -62,8 +63,12 @@
 // histograms are observed when outputs become visible to the front end.
 // With --api-key every path but /health* and /metrics needs
 // "Authorization: Bearer KEY" (401 {"error":"Unauthorized"} otherwise). A
-// request the scheduler aborts is a 503 ErrorResponse, or a finish_reason
-// abort chunk inside a 200 stream.
+// request refused because --max-queued-requests requests already wait is a
+// 503 ErrorResponse "The request queue is full.", or, streamed, a 200
+// stream whose one chunk has finish_reason abort (native: with status_code
+// 503). Prompts sent as token ids (/generate input_ids, completions
+// prompt ids) can hit the radix cache; meta_info.cached_tokens and, with
+// --enable-cache-report, usage.prompt_tokens_details report the hits.
 //
 // # What is modelled, and what is not yet
 //

@@ -31,12 +31,22 @@ type EngineConfig struct {
 	// ContextLength overrides the model's context length. 0 keeps it; a
 	// longer value is an error, as in SGLang without its override variable.
 	ContextLength int
-	// SchedulePolicy orders the waiting queue. Only "fcfs" ("" means fcfs)
-	// is simulated so far.
+	// SchedulePolicy orders the waiting queue: "fcfs" ("" means fcfs) or
+	// "lpm" (longest prefix match first; fcfs when more than 128 requests
+	// wait or the radix cache is disabled).
 	SchedulePolicy string
 	// StreamInterval is the default number of tokens between outputs of a
 	// streamed request. 0 means 1.
 	StreamInterval int
+	// MaxQueuedRequests caps the waiting queue; Add returns ErrQueueFull
+	// beyond it. 0 means unbounded, as SGLang's unset flag.
+	MaxQueuedRequests int
+	// DisableRadixCache turns off prefix caching (--disable-radix-cache):
+	// every prompt is computed in full and lpm falls back to fcfs.
+	DisableRadixCache bool
+	// ScheduleConservativeness scales the initial new_token_ratio
+	// (--schedule-conservativeness). 0 means SGLang's default 1.0.
+	ScheduleConservativeness float64
 }
 
 // Limits are the resolved settings an engine runs with; /server_info reports
@@ -55,6 +65,10 @@ type Limits struct {
 	MaxReqInputLen int
 	SchedulePolicy string
 	StreamInterval int
+	// MaxQueuedRequests is 0 when the queue is unbounded.
+	MaxQueuedRequests        int
+	DisableRadixCache        bool
+	ScheduleConservativeness float64
 }
 
 // SGLang's defaults and constants used when resolving Limits
@@ -66,6 +80,19 @@ const (
 	decodeLogInterval = 40
 	// unboundedNewTokens stands for max_new_tokens: null before clamping.
 	unboundedNewTokens = 1 << 30
+	// clipMaxNewTokens is SGLANG_CLIP_MAX_NEW_TOKENS_ESTIMATION: admission
+	// reserves at most this many output tokens per request.
+	clipMaxNewTokens = 4096
+	// retractDecodeSteps is the headroom retraction leaves: the survivors
+	// can decode this many steps each (global_config.retract_decode_steps).
+	retractDecodeSteps = 20
+	// lpmFallbackQueue is the waiting-queue length above which lpm sorts
+	// nothing and serves fcfs (schedule_policy.py).
+	lpmFallbackQueue = 128
+	// new_token_ratio tracker constants (environ.py defaults).
+	initNewTokenRatio       = 0.7
+	minNewTokenRatioScale   = 0.14
+	newTokenRatioDecaySteps = 600
 )
 
 // Schedule policies SGLang accepts (sglang-reference.md s1.3).
@@ -73,8 +100,15 @@ var knownPolicies = []string{"lpm", "random", "fcfs", "dfs-weight", "lof", "prio
 
 // Request is one generation request as the scheduler sees it.
 type Request struct {
-	ID           string
-	InputTokens  int
+	ID string
+	// InputTokens is the prompt length. It may be left 0 when InputIDs is
+	// set; when both are set they must agree.
+	InputTokens int
+	// InputIDs are the prompt's token ids, which the radix cache matches
+	// and stores. A request without them (a text prompt: there is no
+	// tokenizer) is uncacheable: its tokens are treated as unique, so it
+	// neither hits nor fills the cache.
+	InputIDs     []int
 	MaxNewTokens int
 	// Arrival is when the request reaches the scheduler on the engine's
 	// clock; Step does not admit it earlier.
@@ -95,6 +129,9 @@ type Output struct {
 	Generated    int
 	Finished     bool
 	FinishReason string
+	// CachedTokens are the prompt tokens served by the radix cache when the
+	// request was first admitted (meta_info.cached_tokens).
+	CachedTokens int
 }
 
 // StepKind says what a step did.
@@ -143,9 +180,14 @@ type Step struct {
 
 // Usage is the engine's exact state right now.
 type Usage struct {
-	Running    int
-	Queued     int
+	Running int
+	Queued  int
+	// UsedTokens are KV slots held by requests or pinned in the radix cache
+	// by them; unpinned cached tokens are free for reuse and not counted,
+	// as SGLang's num_used_tokens.
 	UsedTokens int
+	// CachedTokens are all tokens in the radix cache, pinned or not.
+	CachedTokens int
 }
 
 // EngineMetrics are what /metrics reports from the scheduler. Gauges are
@@ -162,17 +204,48 @@ type EngineMetrics struct {
 	PrefillComputeTokens int64
 	PrefillCacheTokens   int64
 	DecodeTokens         int64
+	// RetractedRequests counts retractions (num_retracted_reqs is its
+	// last-batch gauge in SGLang; this is the running total).
+	RetractedRequests int64
+	// NewTokenRatio is the admission estimate's current ratio (s3.3).
+	NewTokenRatio float64
 }
 
 // reqState is a request inside the engine.
 type reqState struct {
 	Request
-	maxNew    int
-	interval  int
-	prefilled int
+	seq      int // Add order; makes synthetic output ids unique
+	maxNew   int
+	interval int
+	// fill is the number of tokens this admission must hold KV for: the
+	// prompt plus what was generated before a retraction (recompute).
+	fill      int
+	prefilled int // tokens of fill with KV: cached prefix plus computed
 	generated int
 	emitted   int // Generated at the last Output
-	kv        int // KV slots held
+	kv        int // private KV slots (not in the radix tree)
+	node      *radixNode
+	cached    int
+	admitted  bool // admitted at least once: cached is fixed
+	waiting   bool
+}
+
+// cacheable reports whether the radix cache can key this request.
+func (r *reqState) cacheable() bool { return len(r.InputIDs) > 0 }
+
+// ids returns the first n tokens of prompt + output. Output tokens get
+// synthetic negative ids unique to the request, so they never match
+// another request's tokens.
+func (r *reqState) ids(n int) []int {
+	if n <= len(r.InputIDs) {
+		return r.InputIDs[:n]
+	}
+	out := make([]int, n)
+	copy(out, r.InputIDs)
+	for i := len(r.InputIDs); i < n; i++ {
+		out[i] = -1 - (r.seq<<31 | (i - len(r.InputIDs)))
+	}
+	return out
 }
 
 // Engine is SGLang's scheduler reduced to a pure state machine: no clock, no
@@ -182,12 +255,16 @@ type Engine struct {
 	lim   Limits
 	model StepModel
 	rng   *rand.Rand
+	tree  *radixTree // nil when the radix cache is disabled
 
 	byID    map[string]*reqState
-	waiting []*reqState // by Arrival, then by Add order
+	waiting []*reqState // by Arrival (retracted requests included), then Add order; lpm reorders the ready head
 	running []*reqState // decoding
 	chunked *reqState   // the one request part-way through a chunked prefill
-	used    int         // KV slots held
+	private int         // KV slots held by requests outside the tree
+	added   int
+
+	ratio, ratioInit, ratioMin float64
 
 	busyUntil time.Duration
 	idle      bool
@@ -205,23 +282,36 @@ func NewEngine(cfg EngineConfig, prof Profile, seed int64) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{
+	e := &Engine{
 		lim:   lim,
 		model: NewStepModel(prof.StepTime),
 		// The second PCG word is fixed so that the seed alone picks the stream.
 		rng:  rand.New(rand.NewPCG(uint64(seed), 0x5367_4c74_6573_7400)),
 		byID: make(map[string]*reqState),
 		idle: true,
-	}, nil
+	}
+	if !lim.DisableRadixCache {
+		e.tree = newRadixTree()
+	}
+	e.ratioInit = min(initNewTokenRatio*lim.ScheduleConservativeness, 1)
+	e.ratioMin = e.ratioInit * minNewTokenRatioScale
+	e.ratio = e.ratioInit
+	e.metrics.NewTokenRatio = e.ratio
+	return e, nil
 }
 
 func resolveLimits(cfg EngineConfig, prof Profile) (Limits, error) {
-	lim := Limits{SchedulePolicy: cfg.SchedulePolicy, StreamInterval: cfg.StreamInterval}
+	lim := Limits{
+		SchedulePolicy: cfg.SchedulePolicy, StreamInterval: cfg.StreamInterval,
+		MaxQueuedRequests: cfg.MaxQueuedRequests, DisableRadixCache: cfg.DisableRadixCache,
+		ScheduleConservativeness: cfg.ScheduleConservativeness,
+	}
 	switch {
 	case lim.SchedulePolicy == "" || lim.SchedulePolicy == "fcfs":
 		lim.SchedulePolicy = "fcfs"
+	case lim.SchedulePolicy == "lpm":
 	case slices.Contains(knownPolicies, lim.SchedulePolicy):
-		return Limits{}, fmt.Errorf("schedule policy %q is not simulated yet (supported: fcfs)", lim.SchedulePolicy)
+		return Limits{}, fmt.Errorf("schedule policy %q is not simulated yet (supported: fcfs, lpm)", lim.SchedulePolicy)
 	default:
 		return Limits{}, fmt.Errorf("unknown schedule policy %q (SGLang accepts %v)", lim.SchedulePolicy, knownPolicies)
 	}
@@ -230,6 +320,15 @@ func resolveLimits(cfg EngineConfig, prof Profile) (Limits, error) {
 	}
 	if lim.StreamInterval < 0 {
 		return Limits{}, fmt.Errorf("stream interval must be positive, got %d", lim.StreamInterval)
+	}
+	if lim.MaxQueuedRequests < 0 {
+		return Limits{}, fmt.Errorf("max queued requests must not be negative, got %d", lim.MaxQueuedRequests)
+	}
+	switch c := lim.ScheduleConservativeness; {
+	case c == 0:
+		lim.ScheduleConservativeness = 1
+	case c < 0 || math.IsNaN(c) || math.IsInf(c, 0):
+		return Limits{}, fmt.Errorf("schedule conservativeness must be positive, got %v", c)
 	}
 
 	modelCtx := int(prof.Model.ContextLength.Value)
@@ -302,9 +401,20 @@ func (e *Engine) Limits() Limits { return e.lim }
 // ErrDuplicateID is returned by Add for an ID already in the engine.
 var ErrDuplicateID = errors.New("duplicate request ID")
 
+// ErrQueueFull is returned by Add when MaxQueuedRequests requests already
+// wait; SGLang answers 503 "The request queue is full.".
+var ErrQueueFull = errors.New("The request queue is full.") //nolint:staticcheck // SGLang's message, verbatim
+
 // Add queues a request. MaxNewTokens is clamped the way SGLang clamps it (to
 // what the context and the pool leave); a negative value means unbounded.
 func (e *Engine) Add(req Request) error {
+	if len(req.InputIDs) > 0 {
+		if req.InputTokens == 0 {
+			req.InputTokens = len(req.InputIDs)
+		} else if req.InputTokens != len(req.InputIDs) {
+			return fmt.Errorf("request %s: InputTokens is %d but InputIDs has %d ids", req.ID, req.InputTokens, len(req.InputIDs))
+		}
+	}
 	switch {
 	case req.InputTokens < 1:
 		return fmt.Errorf("request %s: input must have at least one token", req.ID)
@@ -313,6 +423,8 @@ func (e *Engine) Add(req Request) error {
 			req.InputTokens, e.lim.MaxReqInputLen)
 	case e.byID[req.ID] != nil:
 		return fmt.Errorf("%w: %s", ErrDuplicateID, req.ID)
+	case e.lim.MaxQueuedRequests > 0 && len(e.waiting) >= e.lim.MaxQueuedRequests:
+		return ErrQueueFull
 	}
 	maxNew := req.MaxNewTokens
 	if maxNew < 0 {
@@ -323,16 +435,25 @@ func (e *Engine) Add(req Request) error {
 	if req.StreamInterval > 0 {
 		interval = req.StreamInterval
 	}
-	r := &reqState{Request: req, maxNew: maxNew, interval: interval}
+	if e.tree == nil {
+		req.InputIDs = nil // nothing keys on them
+	}
+	e.added++
+	r := &reqState{Request: req, seq: e.added, maxNew: maxNew, interval: interval}
 	e.byID[req.ID] = r
-	// Keep the queue ordered by arrival; arrivals almost always come in
-	// order, so this is an append.
+	e.enqueue(r)
+	return nil
+}
+
+// enqueue puts r into the waiting queue at its arrival position; arrivals
+// almost always come in order, so this is an append.
+func (e *Engine) enqueue(r *reqState) {
+	r.waiting = true
 	i := len(e.waiting)
-	for i > 0 && e.waiting[i-1].Arrival > req.Arrival {
+	for i > 0 && e.waiting[i-1].Arrival > r.Arrival {
 		i--
 	}
 	e.waiting = slices.Insert(e.waiting, i, r)
-	return nil
 }
 
 // Abort removes a request wherever it is and frees its KV slots. It reports
@@ -343,16 +464,78 @@ func (e *Engine) Abort(id string) bool {
 		return false
 	}
 	delete(e.byID, id)
-	e.used -= r.kv
+	e.release(r)
 	switch {
 	case e.chunked == r:
 		e.chunked = nil
-	case r.prefilled == 0:
+	case r.waiting:
 		e.waiting = slices.DeleteFunc(e.waiting, func(w *reqState) bool { return w == r })
 	default:
 		e.running = slices.DeleteFunc(e.running, func(w *reqState) bool { return w == r })
 	}
 	return true
+}
+
+// release frees r's private KV and unpins its cached prefix without
+// caching anything (abort and retraction: SGLang needs the space now).
+func (e *Engine) release(r *reqState) {
+	e.private -= r.kv
+	r.kv = 0
+	if r.node != nil {
+		e.tree.unlock(r.node)
+		r.node = nil
+	}
+}
+
+// cacheKV moves r's first n tokens of KV into the radix tree (SGLang's
+// cache_unfinished_req and cache_finished_req): tokens the tree already
+// holds are duplicates and freed, and the pin moves to the new path end.
+// With finished, the pin is dropped.
+func (e *Engine) cacheKV(r *reqState, n int, finished bool) {
+	if e.tree == nil || !r.cacheable() {
+		if finished {
+			e.release(r)
+		}
+		return
+	}
+	node, _ := e.tree.insert(r.ids(n))
+	e.private -= r.kv
+	r.kv = 0
+	if !finished {
+		e.tree.lock(node)
+	}
+	if r.node != nil {
+		e.tree.unlock(r.node)
+	}
+	r.node = nil
+	if !finished {
+		r.node = node
+	}
+}
+
+// free is the KV slots neither held by a request nor cached.
+func (e *Engine) free() int {
+	f := e.lim.MaxTotalTokens - e.private
+	if e.tree != nil {
+		f -= e.tree.size
+	}
+	return f
+}
+
+func (e *Engine) evictable() int {
+	if e.tree == nil {
+		return 0
+	}
+	return e.tree.evictable
+}
+
+// ensureFree evicts least recently used cache until n slots are free, if
+// it can, and reports whether they are.
+func (e *Engine) ensureFree(n int) bool {
+	if f := e.free(); f < n && e.tree != nil {
+		e.tree.evict(n - f)
+	}
+	return e.free() >= n
 }
 
 // Usage returns the exact current state.
@@ -361,7 +544,11 @@ func (e *Engine) Usage() Usage {
 	if e.chunked != nil {
 		running++
 	}
-	return Usage{Running: running, Queued: len(e.waiting), UsedTokens: e.used}
+	u := Usage{Running: running, Queued: len(e.waiting), UsedTokens: e.lim.MaxTotalTokens - e.free() - e.evictable()}
+	if e.tree != nil {
+		u.CachedTokens = e.tree.size
+	}
+	return u
 }
 
 // Metrics returns the sampled gauges and the counters.
@@ -377,9 +564,9 @@ func (e *Engine) Step(now time.Duration) Step {
 	if e.idle {
 		e.windowStart, e.windowTokens = now, 0
 	}
-	if chunks := e.admit(now); len(chunks) > 0 {
+	if chunks, cached := e.admit(now); len(chunks) > 0 {
 		e.idle = false
-		return e.prefill(now, chunks)
+		return e.prefill(now, chunks, cached)
 	}
 	if len(e.running) > 0 {
 		e.idle = false
@@ -387,6 +574,8 @@ func (e *Engine) Step(now time.Duration) Step {
 	}
 	if !e.idle {
 		e.idle = true
+		e.ratio = e.ratioInit // the tracker resets when the server goes idle
+		e.metrics.NewTokenRatio = e.ratio
 		e.sampleGauges(0)
 	}
 	end := Forever
@@ -396,88 +585,139 @@ func (e *Engine) Step(now time.Duration) Step {
 	return Step{Kind: StepIdle, Start: now, End: end}
 }
 
-// reservation is the KV a committed request may still claim. new_token_ratio
-// is fixed at 1 and SGLang's 4096-token clip is not applied, so admission
-// never overcommits the pool and no retraction is needed; the ratio tracker,
-// the clip and retraction belong together.
-func (r *reqState) reservation() int {
-	return r.InputTokens - r.prefilled + r.maxNew - r.generated
+// prefixOf matches r's fill against the cache, keeping at least one token
+// to compute (SGLang computes the last prompt token to sample from it).
+func (e *Engine) prefixOf(r *reqState) (*radixNode, int) {
+	if e.tree == nil || !r.cacheable() {
+		return nil, 0
+	}
+	return e.tree.match(r.ids(r.fill - 1))
+}
+
+// orderReady applies the schedule policy to the first ready requests.
+// lpm sorts them by longest cached prefix (stable, so ties stay in queue
+// order); with more than lpmFallbackQueue waiting, or no cache, it is fcfs.
+func (e *Engine) orderReady(ready int) {
+	if e.lim.SchedulePolicy != "lpm" || e.tree == nil || len(e.waiting) > lpmFallbackQueue {
+		return
+	}
+	prefix := make(map[*reqState]int, ready)
+	for _, r := range e.waiting[:ready] {
+		r.fill = r.InputTokens + r.generated
+		_, prefix[r] = e.prefixOf(r)
+	}
+	slices.SortStableFunc(e.waiting[:ready], func(a, b *reqState) int { return prefix[b] - prefix[a] })
 }
 
 // admit builds the next prefill batch with SGLang's PrefillAdder budgets:
-// the unfinished chunked request first, then waiting requests in FCFS order
-// until the slot, input, chunk or KV budget runs out. The first request that
-// does not fit stops admission (no skipping ahead).
-func (e *Engine) admit(now time.Duration) []Chunk {
+// the unfinished chunked request first, then waiting requests in policy
+// order until the slot, input, chunk or KV budget runs out. The first
+// request that does not fit stops admission (no skipping ahead). It returns
+// the chunks and the cache-hit tokens of the newly admitted requests.
+//
+// The KV budget is SGLang's rem_total_tokens: free plus evictable cache,
+// less each running request's remaining output (clipped at 4096) times
+// new_token_ratio, less each newly admitted request's uncached input plus
+// its whole clipped output (a request chunked this round reserves only its
+// chunk until its last chunk).
+func (e *Engine) admit(now time.Duration) ([]Chunk, int) {
 	ready := 0
 	for ready < len(e.waiting) && e.waiting[ready].Arrival <= now {
 		ready++
 	}
 	if e.chunked == nil && ready == 0 {
-		return nil
+		return nil, 0
 	}
 	chunking := e.lim.ChunkedPrefillSize > 0
 	remChunk := e.lim.ChunkedPrefillSize
 	remInput := e.lim.MaxPrefillTokens
-	remTotal := e.lim.MaxTotalTokens - e.used
+	offset := 0.0
 	for _, r := range e.running {
-		remTotal -= r.reservation()
+		offset += float64(min(r.maxNew-r.generated, clipMaxNewTokens)) * e.ratio
 	}
+	remTotal := func() float64 { return float64(e.free()+e.evictable()) - offset }
 
 	var chunks []Chunk
 	if r := e.chunked; r != nil {
-		remTotal -= r.reservation()
-		n := r.InputTokens - r.prefilled
+		n := r.fill - r.prefilled
 		if chunking {
 			n = min(n, remChunk)
 			remChunk -= n
 		}
 		remInput -= n
+		offset += float64(n)
+		if r.prefilled+n == r.fill {
+			offset += float64(min(r.maxNew-r.generated, clipMaxNewTokens))
+		}
 		chunks = append(chunks, Chunk{ID: r.ID, Offset: r.prefilled, Tokens: n})
 	}
 
-	admitted := 0
+	e.orderReady(ready)
+	admitted, cached := 0, 0
 	for _, r := range e.waiting[:ready] {
 		if len(e.running)+len(chunks) >= e.lim.MaxRunningRequests ||
 			remInput <= 0 || (chunking && remChunk <= 0) {
 			break
 		}
-		need := r.InputTokens + r.maxNew
-		if need >= remTotal {
+		r.fill = r.InputTokens + r.generated
+		node, prefix := e.prefixOf(r)
+		extend := r.fill - prefix
+		out := min(r.maxNew-r.generated, clipMaxNewTokens)
+		if float64(extend+out) >= remTotal() {
 			break
 		}
-		if r.InputTokens >= remInput && len(chunks) > 0 {
+		if extend >= remInput && len(chunks) > 0 {
 			break
 		}
-		n := r.InputTokens
+		n := extend
 		if chunking && n > remChunk {
 			n = remChunk
+			offset += float64(n)
+		} else {
+			offset += float64(extend + out)
 		}
-		remTotal -= need
 		remInput -= n
 		if chunking {
 			remChunk -= n
 		}
-		chunks = append(chunks, Chunk{ID: r.ID, Tokens: n})
+		if node != nil && prefix > 0 {
+			e.tree.lock(node)
+			r.node = node
+		}
+		r.prefilled = prefix
+		r.waiting = false
+		if !r.admitted {
+			r.admitted, r.cached = true, prefix
+		}
+		cached += prefix
+		chunks = append(chunks, Chunk{ID: r.ID, Offset: prefix, Tokens: n})
 		admitted++
-		if n < r.InputTokens {
+		if n < extend {
 			break // the chunk budget is spent
 		}
 	}
 	e.waiting = slices.Delete(e.waiting, 0, admitted)
-	return chunks
+	return chunks, cached
 }
 
-func (e *Engine) prefill(now time.Duration, chunks []Chunk) Step {
+func (e *Engine) prefill(now time.Duration, chunks []Chunk, cached int) Step {
 	shape := BatchShape{Requests: len(chunks)}
 	for _, c := range chunks {
 		shape.PrefillTokens += c.Tokens
 		shape.PrefillAttention += float64(c.Tokens) * (float64(c.Offset) + float64(c.Tokens)/2)
 	}
+	if !e.ensureFree(shape.PrefillTokens) {
+		// Admission counts only free and evictable slots, so this is a bug.
+		panic(fmt.Sprintf("simulator: KV pool overcommitted: prefill needs %d slots, %d free", shape.PrefillTokens, e.free()))
+	}
 	// Gauges are logged when the batch is formed, before it runs.
 	e.sampleGauges(e.metrics.GenThroughput)
 	e.metrics.CacheHitRate = 0
+	if cached > 0 {
+		e.metrics.CacheHitRate = float64(cached) / float64(cached+shape.PrefillTokens)
+	}
 	e.metrics.PrefillComputeTokens += int64(shape.PrefillTokens)
+	e.metrics.PrefillCacheTokens += int64(cached)
 
 	end := now + e.model.Sample(shape, e.rng)
 	e.busyUntil = end
@@ -487,14 +727,15 @@ func (e *Engine) prefill(now time.Duration, chunks []Chunk) Step {
 		r := e.byID[c.ID]
 		r.prefilled += c.Tokens
 		r.kv += c.Tokens
-		e.used += c.Tokens
-		if r.prefilled < r.InputTokens {
+		e.private += c.Tokens
+		if r.prefilled < r.fill {
 			e.chunked = r
+			e.cacheKV(r, r.prefilled, false)
 			continue
 		}
-		// The step that completes the prompt samples the first token.
-		if r.maxNew > 0 {
-			r.generated = 1
+		// The step that completes the fill samples the next token.
+		if r.generated < r.maxNew {
+			r.generated++
 		}
 		if out, ok := e.progress(r); ok {
 			st.Outputs = append(st.Outputs, out)
@@ -506,22 +747,67 @@ func (e *Engine) prefill(now time.Duration, chunks []Chunk) Step {
 	return st
 }
 
+// retract makes room for one decode step (SGLang's check_decode_mem and
+// retract_decode): if free plus evictable slots cannot give every running
+// request a token, requests are retracted, fewest generated tokens first
+// and then longest prompt, until the rest can decode retractDecodeSteps
+// steps each, keeping at least one. Retracted requests free their KV
+// uncached and wait to be recomputed.
+func (e *Engine) retract() {
+	if e.free()+e.evictable() >= len(e.running) {
+		return
+	}
+	order := slices.Clone(e.running)
+	slices.SortStableFunc(order, func(a, b *reqState) int {
+		if a.generated != b.generated {
+			return a.generated - b.generated
+		}
+		return b.InputTokens - a.InputTokens
+	})
+	gone := map[*reqState]bool{}
+	for _, r := range order[:len(order)-1] {
+		if e.free()+e.evictable() >= (len(order)-len(gone))*retractDecodeSteps {
+			break
+		}
+		gone[r] = true
+		e.release(r)
+		r.prefilled = 0
+		r.fill = 0
+		e.enqueue(r)
+		e.metrics.RetractedRequests++
+	}
+	e.running = slices.DeleteFunc(e.running, func(r *reqState) bool { return gone[r] })
+	gen, maxNew := 0, 0
+	for _, r := range e.running {
+		gen += r.generated
+		maxNew += r.maxNew
+	}
+	e.ratio = min(1, float64(gen+retractDecodeSteps*len(e.running))/float64(maxNew+1))
+	e.metrics.NewTokenRatio = e.ratio
+}
+
 func (e *Engine) decode(now time.Duration) Step {
+	retracted := e.metrics.RetractedRequests
+	e.retract()
+	if e.metrics.RetractedRequests == retracted {
+		e.ratio = max(e.ratioMin, e.ratio-(e.ratioInit-e.ratioMin)/newTokenRatioDecaySteps)
+		e.metrics.NewTokenRatio = e.ratio
+	}
+	if !e.ensureFree(len(e.running)) {
+		// Even the one request retraction keeps cannot grow (the chunked
+		// request pins the rest): SGLang aborts it.
+		return e.abortRunning(now)
+	}
 	shape := BatchShape{DecodeSeqs: len(e.running), Requests: len(e.running)}
 	for _, r := range e.running {
 		shape.DecodeContext += r.InputTokens + r.generated
-	}
-	if e.used+len(e.running) > e.lim.MaxTotalTokens {
-		// Admission reserves every request's full output, so this cannot
-		// happen until retraction exists to handle it.
-		panic("simulator: KV pool overcommitted")
 	}
 	end := now + e.model.Sample(shape, e.rng)
 	e.busyUntil = end
 	st := Step{Kind: StepDecode, Start: now, End: end, Shape: shape}
 	e.running = slices.DeleteFunc(e.running, func(r *reqState) bool {
 		r.kv++
-		e.used++
+		e.private++
 		r.generated++
 		if out, ok := e.progress(r); ok {
 			st.Outputs = append(st.Outputs, out)
@@ -543,20 +829,36 @@ func (e *Engine) decode(now time.Duration) Step {
 	return st
 }
 
+// abortRunning ends every running request with finish reason abort.
+func (e *Engine) abortRunning(now time.Duration) Step {
+	st := Step{Kind: StepDecode, Start: now, End: now + e.model.Mean(BatchShape{})}
+	e.busyUntil = st.End
+	for _, r := range e.running {
+		e.release(r)
+		delete(e.byID, r.ID)
+		st.Outputs = append(st.Outputs, Output{ID: r.ID, Generated: r.generated, NewTokens: r.generated - r.emitted,
+			Finished: true, FinishReason: api.FinishAbort, CachedTokens: r.cached})
+	}
+	e.running = nil
+	return st
+}
+
 // progress finishes r if it has all its tokens and says whether this step
 // makes an output for it: a streamed request's first token and every
 // interval-th after it (tokens 1, k+1, 2k+1, ...), and every request's finish.
+// A finished request's prompt and output KV goes into the radix cache.
 func (e *Engine) progress(r *reqState) (Output, bool) {
 	finished := r.generated >= r.maxNew
 	if finished {
-		e.used -= r.kv
+		// The last sampled token has no KV yet.
+		e.cacheKV(r, r.InputTokens+max(r.generated-1, 0), true)
 		delete(e.byID, r.ID)
 	}
-	emit := finished || (r.Stream && (r.generated-1)%r.interval == 0)
+	emit := finished || (r.Stream && (r.generated-1)%r.interval == 0 && r.generated > r.emitted)
 	if !emit {
 		return Output{}, false
 	}
-	out := Output{ID: r.ID, NewTokens: r.generated - r.emitted, Generated: r.generated, Finished: finished}
+	out := Output{ID: r.ID, NewTokens: r.generated - r.emitted, Generated: r.generated, Finished: finished, CachedTokens: r.cached}
 	if finished {
 		out.FinishReason = api.FinishLength
 	}

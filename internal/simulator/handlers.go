@@ -159,8 +159,11 @@ func (s *Server) handleServerInfo(w http.ResponseWriter, _ *http.Request) {
 	// simulator's flags api.ServerInfo does not carry.
 	writeJSON(w, http.StatusOK, struct {
 		api.ServerInfo
-		EnableCacheReport bool `json:"enable_cache_report"`
-	}{info, s.cfg.EnableCacheReport})
+		EnableCacheReport        bool    `json:"enable_cache_report"`
+		MaxQueuedRequests        *int    `json:"max_queued_requests"`
+		DisableRadixCache        bool    `json:"disable_radix_cache"`
+		ScheduleConservativeness float64 `json:"schedule_conservativeness"`
+	}{info, s.cfg.EnableCacheReport, optional(s.cfg.MaxQueuedRequests), s.lim.DisableRadixCache, s.lim.ScheduleConservativeness})
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
@@ -249,6 +252,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 				ID:               req.ID,
 				PromptTokens:     req.InputTokens,
 				CompletionTokens: state.generated,
+				CachedTokens:     state.cachedTokens,
 			},
 		}
 		if sse != nil && s.cfg.IncrementalStreamingOutput {
@@ -345,6 +349,7 @@ func (s *Server) parseGenerate(b generateBody) (Request, *valueError) {
 		return Request{}, valueErrorf("Either text, input_ids or input_embeds should be provided.")
 	}
 	var input int
+	var ids []int
 	if hasText {
 		var text string
 		if err := json.Unmarshal(b.Text, &text); err != nil {
@@ -352,7 +357,6 @@ func (s *Server) parseGenerate(b generateBody) (Request, *valueError) {
 		}
 		input = textTokens(text)
 	} else {
-		var ids []int
 		if err := json.Unmarshal(b.InputIDs, &ids); err != nil {
 			return Request{}, valueErrorf("input_ids must be one list of token ids: batch requests are not simulated")
 		}
@@ -379,7 +383,11 @@ func (s *Server) parseGenerate(b generateBody) (Request, *valueError) {
 	if b.RID != nil {
 		rid = *b.RID
 	}
-	return s.newRequest(rid, input, maxNew, sp, b.Stream), nil
+	req := s.newRequest(rid, input, maxNew, sp, b.Stream)
+	// Token ids let the radix cache match the prompt; a text prompt has
+	// none (there is no tokenizer) and is never cached.
+	req.InputIDs = ids
+	return req, nil
 }
 
 // checkContext rejects a prompt as long as the context, SGLang's first

@@ -37,18 +37,47 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 	})
 }
 
-// handleFlushCache answers as SGLang's /flush_cache does: 200 when the
-// server is idle, 400 otherwise. With nothing cached yet there is nothing
-// to clear; idleness is what a client can observe.
-func (s *Server) handleFlushCache(w http.ResponseWriter, _ *http.Request) {
+// handleFlushCache answers as SGLang's /flush_cache does: when the server
+// is idle it empties the radix cache and answers 200, otherwise 400. The
+// driver does the flush, between steps, as the engine's one owner.
+func (s *Server) handleFlushCache(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if !s.driver.idle() {
+	flushed := false
+	if s.driver.idle() {
+		res := make(chan bool, 1)
+		s.driver.send(command{flush: res})
+		select {
+		case flushed = <-res:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if !flushed {
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = w.Write([]byte("Flush cache failed. When there are running or waiting requests, the cache cannot be flushed.\n"))
 		return
 	}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte("Cache flushed.\nPlease check backend logs for more details. (When there are running or waiting requests, the operation will not be performed.)\n"))
+}
+
+// flushCache empties the radix cache if nothing is queued or running; it
+// runs on the driver goroutine. When idle no cached token is pinned by a
+// request, so evicting the whole tree frees all of it.
+func (d *driver) flushCache() bool {
+	d.mu.Lock()
+	live := len(d.streams)
+	d.mu.Unlock()
+	if u := d.engine.Usage(); live > 0 || u.Running > 0 || u.Queued > 0 {
+		return false
+	}
+	if t := d.engine.tree; t != nil {
+		t.evict(t.size)
+	}
+	d.mu.Lock()
+	d.usage = d.engine.Usage()
+	d.mu.Unlock()
+	return true
 }
 
 // loadSections are the values /v1/loads' include parameter takes.

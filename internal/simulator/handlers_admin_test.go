@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -244,5 +245,110 @@ func TestGenerate_IncrementalStreamingOutputSendsDeltas(t *testing.T) {
 	}
 	if len(ids) != 6 || len(strings.Fields(text.String())) != 6 {
 		t.Errorf("deltas join to %d ids and %q; want 6 tokens", len(ids), text.String())
+	}
+}
+
+func (d *driver) liveStreams() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.streams)
+}
+
+func TestQueueFull_503OrAnAbortChunkOnEveryAPI(t *testing.T) {
+	clock := &stepClock{}
+	srv, ts := startServer(t, Config{SkipServerWarmup: true, MaxRunningRequests: 1, MaxQueuedRequests: 1},
+		mustProfile(t, fastProfile), clock)
+	running := holdOne(t, ts.URL, `{"input_ids":[1,2,3],"sampling_params":{"max_new_tokens":1000}}`)
+	defer running()
+	waitFor(t, "the running request", func() bool { return srv.driver.liveStreams() == 1 })
+	clock.advance(t) // its prefill ends
+	queued := holdOne(t, ts.URL, `{"input_ids":[4,5,6],"sampling_params":{"max_new_tokens":10}}`)
+	defer queued()
+	waitFor(t, "the queued request", func() bool { return srv.driver.liveStreams() == 2 })
+	clock.advance(t) // the driver queues it: the queue is full
+	clock.advance(t) // and the next step's end publishes that
+	waitFor(t, "a full queue", func() bool { u, _, _ := srv.driver.loads(); return u.Queued == 1 })
+
+	tests := []struct {
+		name, path, body string
+		wantStatus       int
+		want             string // the body, or for streams its first event
+	}{
+		{"generate", "/generate", `{"input_ids":[7],"sampling_params":{"max_new_tokens":2},"rid":"x1"}`, 503,
+			`{"object":"error","message":"The request queue is full.","type":"503","param":null,"code":503}`},
+		{"generate stream", "/generate", `{"input_ids":[7],"sampling_params":{"max_new_tokens":2},"rid":"x2","stream":true}`, 200,
+			`{"text":"","output_ids":[],"meta_info":{"id":"x2","finish_reason":{"type":"abort","message":"The request queue is full.","status_code":503},"prompt_tokens":1,"completion_tokens":0,"cached_tokens":0}}`},
+		{"completions", "/v1/completions", `{"prompt":[7],"max_tokens":2}`, 503,
+			`{"object":"error","message":"The request queue is full.","type":"503","param":null,"code":503}`},
+		{"completions stream", "/v1/completions", `{"model":"m","prompt":[7],"max_tokens":2,"stream":true,"rid":"x3"}`, 200,
+			`{"id":"x3","object":"text_completion","model":"m","choices":[{"index":0,"text":"","logprobs":null,"finish_reason":"abort","matched_stop":null}]}`},
+		{"chat stream", "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"a"}],"stream":true,"rid":"x4"}`, 200,
+			`{"id":"x4","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"reasoning_content":null,"role":"assistant","content":""},"logprobs":null,"finish_reason":null,"matched_stop":null}]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			type result struct {
+				resp *http.Response
+				body string
+			}
+			got := make(chan result, 1)
+			go func() {
+				resp, body := postPath(t, ts.URL+tt.path, "application/json", tt.body)
+				got <- result{resp, body}
+			}()
+			waitFor(t, "the request to reach the driver", func() bool { return srv.driver.liveStreams() == 3 })
+			clock.advance(t) // the driver tries to queue it
+			r := <-got
+			if r.resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", r.resp.StatusCode, tt.wantStatus, r.body)
+			}
+			body := r.body
+			if tt.wantStatus == 200 {
+				first, _, _ := strings.Cut(strings.TrimPrefix(body, "data: "), "\n")
+				body = regexp.MustCompile(`"created":\d+,`).ReplaceAllString(first, "")
+				if !strings.HasSuffix(r.body, "data: [DONE]\n\n") || !strings.Contains(r.body, `"abort"`) {
+					t.Errorf("stream %q does not end in an abort and [DONE]", r.body)
+				}
+			}
+			if body != tt.want {
+				t.Errorf("got  %s\nwant %s", body, tt.want)
+			}
+		})
+	}
+}
+
+func TestRadixCache_ReportsHitsForRepeatedTokenPromptsUntilFlushed(t *testing.T) {
+	_, ts := startServer(t, Config{SkipServerWarmup: true, EnableCacheReport: true, EnableMetrics: true},
+		mustProfile(t, fastProfile), nil)
+	prompt := `[` + strings.TrimSuffix(strings.Repeat("11,", 64), ",") + `]`
+	cached := func() (native int, details any) {
+		t.Helper()
+		_, body := post(t, ts, `{"input_ids":`+prompt+`,"sampling_params":{"max_new_tokens":2}}`)
+		var g api.GenerateResponse
+		if err := json.Unmarshal([]byte(body), &g); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		_, body = postPath(t, ts.URL+"/v1/completions", "application/json", `{"prompt":`+prompt+`,"max_tokens":2}`)
+		var c map[string]any
+		if err := json.Unmarshal([]byte(body), &c); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		return g.MetaInfo.CachedTokens, c["usage"].(map[string]any)["prompt_tokens_details"]
+	}
+	if n, _ := cached(); n != 0 {
+		t.Errorf("first request: cached_tokens = %d, want 0", n)
+	}
+	n, details := cached()
+	if n == 0 || !cmp.Equal(details, map[string]any{"cached_tokens": float64(n)}) {
+		t.Errorf("repeat: cached_tokens %d and usage details %v; want hits reported in both", n, details)
+	}
+	if resp, body := postPath(t, ts.URL+"/flush_cache", "", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("/flush_cache: %d %s", resp.StatusCode, body)
+	}
+	if n, _ := cached(); n != 0 {
+		t.Errorf("after /flush_cache: cached_tokens = %d, want 0", n)
+	}
+	if _, body := get(t, ts, "/metrics"); !strings.Contains(body, `sglang:cached_tokens_total{model_name="meta-llama/Llama-3.1-8B-Instruct",engine_type="unified",cache_source="total"}`) {
+		t.Errorf("/metrics has no cached_tokens_total sample after hits")
 	}
 }

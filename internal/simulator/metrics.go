@@ -133,6 +133,7 @@ func (f *frontMetrics) observe(st *stream, o Output, now time.Duration) {
 	if o.Finished {
 		f.promptTokens.Add(int64(st.promptTokens))
 		f.generationTokens.Add(int64(o.Generated))
+		f.cachedTokens.Add(int64(o.CachedTokens))
 		f.numRequests.Add(1)
 		f.e2e.observe((now - st.received).Seconds(), 1)
 	}

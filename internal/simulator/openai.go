@@ -31,7 +31,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	if !decodeOpenAI(w, r, &body) {
 		return
 	}
-	input, verr := s.completionPrompt(body.Prompt)
+	ids, input, verr := s.completionPrompt(body.Prompt)
 	if verr == nil {
 		verr = s.checkContext(input)
 	}
@@ -51,8 +51,10 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		writeOpenAIError(w, http.StatusBadRequest, verr.msg)
 		return
 	}
+	req := s.newRequest(body.RID, input, maxNew, sp, body.Stream)
+	req.InputIDs = ids // nil for text: uncacheable without a tokenizer
 	s.serveOpenAI(w, r, received, openAICall{
-		req:   s.newRequest(body.RID, input, maxNew, sp, body.Stream),
+		req:   req,
 		model: cmpOrString(body.Model, "default"), created: time.Now().Unix(),
 		includeUsage:    body.StreamOptions != nil && body.StreamOptions.IncludeUsage,
 		continuousUsage: body.StreamOptions != nil && body.StreamOptions.ContinuousUsageStats,
@@ -124,43 +126,47 @@ func writeOpenAIError(w http.ResponseWriter, status int, msg string) {
 }
 
 // completionPrompt counts a completion prompt's tokens: a string by the
-// text approximation, a list of token ids exactly. A one-element list of
-// either is the same prompt; longer lists are batches, not simulated.
-func (s *Server) completionPrompt(raw json.RawMessage) (int, *valueError) {
+// text approximation, a list of token ids exactly (and returns them). A
+// one-element list of either is the same prompt; longer lists are batches,
+// not simulated.
+func (s *Server) completionPrompt(raw json.RawMessage) ([]int, int, *valueError) {
 	if !present(raw) {
-		return 0, valueErrorf("prompt is required")
+		return nil, 0, valueErrorf("prompt is required")
 	}
-	var text string
-	if json.Unmarshal(raw, &text) == nil {
-		if text == "" {
-			return 0, valueErrorf("prompt must not be empty")
+	text := func(t string) ([]int, int, *valueError) {
+		if t == "" {
+			return nil, 0, valueErrorf("prompt must not be empty")
 		}
-		return textTokens(text), nil
+		return nil, textTokens(t), nil
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return text(one)
 	}
 	var ids []int
 	if json.Unmarshal(raw, &ids) == nil {
-		return s.countIDs(ids)
+		return s.checkIDs(ids)
 	}
 	var texts []string
-	if json.Unmarshal(raw, &texts) == nil && len(texts) == 1 && texts[0] != "" {
-		return textTokens(texts[0]), nil
+	if json.Unmarshal(raw, &texts) == nil && len(texts) == 1 {
+		return text(texts[0])
 	}
 	var idLists [][]int
 	if json.Unmarshal(raw, &idLists) == nil && len(idLists) == 1 {
-		return s.countIDs(idLists[0])
+		return s.checkIDs(idLists[0])
 	}
-	return 0, valueErrorf("prompt must be one non-empty string or one list of token ids: batch requests are not simulated")
+	return nil, 0, valueErrorf("prompt must be one non-empty string or one list of token ids: batch requests are not simulated")
 }
 
-func (s *Server) countIDs(ids []int) (int, *valueError) {
+func (s *Server) checkIDs(ids []int) ([]int, int, *valueError) {
 	if len(ids) == 0 {
-		return 0, valueErrorf("prompt must not be empty")
+		return nil, 0, valueErrorf("prompt must not be empty")
 	}
 	vocab := int(s.prof.Model.VocabSize.Value)
 	if slices.ContainsFunc(ids, func(id int) bool { return id < 0 || id >= vocab }) {
-		return 0, valueErrorf("The input_ids %v contains values greater than the vocab size (%d).", ids, vocab)
+		return nil, 0, valueErrorf("The input_ids %v contains values greater than the vocab size (%d).", ids, vocab)
 	}
-	return len(ids), nil
+	return ids, len(ids), nil
 }
 
 // chatPromptTokens counts a conversation's prompt tokens. Without a
@@ -259,7 +265,7 @@ func (s *Server) serveOpenAI(w http.ResponseWriter, r *http.Request, received ti
 		}
 		if abort != nil {
 			// A scheduler abort ends the stream with finish_reason "abort".
-			state = streamState{generated: sent, finished: true, finishReason: api.FinishAbort}
+			state = streamState{generated: sent, cachedTokens: state.cachedTokens, finished: true, finishReason: api.FinishAbort}
 		}
 		gen.extend(state.generated)
 		if err := s.writeOpenAIChunks(sse, call, state, gen.textBetween(sent, state.generated), sent == 0); err != nil {
@@ -320,12 +326,18 @@ func (s *Server) writeOpenAIChunks(sse *sseWriter, call openAICall, state stream
 	return nil
 }
 
+// usage is the request's usage so far. Cached prompt tokens are reported
+// only with --enable-cache-report, and only when there are some.
 func (s *Server) usage(call openAICall, state streamState) api.Usage {
-	return api.Usage{
+	u := api.Usage{
 		PromptTokens:     call.req.InputTokens,
 		CompletionTokens: state.generated,
 		TotalTokens:      call.req.InputTokens + state.generated,
 	}
+	if s.cfg.EnableCacheReport && state.cachedTokens > 0 {
+		u.PromptTokensDetails = &api.PromptTokensDetails{CachedTokens: state.cachedTokens}
+	}
+	return u
 }
 
 // usageChunk is the stream's final usage event, with no choices. SGLang

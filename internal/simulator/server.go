@@ -44,6 +44,13 @@ type Config struct {
 	// IncrementalStreamingOutput makes /generate streams carry text and
 	// output_ids deltas instead of cumulative values.
 	IncrementalStreamingOutput bool
+	// MaxQueuedRequests caps the waiting queue (0: unbounded); beyond it a
+	// request is aborted with 503.
+	MaxQueuedRequests int
+	// DisableRadixCache turns prefix caching off.
+	DisableRadixCache bool
+	// ScheduleConservativeness scales the admission estimate (0: 1.0).
+	ScheduleConservativeness float64
 	// StartupDelay is how long /health answers 503 before the warmup
 	// request, standing in for weight loading and CUDA-graph capture.
 	StartupDelay time.Duration
@@ -93,14 +100,17 @@ func NewServer(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("simulator: profile %s models tp_size %d, not %d", opts.Profile.Name, opts.Profile.TPSize, cfg.TPSize)
 	}
 	eng, err := NewEngine(EngineConfig{
-		MaxRunningRequests: cfg.MaxRunningRequests,
-		ChunkedPrefillSize: cfg.ChunkedPrefillSize,
-		MaxPrefillTokens:   cfg.MaxPrefillTokens,
-		MaxTotalTokens:     cfg.MaxTotalTokens,
-		MemFractionStatic:  cfg.MemFractionStatic,
-		ContextLength:      cfg.ContextLength,
-		SchedulePolicy:     cfg.SchedulePolicy,
-		StreamInterval:     cfg.StreamInterval,
+		MaxRunningRequests:       cfg.MaxRunningRequests,
+		ChunkedPrefillSize:       cfg.ChunkedPrefillSize,
+		MaxPrefillTokens:         cfg.MaxPrefillTokens,
+		MaxTotalTokens:           cfg.MaxTotalTokens,
+		MemFractionStatic:        cfg.MemFractionStatic,
+		ContextLength:            cfg.ContextLength,
+		SchedulePolicy:           cfg.SchedulePolicy,
+		StreamInterval:           cfg.StreamInterval,
+		MaxQueuedRequests:        cfg.MaxQueuedRequests,
+		DisableRadixCache:        cfg.DisableRadixCache,
+		ScheduleConservativeness: cfg.ScheduleConservativeness,
 	}, opts.Profile, cfg.RandomSeed)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
@@ -212,6 +222,7 @@ type driver struct {
 type command struct {
 	add   *Request
 	abort string
+	flush chan<- bool // receives whether the cache was flushed
 }
 
 func newDriver(e *Engine, c Clock, front *frontMetrics) *driver {
@@ -270,6 +281,14 @@ func (d *driver) abort(id string) {
 	d.wake()
 }
 
+// send queues a command for the driver and wakes it.
+func (d *driver) send(c command) {
+	d.mu.Lock()
+	d.inbox = append(d.inbox, c)
+	d.mu.Unlock()
+	d.wake()
+}
+
 func (d *driver) wake() {
 	select {
 	case d.notify <- struct{}{}:
@@ -317,7 +336,15 @@ func (d *driver) drain() {
 			d.engine.Abort(c.abort)
 			continue
 		}
+		if c.flush != nil {
+			c.flush <- d.flushCache()
+			continue
+		}
 		if err := d.engine.Add(*c.add); err != nil {
+			if errors.Is(err, ErrQueueFull) {
+				d.front.aborted.Add(1)
+				err = &abortError{status: http.StatusServiceUnavailable, msg: err.Error()}
+			}
 			d.mu.Lock()
 			st := d.streams[c.add.ID]
 			delete(d.streams, c.add.ID)
@@ -406,6 +433,7 @@ type stream struct {
 
 type streamState struct {
 	generated    int
+	cachedTokens int
 	finished     bool
 	finishReason string
 	err          error
@@ -413,7 +441,7 @@ type streamState struct {
 
 func (s *stream) publish(o Output) {
 	s.mu.Lock()
-	s.st = streamState{generated: o.Generated, finished: o.Finished, finishReason: o.FinishReason}
+	s.st = streamState{generated: o.Generated, cachedTokens: o.CachedTokens, finished: o.Finished, finishReason: o.FinishReason}
 	s.mu.Unlock()
 	s.signal()
 }

@@ -1,0 +1,305 @@
+package launcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Router launch modules: sglang-router 0.3.2 and its successor smg 1.9.0
+// (router-reference.md s1).
+const (
+	RouterModuleSGLang = "sglang_router.launch_router"
+	RouterModuleSMG    = "smg.launch_router"
+)
+
+// DefaultRouterReadyTimeout bounds the wait for the router to list every
+// worker healthy when RouterConfig.ReadyTimeout is zero. Registration of a
+// worker that answers /health at once takes well under a second.
+const DefaultRouterReadyTimeout = 60 * time.Second
+
+// RouterConfig describes one real SGLang router in front of running
+// workers. Zero optional fields are not passed, so the router applies its
+// own defaults (router-reference.md s2.1); to pass a zero explicitly use
+// ExtraArgs.
+type RouterConfig struct {
+	// Name names the log file <logDir>/<Name>.log. Required.
+	Name string `json:"name"`
+	// Python is the interpreter of the environment holding the router.
+	Python string `json:"python"`
+	// Module is RouterModuleSGLang or RouterModuleSMG; empty means
+	// RouterModuleSGLang.
+	Module string `json:"module,omitempty"`
+	// Workers are the workers' base URLs, passed as --worker-urls.
+	Workers []string `json:"workers"`
+	// Host defaults to DefaultHost; Port and PrometheusPort zero mean a
+	// free port is picked.
+	Host           string `json:"host,omitempty"`
+	Port           int    `json:"port,omitempty"`
+	PrometheusPort int    `json:"prometheus_port,omitempty"`
+	// Policy is --policy: random, round_robin, cache_aware, power_of_two
+	// (smg adds more). Empty means the router's default, cache_aware.
+	Policy              string  `json:"policy,omitempty"`
+	CacheThreshold      float64 `json:"cache_threshold,omitempty"`
+	BalanceAbsThreshold int     `json:"balance_abs_threshold,omitempty"`
+	BalanceRelThreshold float64 `json:"balance_rel_threshold,omitempty"`
+	EvictionIntervalSec int     `json:"eviction_interval_secs,omitempty"`
+	MaxTreeSize         int     `json:"max_tree_size,omitempty"`
+	// ExtraArgs are appended verbatim; they may not repeat a flag above.
+	ExtraArgs []string `json:"extra_args,omitempty"`
+	// Env holds extra KEY=VALUE entries for the router's environment.
+	Env []string `json:"env,omitempty"`
+	// ReadyTimeout bounds the wait for every worker to be listed healthy;
+	// zero means DefaultRouterReadyTimeout.
+	ReadyTimeout time.Duration `json:"ready_timeout_ns,omitempty"`
+}
+
+var routerReserved = []string{"--worker-urls", "--host", "--port", "--prometheus-host", "--prometheus-port", "--policy",
+	"--cache-threshold", "--balance-abs-threshold", "--balance-rel-threshold", "--eviction-interval-secs", "--max-tree-size"}
+
+// Command validates c and returns the router's argv and the entries added
+// to its environment. Ports must be resolved (non-zero) by then; Start
+// does that.
+func (c RouterConfig) Command() (argv, env []string, err error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("router config: "+format, args...)) }
+	if !validName(c.Name) {
+		bad("Name: %q: want letters, digits, '.', '_' or '-'", c.Name)
+	}
+	if c.Python == "" {
+		bad("Python: empty: want the interpreter of the router's environment")
+	}
+	mod := c.Module
+	if mod == "" {
+		mod = RouterModuleSGLang
+	}
+	if mod != RouterModuleSGLang && mod != RouterModuleSMG {
+		bad("Module: %q: want %s or %s", c.Module, RouterModuleSGLang, RouterModuleSMG)
+	}
+	if len(c.Workers) == 0 {
+		bad("Workers: empty: want at least one worker URL")
+	}
+	if c.CacheThreshold < 0 || c.CacheThreshold > 1 {
+		bad("CacheThreshold: %v: want a value in [0, 1]", c.CacheThreshold)
+	}
+	if c.BalanceAbsThreshold < 0 || c.BalanceRelThreshold < 0 || c.EvictionIntervalSec < 0 || c.MaxTreeSize < 0 {
+		bad("BalanceAbsThreshold, BalanceRelThreshold, EvictionIntervalSec, MaxTreeSize: want non-negative values")
+	}
+	for _, a := range c.ExtraArgs {
+		if slices.Contains(routerReserved, a) {
+			bad("ExtraArgs: %s is set by a field of RouterConfig", a)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	host := c.Host
+	if host == "" {
+		host = DefaultHost
+	}
+	argv = []string{c.Python, "-m", mod, "--worker-urls"}
+	argv = append(argv, c.Workers...)
+	argv = append(argv, "--host", host, "--port", strconv.Itoa(c.Port),
+		"--prometheus-host", host, "--prometheus-port", strconv.Itoa(c.PrometheusPort))
+	if c.Policy != "" {
+		argv = append(argv, "--policy", c.Policy)
+	}
+	if c.CacheThreshold != 0 {
+		argv = append(argv, "--cache-threshold", strconv.FormatFloat(c.CacheThreshold, 'g', -1, 64))
+	}
+	if c.BalanceAbsThreshold != 0 {
+		argv = append(argv, "--balance-abs-threshold", strconv.Itoa(c.BalanceAbsThreshold))
+	}
+	if c.BalanceRelThreshold != 0 {
+		argv = append(argv, "--balance-rel-threshold", strconv.FormatFloat(c.BalanceRelThreshold, 'g', -1, 64))
+	}
+	if c.EvictionIntervalSec != 0 {
+		argv = append(argv, "--eviction-interval-secs", strconv.Itoa(c.EvictionIntervalSec))
+	}
+	if c.MaxTreeSize != 0 {
+		argv = append(argv, "--max-tree-size", strconv.Itoa(c.MaxTreeSize))
+	}
+	argv = append(argv, c.ExtraArgs...)
+	// Unbuffered output keeps the log current; offline because the network
+	// is loopback only and a local model path must not send the router to
+	// the Hugging Face hub for a tokenizer.
+	env = append([]string{"PYTHONUNBUFFERED=1", "HF_HUB_OFFLINE=1"}, c.Env...)
+	return argv, env, nil
+}
+
+// Router is a running router: a Server (Stop, URL, LogPath, Done...) plus
+// its Prometheus endpoint.
+type Router struct {
+	*Server
+	cfg RouterConfig
+}
+
+// Config returns the configuration with ports resolved.
+func (r *Router) Config() RouterConfig { return r.cfg }
+
+// MetricsURL is the router's Prometheus endpoint (its own listener).
+func (r *Router) MetricsURL() string {
+	return "http://" + net.JoinHostPort(r.Server.cfg.Host, strconv.Itoa(r.cfg.PrometheusPort)) + "/metrics"
+}
+
+// StartRouter launches the router as a child in its own process group,
+// with the same log, stop and cleanup handling as every server (Stop,
+// StopAll), and returns once GET /workers lists every worker in
+// cfg.Workers healthy: the router's own /health says nothing about workers
+// and registration runs in the background (router-reference.md s4, s9.1).
+func (l *Launcher) StartRouter(ctx context.Context, cfg RouterConfig) (*Router, error) {
+	if cfg.Host == "" {
+		cfg.Host = DefaultHost
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = DefaultRouterReadyTimeout
+	}
+	cfg.Workers = slices.Clone(cfg.Workers)
+	if _, _, err := cfg.Command(); err != nil {
+		return nil, err
+	}
+	for _, p := range []*int{&cfg.Port, &cfg.PrometheusPort} {
+		if *p == 0 {
+			port, err := freePort(cfg.Host)
+			if err != nil {
+				return nil, fmt.Errorf("picking a port for %s: %w", cfg.Name, err)
+			}
+			*p = port
+		}
+	}
+	argv, env, err := cfg.Command()
+	if err != nil {
+		return nil, err
+	}
+	s, err := l.spawn(Config{Name: cfg.Name, Host: cfg.Host, Port: cfg.Port, ReadyTimeout: cfg.ReadyTimeout}, argv, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.waitWorkers(ctx, s, cfg); err != nil {
+		if serr := s.Stop(); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		return nil, fmt.Errorf("%w\n%s", err, s.logTail())
+	}
+	return &Router{Server: s, cfg: cfg}, nil
+}
+
+// RouterWorker is one entry of the router's GET /workers.
+type RouterWorker struct {
+	ID        string `json:"id"`
+	URL       string `json:"url"`
+	IsHealthy bool   `json:"is_healthy"`
+	// Load is the router's in-flight counter for the worker (0.3.2 counts
+	// it only under cache_aware and manual).
+	Load int `json:"load"`
+}
+
+// Workers returns the router's GET /workers list, in the router's order.
+func (r *Router) Workers(ctx context.Context) ([]RouterWorker, error) {
+	return listWorkers(ctx, http.DefaultClient, r.URL())
+}
+
+func listWorkers(ctx context.Context, c *http.Client, base string) ([]RouterWorker, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/workers", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/workers: %s: %s", base, resp.Status, body)
+	}
+	var list struct {
+		Workers []RouterWorker `json:"workers"`
+		Total   int            `json:"total"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, fmt.Errorf("GET %s/workers: %w in %s", base, err, body)
+	}
+	return list.Workers, nil
+}
+
+// waitWorkers polls /workers until it lists exactly cfg.Workers, all
+// healthy; it ends early if the child exits or ctx ends.
+func (l *Launcher) waitWorkers(ctx context.Context, s *Server, cfg RouterConfig) error {
+	interval := simPollInterval
+	if l.PollInterval > 0 {
+		interval = l.PollInterval
+	}
+	began := time.Now()
+	waitCtx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.done:
+			cancel()
+		case <-waitCtx.Done():
+		}
+	}()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	last := "no probe finished"
+	for {
+		probeCtx, pcancel := context.WithTimeout(waitCtx, simProbeTimeout)
+		ws, err := listWorkers(probeCtx, l.http, s.URL())
+		pcancel()
+		if err == nil {
+			missing := unready(ws, cfg.Workers)
+			if missing == "" {
+				s.log.Info("router ready", "url", s.URL(), "workers", len(ws), "after", time.Since(began).Round(time.Millisecond))
+				return nil
+			}
+			last = missing
+		} else if waitCtx.Err() == nil {
+			last = err.Error()
+		}
+		select {
+		case <-waitCtx.Done():
+			select {
+			case <-s.done:
+				if s.Err() == nil {
+					return fmt.Errorf("%s exited before its workers were ready: exit status 0", cfg.Name)
+				}
+				return fmt.Errorf("%s exited before its workers were ready: %w", cfg.Name, s.Err())
+			default:
+			}
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("waiting for %s: %w", cfg.Name, err)
+			}
+			return fmt.Errorf("%s did not list its %d workers healthy within %v (last: %s): %w",
+				cfg.Name, len(cfg.Workers), cfg.ReadyTimeout, last, context.DeadlineExceeded)
+		case <-tick.C:
+		}
+	}
+}
+
+// unready says what keeps the list from being ready, or "" when it lists
+// exactly want, all healthy.
+func unready(ws []RouterWorker, want []string) string {
+	if len(ws) != len(want) {
+		return fmt.Sprintf("%d of %d workers registered", len(ws), len(want))
+	}
+	for _, w := range ws {
+		if !slices.Contains(want, w.URL) {
+			return "unexpected worker " + w.URL
+		}
+		if !w.IsHealthy {
+			return w.URL + " not healthy"
+		}
+	}
+	return ""
+}

@@ -1,0 +1,174 @@
+package metrics
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// WorkerShare is what one worker served in a routed run.
+type WorkerShare struct {
+	Worker       string  `json:"worker"`
+	Requests     float64 `json:"requests"`
+	InputTokens  float64 `json:"input_tokens"`
+	OutputTokens float64 `json:"output_tokens"`
+	CachedTokens float64 `json:"cached_tokens"`
+}
+
+// CacheHitRate is CachedTokens / InputTokens; ok is false when the worker
+// had no input.
+func (s WorkerShare) CacheHitRate() (rate float64, ok bool) {
+	if s.InputTokens == 0 {
+		return 0, false
+	}
+	return s.CachedTokens / s.InputTokens, true
+}
+
+// WorkerCounters are one worker's SGLang counters diffed across a run
+// (sglang:num_requests_total, prompt_tokens_total, generation_tokens_total,
+// cached_tokens_total): the per-worker figures when the client sees only a
+// router.
+type WorkerCounters struct {
+	Requests, PromptTokens, GenerationTokens, CachedTokens float64
+}
+
+// SharesFromRecords counts each worker's successful, non-warmup requests
+// by Record.Target (the worker, in a dispatcher run), in the order of
+// workers; a worker listed but never chosen has zero counts, and a Target
+// not in workers is an error.
+func SharesFromRecords(records []Record, workers []string) ([]WorkerShare, error) {
+	shares := make([]WorkerShare, len(workers))
+	for i, w := range workers {
+		shares[i].Worker = w
+	}
+	for i := range records {
+		r := &records[i]
+		if r.Warmup || !r.OK() {
+			continue
+		}
+		k := slices.Index(workers, r.Target)
+		if k < 0 {
+			return nil, fmt.Errorf("record %d: target %q is not one of the workers %v", r.Index, r.Target, workers)
+		}
+		s := &shares[k]
+		s.Requests++
+		s.InputTokens += float64(r.InputTokens)
+		s.OutputTokens += float64(r.OutputTokens)
+		s.CachedTokens += float64(r.CachedTokens)
+	}
+	return shares, nil
+}
+
+// SharesFromCounters turns each worker's counter differences into shares,
+// in the order of workers; a worker without counters is an error.
+func SharesFromCounters(diffs map[string]WorkerCounters, workers []string) ([]WorkerShare, error) {
+	shares := make([]WorkerShare, len(workers))
+	for i, w := range workers {
+		d, ok := diffs[w]
+		if !ok {
+			return nil, fmt.Errorf("no counters for worker %s", w)
+		}
+		shares[i] = WorkerShare{Worker: w, Requests: d.Requests, InputTokens: d.PromptTokens,
+			OutputTokens: d.GenerationTokens, CachedTokens: d.CachedTokens}
+	}
+	return shares, nil
+}
+
+// OverallCacheHitRate is Σ cached / Σ input tokens over all workers; ok
+// is false when there was no input.
+func OverallCacheHitRate(shares []WorkerShare) (rate float64, ok bool) {
+	var all WorkerShare
+	for _, s := range shares {
+		all.CachedTokens += s.CachedTokens
+		all.InputTokens += s.InputTokens
+	}
+	return all.CacheHitRate()
+}
+
+// Balance is the coefficient of variation (population standard deviation /
+// mean) of the values, e.g. requests per worker: 0 is perfectly even. NaN
+// for no values or a zero mean.
+func Balance(values []float64) float64 {
+	if len(values) == 0 {
+		return math.NaN()
+	}
+	var sum float64
+	for _, v := range values {
+		sum += v
+	}
+	mean := sum / float64(len(values))
+	if mean == 0 {
+		return math.NaN()
+	}
+	var sq float64
+	for _, v := range values {
+		sq += (v - mean) * (v - mean)
+	}
+	return math.Sqrt(sq/float64(len(values))) / mean
+}
+
+// RequestBalance is Balance over the shares' request counts.
+func RequestBalance(shares []WorkerShare) float64 {
+	v := make([]float64, len(shares))
+	for i, s := range shares {
+		v[i] = s.Requests
+	}
+	return Balance(v)
+}
+
+// WorkerLatency is one worker's latency distributions in a dispatcher run.
+type WorkerLatency struct {
+	Worker          string       `json:"worker"`
+	ServerLatencyMS Distribution `json:"server_latency_ms"`
+	TTFTMS          Distribution `json:"ttft_ms"`
+}
+
+// LatencyByWorker computes server latency and TTFT distributions per worker
+// (by Record.Target) over successful, non-warmup requests, in the order of
+// workers. A worker that served nothing has Count 0 distributions.
+func LatencyByWorker(records []Record, workers []string) []WorkerLatency {
+	server := make([][]float64, len(workers))
+	ttft := make([][]float64, len(workers))
+	for i := range records {
+		r := &records[i]
+		k := slices.Index(workers, r.Target)
+		if r.Warmup || !r.OK() || k < 0 {
+			continue
+		}
+		server[k] = append(server[k], ms(r.Done-r.Sent))
+		if r.FirstToken > 0 {
+			ttft[k] = append(ttft[k], ms(r.FirstToken-r.Sent))
+		}
+	}
+	out := make([]WorkerLatency, len(workers))
+	for i, w := range workers {
+		out[i] = WorkerLatency{Worker: w, ServerLatencyMS: Distribute(server[i]), TTFTMS: Distribute(ttft[i])}
+	}
+	return out
+}
+
+// Overhead is what a router adds: each statistic of the latency measured
+// through it minus the same statistic measured directly against the
+// workers, in milliseconds, for the same workload.
+type Overhead struct {
+	ServerLatencyMS Distribution `json:"server_latency_ms"`
+	TTFTMS          Distribution `json:"ttft_ms"`
+}
+
+// RouterOverhead compares two runs of the same workload: one through the
+// router, one sent directly (or by our dispatcher). Each field is the
+// through-router statistic minus the direct one (Count is the through-router
+// count); percentiles do not subtract like means, so this is a difference
+// of distributions, not a distribution of per-request differences.
+func RouterOverhead(throughRouter, direct []Record) (Overhead, error) {
+	a, b := Summarize(throughRouter), Summarize(direct)
+	if a.Succeeded == 0 || b.Succeeded == 0 {
+		return Overhead{}, fmt.Errorf("router overhead needs successful requests in both runs (through router %d, direct %d)", a.Succeeded, b.Succeeded)
+	}
+	return Overhead{ServerLatencyMS: subDist(a.ServerLatencyMS, b.ServerLatencyMS), TTFTMS: subDist(a.TTFTMS, b.TTFTMS)}, nil
+}
+
+func subDist(a, b Distribution) Distribution {
+	return Distribution{Count: a.Count, Mean: a.Mean - b.Mean, Std: a.Std - b.Std, Min: a.Min - b.Min, Median: a.Median - b.Median,
+		P90: a.P90 - b.P90, P95: a.P95 - b.P95, P99: a.P99 - b.P99, Max: a.Max - b.Max}
+}

@@ -1,0 +1,202 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Policy picks the worker for one request. Pick returns an index into
+// workers, which is never empty. The dispatcher calls Pick from one
+// goroutine at a time, so a Policy may keep state without locking.
+type Policy interface {
+	Pick(req Request, workers []Worker) (int, error)
+}
+
+// Request is what a policy may look at in a request.
+type Request struct {
+	// Text is the routing text: the prompt, or the input token ids joined
+	// by single spaces, as sglang-router 0.3.2 builds it for /generate
+	// (RoutingText).
+	Text string
+	// InputIDs are the prompt's token ids when it was sent as ids.
+	InputIDs []int
+}
+
+// RoutingText is the text sglang-router 0.3.2 routes /generate on: text
+// when present, else the input ids joined by single spaces.
+func RoutingText(text string, ids []int) string {
+	if text != "" || len(ids) == 0 {
+		return text
+	}
+	var b strings.Builder
+	b.Grow(len(ids) * 6)
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(strconv.Itoa(id))
+	}
+	return b.String()
+}
+
+// Worker is one worker's state at the moment of the decision.
+type Worker struct {
+	// URL is the worker's base URL; it identifies the worker.
+	URL string
+	// InFlight is how many requests the dispatcher has sent to this worker
+	// that have not finished: sglang-router's own load counter (s5.1).
+	InFlight int
+
+	// Scraped is set once the worker's /metrics has been read; the fields
+	// below are zero until then.
+	Scraped bool
+	// ScrapedAt is when the values below were read (monotonic, since the
+	// run's start).
+	ScrapedAt time.Duration
+	// Running and Queued are sglang:num_running_reqs and sglang:num_queue_reqs.
+	Running, Queued int
+	// UsedTokens is sglang:num_used_tokens, the KV tokens in use (what
+	// /get_load reports as num_tokens).
+	UsedTokens int
+	// TokenUsage is sglang:token_usage, the KV pool's used fraction.
+	TokenUsage float64
+	// Throughput is sglang:gen_throughput, recent generated tokens per second.
+	Throughput float64
+	// Latency is the mean end-to-end request latency over the last scrape
+	// interval (from sglang:e2e_request_latency_seconds); zero when no
+	// request finished in it.
+	Latency time.Duration
+	// CacheHitRate is sglang:cache_hit_rate, the recent prefix-cache hit rate.
+	CacheHitRate float64
+}
+
+// Options configures a policy. Zero fields take the documented defaults,
+// which are sglang-router 0.3.2's.
+type Options struct {
+	// Seed seeds random choices (random, power_of_two, cache_aware's
+	// access-time refresh).
+	Seed uint64
+	// CacheThreshold: cache_aware routes to the worker holding the longest
+	// matched prefix when matched/len(text) is above it. Default 0.3.
+	CacheThreshold float64
+	// BalanceAbsThreshold and BalanceRelThreshold: cache_aware switches to
+	// the least-loaded worker when max−min load > abs and max > min×rel.
+	// Defaults 64 and 1.5.
+	BalanceAbsThreshold int
+	BalanceRelThreshold float64
+	// MaxTreeSize bounds each worker's characters in cache_aware's tree,
+	// enforced every EvictionInterval. Defaults 2^26 and 60 s.
+	MaxTreeSize      int
+	EvictionInterval time.Duration
+}
+
+// The defaults of sglang-router 0.3.2's launch_router (router-reference.md s2.1).
+const (
+	DefaultCacheThreshold      = 0.3
+	DefaultBalanceAbsThreshold = 64
+	DefaultBalanceRelThreshold = 1.5
+	DefaultMaxTreeSize         = 1 << 26
+	DefaultEvictionInterval    = 60 * time.Second
+)
+
+func (o Options) withDefaults() (Options, error) {
+	if o.CacheThreshold == 0 {
+		o.CacheThreshold = DefaultCacheThreshold
+	}
+	if o.BalanceAbsThreshold == 0 {
+		o.BalanceAbsThreshold = DefaultBalanceAbsThreshold
+	}
+	if o.BalanceRelThreshold == 0 {
+		o.BalanceRelThreshold = DefaultBalanceRelThreshold
+	}
+	if o.MaxTreeSize == 0 {
+		o.MaxTreeSize = DefaultMaxTreeSize
+	}
+	if o.EvictionInterval == 0 {
+		o.EvictionInterval = DefaultEvictionInterval
+	}
+	var errs []error
+	if o.CacheThreshold < 0 || o.CacheThreshold > 1 {
+		errs = append(errs, fmt.Errorf("CacheThreshold: %v is outside [0, 1]", o.CacheThreshold))
+	}
+	if o.BalanceAbsThreshold < 0 {
+		errs = append(errs, fmt.Errorf("BalanceAbsThreshold: %d is negative", o.BalanceAbsThreshold))
+	}
+	if o.BalanceRelThreshold < 0 {
+		errs = append(errs, fmt.Errorf("BalanceRelThreshold: %v is negative", o.BalanceRelThreshold))
+	}
+	if o.MaxTreeSize < 0 {
+		errs = append(errs, fmt.Errorf("MaxTreeSize: %d is negative", o.MaxTreeSize))
+	}
+	if o.EvictionInterval < 0 {
+		errs = append(errs, fmt.Errorf("EvictionInterval: %v is negative", o.EvictionInterval))
+	}
+	return o, errors.Join(errs...)
+}
+
+// Factory builds a fresh policy; each run gets its own.
+type Factory func(Options) (Policy, error)
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Factory{
+		"round_robin":    func(Options) (Policy, error) { return &RoundRobin{}, nil },
+		"random":         func(o Options) (Policy, error) { return NewRandom(o.Seed), nil },
+		"shortest_queue": func(Options) (Policy, error) { return ShortestQueue{}, nil },
+		"power_of_two":   func(o Options) (Policy, error) { return NewPowerOfTwo(o.Seed), nil },
+		"cache_aware":    func(o Options) (Policy, error) { return NewCacheAware(o) },
+	}
+)
+
+// Register makes a policy selectable by name. It fails if the name is
+// empty, contains a space, or is already taken (built-ins included).
+func Register(name string, f Factory) error {
+	if name == "" || strings.ContainsAny(name, " \t\n") {
+		return fmt.Errorf("router.Register: name %q: want a non-empty name without spaces", name)
+	}
+	if f == nil {
+		return fmt.Errorf("router.Register %q: nil factory", name)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := registry[name]; dup {
+		return fmt.Errorf("router.Register: a policy named %q is already registered", name)
+	}
+	registry[name] = f
+	return nil
+}
+
+// New builds the policy registered under name.
+func New(name string, opts Options) (Policy, error) {
+	mu.RLock()
+	f, ok := registry[name]
+	mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("routing policy %q is not registered; known: %s", name, strings.Join(Names(), ", "))
+	}
+	p, err := f(opts)
+	if err != nil {
+		return nil, fmt.Errorf("routing policy %q: %w", name, err)
+	}
+	return p, nil
+}
+
+// Names lists the registered policies, sorted.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// ErrNoWorkers is returned by Pick when the worker list is empty.
+var ErrNoWorkers = errors.New("no workers to route to")
