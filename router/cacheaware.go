@@ -1,9 +1,6 @@
 package router
 
-import (
-	"math/rand/v2"
-	"time"
-)
+import "time"
 
 // CacheAware is sglang-router 0.3.2's cache_aware policy
 // (router-reference.md s5.2): when the workers' in-flight loads are
@@ -12,7 +9,8 @@ import (
 // the request to the worker that was last routed the longest matching
 // prefix of its text, if more than CacheThreshold of the text matched, and
 // to the least-loaded worker if not. Ties go to the first worker in the
-// list. Every decision is inserted into the tree for the worker chosen, and
+// list. Among several workers holding the matched prefix it takes the one
+// whose request created the tree node reached, as 0.3.2 does. Every decision is inserted into the tree for the worker chosen, and
 // each worker's share of the tree is cut back to MaxTreeSize characters,
 // least recently used first, every EvictionInterval.
 type CacheAware struct {
@@ -20,7 +18,6 @@ type CacheAware struct {
 	tree      *tree
 	ids       map[string]tenant
 	names     []string
-	rng       *rand.Rand
 	lastEvict time.Time
 	// known is the last worker list seen, so that an unchanged list costs
 	// string comparisons (same backing pointers) instead of map lookups.
@@ -36,7 +33,7 @@ func NewCacheAware(opts Options) (*CacheAware, error) {
 	}
 	return &CacheAware{
 		opts: o, tree: newTree(), ids: map[string]tenant{},
-		rng: rand.New(rand.NewPCG(o.Seed, 0xcac4e)), lastEvict: time.Now(),
+		lastEvict: time.Now(),
 	}, nil
 }
 
@@ -90,10 +87,7 @@ func (p *CacheAware) Pick(req Request, workers []Worker) (int, error) {
 		return p.chose(text, workers, minLoad(workers)), nil
 	}
 
-	matched, n, t := p.tree.match(text)
-	if t >= 0 && p.rng.IntN(8) == 0 {
-		p.tree.refresh(n, t)
-	}
+	matched, t := p.tree.match(text)
 	rate := 0.0
 	if total := countChars(text); total > 0 {
 		rate = float64(matched) / float64(total)

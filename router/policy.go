@@ -78,8 +78,7 @@ type Worker struct {
 // Options configures a policy. Zero fields take the documented defaults,
 // which are sglang-router 0.3.2's.
 type Options struct {
-	// Seed seeds random choices (random, power_of_two, cache_aware's
-	// access-time refresh).
+	// Seed seeds random choices (random, power_of_two).
 	Seed uint64
 	// CacheThreshold: cache_aware routes to the worker holding the longest
 	// matched prefix when matched/len(text) is above it. Default 0.3.

@@ -56,10 +56,13 @@ func TestCacheAwareFollowsSGLangRouter032(t *testing.T) {
 		{"imbalance needs both the absolute and the relative gap, strictly",
 			Options{BalanceAbsThreshold: 2, BalanceRelThreshold: 1.5},
 			[]step{{a, []int{0, 0}}, {a, []int{2, 0}}, {a, []int{3, 0}}, {a, []int{4, 3}}, {a, []int{9, 6}}},
-			[]int{0, 0, 1, 1, 1}},
-		{"after an imbalance the prefix belongs to the least-loaded worker",
+			[]int{0, 0, 1, 0, 0}},
+		{"a prefix shared after an imbalance still goes to the worker whose request created its node",
 			Options{BalanceAbsThreshold: 1, BalanceRelThreshold: 1.5},
-			[]step{{a, []int{0, 0, 0}}, {a, []int{5, 0, 1}}, {a + "b", []int{0, 0, 0}}}, []int{0, 1, 1}},
+			[]step{{a, []int{0, 0, 0}}, {a, []int{5, 0, 1}}, {a + "b", []int{0, 0, 0}}, {a + "bc", []int{0, 0, 0}}}, []int{0, 1, 0, 0}},
+		{"a leaf created by the worker that took over goes to that worker",
+			Options{BalanceAbsThreshold: 1, BalanceRelThreshold: 1.5},
+			[]step{{a, []int{0, 0}}, {a + "x", []int{5, 0}}, {a + "xy", []int{0, 0}}}, []int{0, 1, 1}},
 		{"multi-byte characters are matched as characters",
 			Options{CacheThreshold: 0.5}, []step{{"日本語テキスト", []int{0, 0}}, {"日本語テスト", []int{1, 0}}, {"日本x", []int{0, 1}}},
 			[]int{0, 0, 0}},
@@ -116,11 +119,11 @@ func TestCacheAwareEvictsLeastRecentlyUsedBeyondMaxTreeSize(t *testing.T) {
 	if got := p.TreeChars()["http://w0"]; got != 8 {
 		t.Errorf("after eviction the worker holds %d chars, want 8 (only the newest text)", got)
 	}
-	matched, _, _ := p.tree.match("cccccccc")
+	matched, _ := p.tree.match("cccccccc")
 	if matched != 8 {
 		t.Errorf("the newest text matched %d chars after eviction, want 8", matched)
 	}
-	if matched, _, _ := p.tree.match("aaaaaaaa"); matched != 0 {
+	if matched, _ := p.tree.match("aaaaaaaa"); matched != 0 {
 		t.Errorf("the oldest text still matches %d chars after eviction", matched)
 	}
 }
@@ -135,12 +138,12 @@ func TestTreeSplitsKeepTenantCharCounts(t *testing.T) {
 	if diff := cmp.Diff([]int{6, 3 + 3 + 3}, tr.chars); diff != "" {
 		t.Errorf("chars (-want +got):\n%s", diff)
 	}
-	m, _, tn := tr.match("abcxy")
+	m, tn := tr.match("abcxy")
 	if m != 5 || tn != 1 {
 		t.Errorf("match(abcxy) = %d chars, tenant %d; want 5, 1", m, tn)
 	}
 	tr.removeTenant(1)
-	if m, _, tn := tr.match("abcdeg"); m != 5 || tn != 0 {
+	if m, tn := tr.match("abcdeg"); m != 5 || tn != 0 {
 		t.Errorf("after removing tenant 1, match(abcdeg) = %d, %d; want 5, 0", m, tn)
 	}
 }
@@ -278,4 +281,26 @@ func randText(rng *rand.Rand, n int) string {
 		b[i] = letters[rng.IntN(len(letters))]
 	}
 	return string(b)
+}
+
+func TestSharedPrefixEndsOnACharacterBoundary(t *testing.T) {
+	long := strings.Repeat("x", 70)
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"abc", "abd", 2},
+		{"abc", "ab", 2},
+		{"", "abc", 0},
+		{long + "a", long + "b", 70},
+		{long, long, 70},
+		// "é" is c3 a9 and "ê" is c3 aa: they share a byte, not a character.
+		{"caf\u00e9", "caf\u00ea", 3},
+		{"日本語", "日本人", len("日本")},
+	}
+	for _, tt := range tests {
+		if got := sharedPrefix(tt.a, tt.b); got != tt.want {
+			t.Errorf("sharedPrefix(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
 }

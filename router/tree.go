@@ -27,12 +27,15 @@ type node struct {
 	parent   *node
 	children map[rune]*node
 	tenants  []access
-	// last is the tenant most recently inserted through this node; the
-	// match returns it while it is still a tenant (0.3.2's cached last
-	// tenant).
+	// last is the tenant a match returns while it is still a tenant of the
+	// node: the tenant that created the node (a split copies it), or the
+	// one a match last fell back to. -1 for none.
 	last tenant
 }
 
+// access is a tenant's last access epoch at a node: set when an insert
+// ends at the node, 0 when an insert only passes through, and refreshed by
+// one match in eight (0.3.2's approximate LRU).
 type access struct {
 	t  tenant
 	at uint64
@@ -49,24 +52,27 @@ func (n *node) find(t tenant) int {
 	return -1
 }
 
-// touch marks t as a tenant of n accessed at now and reports whether t is
-// new to n.
-func (n *node) touch(t tenant, now uint64) bool {
-	n.last = t
-	if i := n.find(t); i >= 0 {
-		n.tenants[i].at = now
+// add makes t a tenant of n with access epoch 0 if it is not one yet, and
+// reports whether it was added.
+func (n *node) add(t tenant) bool {
+	if n.find(t) >= 0 {
 		return false
 	}
-	n.tenants = append(n.tenants, access{t, now})
+	n.tenants = append(n.tenants, access{t, 0})
 	return true
+}
+
+func (n *node) setAt(t tenant, at uint64) {
+	if i := n.find(t); i >= 0 {
+		n.tenants[i].at = at
+	}
 }
 
 func (tr *tree) addTenant(t tenant) {
 	for int(t) >= len(tr.chars) {
 		tr.chars = append(tr.chars, 0)
 	}
-	tr.clock++
-	tr.root.touch(t, tr.clock)
+	tr.root.add(t)
 }
 
 // sharedPrefix is the length in bytes of the longest common prefix of a
@@ -74,6 +80,10 @@ func (tr *tree) addTenant(t tenant) {
 func sharedPrefix(a, b string) int {
 	n := min(len(a), len(b))
 	i := 0
+	// Whole blocks first: string equality compiles to a vectorised memequal.
+	for i+32 <= n && a[i:i+32] == b[i:i+32] {
+		i += 32
+	}
 	for i < n && a[i] == b[i] {
 		i++
 	}
@@ -88,18 +98,18 @@ func sharedPrefix(a, b string) int {
 func countChars(s string) int { return utf8.RuneCountInString(s) }
 
 // insert records that text was routed to t: t becomes a tenant of every
-// node on text's path, splitting an edge where text leaves it.
+// node on text's path, splitting an edge where text leaves it. Only the
+// node where text ends gets a fresh access epoch.
 func (tr *tree) insert(text string, t tenant) {
-	tr.clock++
-	now := tr.clock
 	cur := tr.root
-	cur.touch(t, now)
+	cur.add(t)
 	for rest := text; rest != ""; {
 		r, _ := utf8.DecodeRuneInString(rest)
 		child := cur.children[r]
 		if child == nil {
-			n := &node{text: rest, nchars: countChars(rest), parent: cur, children: map[rune]*node{}}
-			n.touch(t, now)
+			tr.clock++
+			n := &node{text: rest, nchars: countChars(rest), parent: cur, children: map[rune]*node{},
+				tenants: []access{{t, tr.clock}}, last: t}
 			tr.chars[t] += n.nchars
 			cur.children[r] = n
 			return
@@ -117,18 +127,22 @@ func (tr *tree) insert(text string, t tenant) {
 			cur.children[r] = mid
 			child = mid
 		}
-		if child.touch(t, now) {
+		if child.add(t) {
 			tr.chars[t] += child.nchars
 		}
 		cur = child
 		rest = rest[k:]
 	}
+	tr.clock++
+	cur.setAt(t, tr.clock)
 }
 
 // match walks text down the tree and returns how many characters matched
 // and a tenant of the deepest node reached (a partly matched edge counts as
-// reached): its last tenant, else its first; -1 for an empty tree.
-func (tr *tree) match(text string) (matched int, n *node, t tenant) {
+// reached): its cached last tenant while that is still a tenant, else its
+// first (which becomes the cached one); -1 for a node without tenants.
+// One match in eight refreshes that tenant's access epoch at the node.
+func (tr *tree) match(text string) (matched int, t tenant) {
 	cur := tr.root
 	for rest := text; rest != ""; {
 		r, _ := utf8.DecodeRuneInString(rest)
@@ -148,23 +162,19 @@ func (tr *tree) match(text string) (matched int, n *node, t tenant) {
 		}
 		rest = rest[k:]
 	}
+	t = -1
 	switch {
 	case cur.last >= 0 && cur.find(cur.last) >= 0:
-		return matched, cur, cur.last
+		t = cur.last
 	case len(cur.tenants) > 0:
-		return matched, cur, cur.tenants[0].t
+		t = cur.tenants[0].t
+		cur.last = t
 	}
-	return matched, cur, -1
-}
-
-// refresh updates t's access time from n up to the root.
-func (tr *tree) refresh(n *node, t tenant) {
 	tr.clock++
-	for ; n != nil; n = n.parent {
-		if i := n.find(t); i >= 0 {
-			n.tenants[i].at = tr.clock
-		}
+	if tr.clock&7 == 0 && t >= 0 {
+		cur.setAt(t, tr.clock)
 	}
+	return matched, t
 }
 
 // isLeafFor reports whether n holds t and none of its children does.
@@ -254,7 +264,7 @@ func (h *leafHeap) Less(i, j int) bool {
 	return h.at(h.nodes[i]) < h.at(h.nodes[j])
 }
 func (h *leafHeap) Swap(i, j int) { h.nodes[i], h.nodes[j] = h.nodes[j], h.nodes[i] }
-func (h *leafHeap) Push(x any)   { h.nodes = append(h.nodes, x.(*node)) }
+func (h *leafHeap) Push(x any)    { h.nodes = append(h.nodes, x.(*node)) }
 func (h *leafHeap) Pop() any {
 	n := h.nodes[len(h.nodes)-1]
 	h.nodes = h.nodes[:len(h.nodes)-1]

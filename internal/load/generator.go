@@ -20,8 +20,14 @@ import (
 // queue time (Sent − Arrival) and counts in total latency.
 type Generator struct {
 	Client *Client
-	// Target is the base URL every request goes to (a server or a router).
+	// Target is the base URL every request goes to (a server or a router),
+	// unless Route is set.
 	Target string
+	// Route, when set, picks each request's target at the moment it is
+	// about to be sent (sgltest's dispatcher), after any wait for a slot;
+	// done is called when the request ends. The Record's Routed time is
+	// when Route returned. A Route error fails that request, unsent.
+	Route func(req Request) (target string, done func(), err error)
 	// RIDPrefix is prepended to each request's index to form its rid, so
 	// server logs and /abort_request can name it.
 	RIDPrefix string
@@ -264,7 +270,6 @@ func (g *Generator) Play(ctx context.Context, reqs []Request, s Schedule, sink S
 		rec.Scheduled = sched
 		rec.Index = prep[i].req.Index
 		rec.RID = prep[i].rid
-		rec.Target = g.Target
 		rec.InputTokens = prep[i].req.inputTokens()
 		rec.RequestedOutputTokens = prep[i].req.OutputTokens
 		sent[i] = true
@@ -401,7 +406,23 @@ func (r *run) send(ctx context.Context, j job, release func()) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		r.g.Client.do(ctx, r.g.Target, j.p, r.now, j.rec)
+		target := r.g.Target
+		if r.g.Route != nil {
+			t, done, err := r.g.Route(j.p.req)
+			j.rec.Routed = r.now()
+			if err != nil {
+				if release != nil {
+					release()
+				}
+				r.schedule.Finished(j.i, j.rec.Routed)
+				r.unsent(j, fmt.Errorf("routing: %w", err))
+				return
+			}
+			defer done()
+			target = t
+		}
+		j.rec.Target = target
+		r.g.Client.do(ctx, target, j.p, r.now, j.rec)
 		if release != nil {
 			release()
 		}
@@ -452,7 +473,17 @@ func (r *run) warmup(ctx context.Context, first Request) ([]metrics.Record, erro
 			defer wg.Done()
 			rec.Arrival = now()
 			rec.Scheduled = rec.Arrival
-			g.Client.do(ctx, g.Target, &p, now, rec)
+			if g.Route != nil {
+				t, done, err := g.Route(first)
+				rec.Routed = now()
+				if err != nil {
+					rec.Sent, rec.Done, rec.Error = rec.Routed, rec.Routed, "routing: "+err.Error()
+					return
+				}
+				defer done()
+				rec.Target = t
+			}
+			g.Client.do(ctx, rec.Target, &p, now, rec)
 		}()
 	}
 	wg.Wait()
@@ -471,6 +502,9 @@ func shiftRecord(r *metrics.Record, d time.Duration) {
 	r.Arrival += d
 	r.Sent += d
 	r.Done += d
+	if r.Routed != 0 {
+		r.Routed += d
+	}
 	if r.FirstToken != 0 {
 		r.FirstToken += d
 	}

@@ -135,3 +135,41 @@ func TestGeneratorRecordsHTTPErrors(t *testing.T) {
 		t.Fatalf("want a failed 503 record, got %+v", recs[0])
 	}
 }
+
+func TestGeneratorRoutesEachRequestWhenItIsSent(t *testing.T) {
+	a, b := fakeServer(t), fakeServer(t)
+	targets := []string{a.URL, b.URL}
+	reqs, _ := Random{Count: 10, InputTokens: 4, OutputTokens: 2, VocabSize: 100, Seed: 1}.Requests()
+	var mu sync.Mutex
+	next, inFlight, maxInFlight := 0, 0, 0
+	g := &Generator{Client: &Client{HTTP: NewHTTPClient()}, Route: func(Request) (string, func(), error) {
+		mu.Lock()
+		defer mu.Unlock()
+		i := next % 2
+		next++
+		inFlight++
+		maxInFlight = max(maxInFlight, inFlight)
+		return targets[i], func() { mu.Lock(); inFlight--; mu.Unlock() }, nil
+	}}
+	arrivals, _ := Poisson(500, len(reqs), 2)
+	res, err := g.Play(context.Background(), reqs, Offsets(arrivals), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perTarget := map[string]int{}
+	for _, r := range res.Records {
+		if !r.OK() {
+			t.Fatalf("request %d failed: %s", r.Index, r.Error)
+		}
+		perTarget[r.Target]++
+		if !(r.Arrival <= r.Routed && r.Routed <= r.Sent) {
+			t.Errorf("request %d: routed at %v, outside arrival %v .. sent %v", r.Index, r.Routed, r.Arrival, r.Sent)
+		}
+	}
+	if perTarget[a.URL] != 5 || perTarget[b.URL] != 5 {
+		t.Errorf("requests per target %v, want 5 and 5", perTarget)
+	}
+	if inFlight != 0 {
+		t.Errorf("%d requests never reported done to the router", inFlight)
+	}
+}

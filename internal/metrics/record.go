@@ -33,6 +33,9 @@ type Record struct {
 	Scheduled time.Duration `json:"scheduled_ns"`
 	// Arrival is when the request actually arrived (the scheduler woke up).
 	Arrival time.Duration `json:"arrival_ns"`
+	// Routed is when sgltest's dispatcher chose this request's Target (zero
+	// when no dispatcher ran); it lies between Arrival and Sent.
+	Routed time.Duration `json:"routed_ns,omitempty"`
 	// Sent is just before the HTTP request was written.
 	Sent time.Duration `json:"sent_ns"`
 	// FirstToken is when the first chunk carrying generated tokens arrived;

@@ -52,7 +52,8 @@
 //	    "request_throughput": 9.87,       // per second of duration_s
 //	    "input_throughput": 5032.1, "output_throughput": 1257.7, "total_throughput": 6289.8,
 //	    "server_latency_ms": DIST, "total_latency_ms": DIST, "queue_time_ms": DIST,
-//	    "e2e_latency_ms": DIST, "ttft_ms": DIST, "itl_ms": DIST, "tpot_ms": DIST,
+//	    "e2e_latency_ms": DIST, "ttft_ms": DIST, "itl_ms": DIST, "itl_per_chunk_ms": DIST,
+//	    "tpot_ms": DIST, "schedule_lag_ms": DIST, "send_lag_ms": DIST,
 //	    "peak_concurrency": 57, "mean_concurrency": 24.2, "max_queue_depth": 42,
 //	    "errors": {"HTTP 503: ...": 2}    // omitted when no request failed
 //	  }

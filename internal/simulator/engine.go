@@ -118,6 +118,9 @@ type Request struct {
 	Stream bool
 	// StreamInterval overrides the engine's default when positive.
 	StreamInterval int
+	// Tag is opaque to the engine and echoed in every Output, so a driver
+	// can find its own record for an output without a map lookup.
+	Tag int
 }
 
 // Output is what one step makes visible about one request.
@@ -132,6 +135,8 @@ type Output struct {
 	// CachedTokens are the prompt tokens served by the radix cache when the
 	// request was first admitted (meta_info.cached_tokens).
 	CachedTokens int
+	// Tag is the request's Tag.
+	Tag int
 }
 
 // StepKind says what a step did.
@@ -837,7 +842,7 @@ func (e *Engine) abortRunning(now time.Duration) Step {
 		e.release(r)
 		delete(e.byID, r.ID)
 		st.Outputs = append(st.Outputs, Output{ID: r.ID, Generated: r.generated, NewTokens: r.generated - r.emitted,
-			Finished: true, FinishReason: api.FinishAbort, CachedTokens: r.cached})
+			Finished: true, FinishReason: api.FinishAbort, CachedTokens: r.cached, Tag: r.Tag})
 	}
 	e.running = nil
 	return st
@@ -858,7 +863,7 @@ func (e *Engine) progress(r *reqState) (Output, bool) {
 	if !emit {
 		return Output{}, false
 	}
-	out := Output{ID: r.ID, NewTokens: r.generated - r.emitted, Generated: r.generated, Finished: finished, CachedTokens: r.cached}
+	out := Output{ID: r.ID, NewTokens: r.generated - r.emitted, Generated: r.generated, Finished: finished, CachedTokens: r.cached, Tag: r.Tag}
 	if finished {
 		out.FinishReason = api.FinishLength
 	}

@@ -369,7 +369,9 @@ func TestNewEngine_RejectsWhatItCannotSimulate(t *testing.T) {
 		cfg  EngineConfig
 		want string
 	}{
-		{EngineConfig{SchedulePolicy: "lpm"}, `schedule policy "lpm" is not simulated yet`},
+		{EngineConfig{SchedulePolicy: "dfs-weight"}, `schedule policy "dfs-weight" is not simulated yet`},
+		{EngineConfig{ScheduleConservativeness: -1}, "schedule conservativeness must be positive"},
+		{EngineConfig{MaxQueuedRequests: -1}, "max queued requests must not be negative"},
 		{EngineConfig{SchedulePolicy: "shortest"}, `unknown schedule policy "shortest"`},
 		{EngineConfig{ContextLength: 200_000}, "longer than the model's 131072"},
 		{EngineConfig{MemFractionStatic: 1.5}, "mem fraction static"},

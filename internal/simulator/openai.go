@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,7 +56,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	req.InputIDs = ids // nil for text: uncacheable without a tokenizer
 	s.serveOpenAI(w, r, received, openAICall{
 		req:   req,
-		model: cmpOrString(body.Model, "default"), created: time.Now().Unix(),
+		model: cmp.Or(body.Model, "default"), created: time.Now().Unix(),
 		includeUsage:    body.StreamOptions != nil && body.StreamOptions.IncludeUsage,
 		continuousUsage: body.StreamOptions != nil && body.StreamOptions.ContinuousUsageStats,
 	})
@@ -96,7 +97,7 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	s.serveOpenAI(w, r, received, openAICall{
 		chat:  true,
 		req:   s.newRequest(body.RID, input, maxNew, sp, body.Stream),
-		model: cmpOrString(body.Model, "default"), created: time.Now().Unix(),
+		model: cmp.Or(body.Model, "default"), created: time.Now().Unix(),
 		includeUsage:    body.StreamOptions != nil && body.StreamOptions.IncludeUsage,
 		continuousUsage: body.StreamOptions != nil && body.StreamOptions.ContinuousUsageStats,
 	})
@@ -202,13 +203,6 @@ func chatPromptTokens(msgs []api.ChatMessage) (int, *valueError) {
 		}
 	}
 	return textTokens(all.String()), nil
-}
-
-func cmpOrString(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // serveOpenAI runs a validated request and writes its response. A streamed

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sgltest/sgltest/internal/api"
+	"github.com/sgltest/sgltest/internal/metrics"
 	"github.com/sgltest/sgltest/router"
 )
 
@@ -50,6 +51,13 @@ func (c Counters) Sub(prev Counters) Counters {
 		GenerationTokens: c.GenerationTokens - prev.GenerationTokens, CachedTokens: c.CachedTokens - prev.CachedTokens,
 		E2ESum: c.E2ESum - prev.E2ESum, E2ECount: c.E2ECount - prev.E2ECount,
 	}
+}
+
+// Routing returns the counters the routing metrics take
+// (metrics.SharesFromCounters).
+func (c Counters) Routing() metrics.WorkerCounters {
+	return metrics.WorkerCounters{Requests: c.Requests, PromptTokens: c.PromptTokens,
+		GenerationTokens: c.GenerationTokens, CachedTokens: c.CachedTokens}
 }
 
 // required are the families every SGLang server with --enable-metrics

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sgltest/sgltest/internal/metrics"
 	"github.com/sgltest/sgltest/router"
 )
 
@@ -127,6 +128,9 @@ func TestScraperKeepsSeriesFillsWorkersAndDiffsCounters(t *testing.T) {
 	}
 	if diff := cmp.Diff(Counters{Requests: 8, PromptTokens: 800, CachedTokens: 200, E2ESum: 4, E2ECount: 8}, d[srv.URL]); diff != "" {
 		t.Errorf("diff (-want +got):\n%s", diff)
+	}
+	if got := d[srv.URL].Routing(); got != (metrics.WorkerCounters{Requests: 8, PromptTokens: 800, CachedTokens: 200}) {
+		t.Errorf("Routing() = %+v", got)
 	}
 }
 
