@@ -2,6 +2,7 @@ package runner
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -157,4 +158,102 @@ func (t *Test) CheckAllSucceeded() error {
 		reasons = append(reasons, fmt.Sprintf("%d× %s", s.Errors[k], k))
 	}
 	return fmt.Errorf("%d of %d requests failed: %s (run: %s)", s.Failed, s.Requests, strings.Join(reasons, "; "), r.Dir)
+}
+
+// CheckCacheHitRate judges the overall prefix-cache hit rate of the last
+// run (Σ cached / Σ prompt tokens over every server, from their counters)
+// against a bound in percent.
+func (t *Test) CheckCacheHitRate(c Comparison, percent float64) error {
+	r, err := t.Result()
+	if err != nil {
+		return err
+	}
+	rate, err := cacheHitRate(r)
+	if err != nil {
+		return err
+	}
+	pass, err := c.holds(100*rate, percent)
+	if err != nil {
+		return err
+	}
+	if !pass {
+		return fmt.Errorf("cache hit rate is %.1f%%, expected %s %g%% (run: %s)", 100*rate, c, percent, r.Dir)
+	}
+	return nil
+}
+
+func cacheHitRate(r *Result) (float64, error) {
+	if r.Routing == nil || !r.Routing.HasCache {
+		return 0, fmt.Errorf("no cache hit rate: the servers counted no prompt tokens (run: %s)", r.Dir)
+	}
+	return r.Routing.CacheHitRate, nil
+}
+
+// CheckCacheHitRateBeats fails unless the run labelled better had a higher
+// cache hit rate than the run labelled worse.
+func (t *Test) CheckCacheHitRateBeats(better, worse string) error {
+	b, err := t.Run(better)
+	if err != nil {
+		return err
+	}
+	w, err := t.Run(worse)
+	if err != nil {
+		return err
+	}
+	rb, err := cacheHitRate(b)
+	if err != nil {
+		return err
+	}
+	rw, err := cacheHitRate(w)
+	if err != nil {
+		return err
+	}
+	if rb <= rw {
+		return fmt.Errorf("cache hit rate with %s is %.1f%%, not higher than %.1f%% with %s (runs: %s, %s)",
+			better, 100*rb, 100*rw, worse, b.Dir, w.Dir)
+	}
+	return nil
+}
+
+// CheckEveryServerServed fails unless every server got at least n of the
+// last run's requests (counted by the servers themselves).
+func (t *Test) CheckEveryServerServed(n int) error {
+	r, err := t.Result()
+	if err != nil {
+		return err
+	}
+	if r.Routing == nil {
+		return fmt.Errorf("no per-server counts for this run (run: %s)", r.Dir)
+	}
+	var short []string
+	for _, w := range r.Routing.Workers {
+		if w.Requests < float64(n) {
+			short = append(short, fmt.Sprintf("%s served %.0f", w.Worker, w.Requests))
+		}
+	}
+	if len(short) > 0 {
+		return fmt.Errorf("expected every server to serve at least %d requests, but %s (run: %s)", n, strings.Join(short, ", "), r.Dir)
+	}
+	return nil
+}
+
+// CheckRequestBalance judges the coefficient of variation of requests per
+// server (0 is perfectly even).
+func (t *Test) CheckRequestBalance(c Comparison, bound float64) error {
+	r, err := t.Result()
+	if err != nil {
+		return err
+	}
+	if r.Routing == nil || math.IsNaN(r.Routing.RequestBalance) {
+		return fmt.Errorf("no request balance for this run: no server counted a request (run: %s)", r.Dir)
+	}
+	v := r.Routing.RequestBalance
+	pass, err := c.holds(v, bound)
+	if err != nil {
+		return err
+	}
+	if !pass {
+		return fmt.Errorf("request imbalance across servers (coefficient of variation) is %.3f, expected %s %g (run: %s)", v, c, bound, r.Dir)
+	}
+	return nil
 }

@@ -32,6 +32,9 @@ const (
 	EnvGPUs = "SGLTEST_GPUS"
 	// EnvSimProfile names the simulator's calibration profile.
 	EnvSimProfile = "SGLTEST_SIM_PROFILE"
+	// EnvVenv is the directory holding the real router's virtual
+	// environments (sglang-router/ and smg/), as `make venv` makes them.
+	EnvVenv = "SGLTEST_VENV"
 	// EnvBinary is the sgltest binary whose "sim" subcommand is the
 	// simulator; when unset the runner uses itself or builds one.
 	EnvBinary = "SGLTEST_BIN"
@@ -42,6 +45,7 @@ const (
 	DefaultReports    = "reports"
 	DefaultSimProfile = "llama-3.1-8b-h100"
 	DefaultPython     = "python3"
+	DefaultVenv       = ".venv"
 )
 
 // Settings is what a suite reads from its environment.
@@ -53,6 +57,7 @@ type Settings struct {
 	GPUs       []int
 	SimProfile string
 	Binary     string
+	Venv       string
 }
 
 // SettingsFromEnv reads Settings from the environment, applying the
@@ -65,6 +70,7 @@ func SettingsFromEnv() (Settings, error) {
 		Python:     envOr(EnvPython, DefaultPython),
 		SimProfile: envOr(EnvSimProfile, DefaultSimProfile),
 		Binary:     os.Getenv(EnvBinary),
+		Venv:       envOr(EnvVenv, DefaultVenv),
 	}
 	switch s.Backend {
 	case launcher.BackendSim, launcher.BackendSGLang:

@@ -245,6 +245,11 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 		MaxConcurrency: a.MaxInFlight, Warmup: t.client.Warmup,
 		Bounds: load.Bounds{MaxScheduleLag: t.client.MaxScheduleLag},
 	}
+	if raceBuild && gen.Bounds.MaxScheduleLag == 0 {
+		// The race detector slows the client several-fold: a -race run checks
+		// behaviour, not speed, so its self-check allows it more lateness.
+		gen.Bounds.MaxScheduleLag = raceScheduleLag
+	}
 	res, routed, loadErr := t.send(ctx, run, log, gen, urls, reqs, sched, rw.Write, &rc)
 	loadErr = errors.Join(loadErr, rw.Close())
 
@@ -259,7 +264,9 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 	fmt.Fprint(summaryOut, report.FormatText(sum, header))
 	if routed != nil {
 		writeErr = errors.Join(writeErr, writeRouting(run, routed))
-		fmt.Fprint(summaryOut, routed.Text())
+		if len(t.servers) > 1 {
+			fmt.Fprint(summaryOut, routed.Text())
+		}
 	}
 	if t.suite.Interrupted() {
 		loadErr = errors.Join(errors.New("interrupted by signal"), loadErr)
@@ -288,6 +295,9 @@ func startAll(ctx context.Context, l *launcher.Launcher, cfgs []launcher.Config)
 	wg.Wait()
 	return servers, errors.Join(errs...)
 }
+
+// raceScheduleLag is the default p99 schedule-lag bound under -race.
+const raceScheduleLag = 100 * time.Millisecond
 
 // summaryOut receives the printed summary; stdout, as the seeds show it.
 var summaryOut io.Writer = os.Stdout

@@ -355,6 +355,49 @@ var sentences = []step{
 			return test(ctx).CheckThroughput(name, runner.Comparison(c), b, unit)
 		},
 	},
+	{
+		kind:    "Then",
+		pattern: `^the cache hit rate is ` + cmpare + ` ` + number + `%$`,
+		doc: "Bounds the prefix-cache hit rate over all servers: cached / prompt tokens, from the servers' own " +
+			"sglang:cached_tokens_total and sglang:prompt_tokens_total counters across the run.",
+		example: "Then the cache hit rate is at least 50%",
+		fn: func(ctx context.Context, c, bound string) error {
+			b, err := strconv.ParseFloat(bound, 64)
+			if err != nil {
+				return err
+			}
+			return test(ctx).CheckCacheHitRate(runner.Comparison(c), b)
+		},
+	},
+	{
+		kind:    "Then",
+		pattern: `^the cache hit rate with "([^"]+)" is higher than with "([^"]+)"$`,
+		doc:     "Compares two labelled runs of one scenario (a comparison run is labelled by its policy).",
+		example: `Then the cache hit rate with "cache_aware" is higher than with "round_robin"`,
+		fn: func(ctx context.Context, better, worse string) error {
+			return test(ctx).CheckCacheHitRateBeats(better, worse)
+		},
+	},
+	{
+		kind:    "Then",
+		pattern: `^every server served at least ` + count + ` requests?$`,
+		doc:     "Each server's own request counter grew by at least this much during the run.",
+		example: "Then every server served at least 100 requests",
+		fn:      func(ctx context.Context, n int) error { return test(ctx).CheckEveryServerServed(n) },
+	},
+	{
+		kind:    "Then",
+		pattern: `^the request imbalance across servers is ` + cmpare + ` ` + number + `$`,
+		doc:     "Bounds the coefficient of variation of requests per server (standard deviation / mean; 0 is perfectly even).",
+		example: "Then the request imbalance across servers is below 0.1",
+		fn: func(ctx context.Context, c, bound string) error {
+			b, err := strconv.ParseFloat(bound, 64)
+			if err != nil {
+				return err
+			}
+			return test(ctx).CheckRequestBalance(runner.Comparison(c), b)
+		},
+	},
 }
 
 func send(ctx context.Context, a runner.Arrival, rate, label string) error {

@@ -206,6 +206,9 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 				Index: i, RID: "req-" + strconv.Itoa(i), Target: "virtual://engine-" + strconv.Itoa(k),
 				InputTokens: n, RequestedOutputTokens: r.OutputTokens,
 				Scheduled: r.Arrival, Arrival: r.Arrival, Sent: r.Arrival,
+				// One chunk per token at the default stream interval; one
+				// allocation instead of a growing slice.
+				Chunks: make([]metrics.Chunk, 0, max(r.OutputTokens, 1)),
 			}
 			q.push(event{at: r.Arrival + feIn, prio: prioEnqueue, engine: int32(k), req: int32(i)})
 			continue

@@ -72,17 +72,32 @@
 //
 // # What is modelled, and what is not yet
 //
-// Modelled: continuous batching with prefill-first steps, chunked prefill,
-// FCFS admission against the KV pool, streaming with stream_interval and
+// Modelled: continuous batching with prefill-first steps, chunked prefill
+// (one chunked request at a time); PrefillAdder's budgets
+// (max_running_requests, max_prefill_tokens, chunked_prefill_size and the KV
+// budget: free plus evictable cache, less running requests' remaining output
+// clipped at 4096 times new_token_ratio, less each admitted request's
+// uncached input and output); the new_token_ratio tracker
+// (schedule_conservativeness, decay per decode step, reset on retraction and
+// on idle); retraction when a decode step cannot get its slots (fewest
+// generated, then longest prompt, keeping one; KV freed uncached and
+// recomputed on readmission); a radix prefix cache (radix.go) over
+// input_ids with lock counts, insertion after each chunk and at finish, and
+// LRU eviction of unlocked leaves on demand, whose hits skip prefill compute
+// and are reported as cached_tokens; schedule policies fcfs and lpm (fcfs
+// when over 128 wait or the cache is disabled); --disable-radix-cache;
+// --max-queued-requests (ErrQueueFull); streaming with stream_interval and
 // SGLang's coalescing of outputs a slow client has not read, the self-warmup
 // request before /health turns 200, and /metrics gauges sampled at SGLang's
 // cadence (each prefill batch, every 40 decode steps, on going idle).
+// ../cluster runs the same engine in virtual time for whole workloads.
 //
-// Not yet: the radix cache (cached_tokens is always 0), lpm and the other
-// policies, new_token_ratio and retraction (admission reserves each request's
-// whole output instead, so the pool never overflows), EOS (every request
-// generates exactly its max_new_tokens), tensor parallelism, batch and n > 1
-// requests, the OpenAI endpoints, and /health's one-token generation.
+// Not yet: lpm's in-batch prefix deprioritisation, the other policies, page
+// sizes above 1, mixed-chunk batches, the CUDA-graph batch limit, EOS (every
+// request generates exactly its max_new_tokens), tensor parallelism, batch
+// and n > 1 requests, and /health's one-token generation. Text prompts have
+// no token ids, so they never hit or fill the cache; a retracted request's
+// cached_tokens stays what its first admission matched.
 //
 // Other deliberate differences from SGLang: text prompts are counted as one
 // token per 4 bytes (there is no tokenizer; send input_ids for exact

@@ -668,10 +668,16 @@ func (e *Engine) admit(now time.Duration) ([]Chunk, int) {
 		node, prefix := e.prefixOf(r)
 		extend := r.fill - prefix
 		out := min(r.maxNew-r.generated, clipMaxNewTokens)
-		if float64(extend+out) >= remTotal() {
-			break
+		// The prefix is pinned before the check, as SGLang's _lock_node:
+		// pinned tokens are no longer evictable.
+		locked := node != nil && prefix > 0
+		if locked {
+			e.tree.lock(node)
 		}
-		if extend >= remInput && len(chunks) > 0 {
+		if float64(extend+out) >= remTotal() || (extend >= remInput && len(chunks) > 0) {
+			if locked {
+				e.tree.unlock(node)
+			}
 			break
 		}
 		n := extend
@@ -685,8 +691,7 @@ func (e *Engine) admit(now time.Duration) ([]Chunk, int) {
 		if chunking {
 			remChunk -= n
 		}
-		if node != nil && prefix > 0 {
-			e.tree.lock(node)
+		if locked {
 			r.node = node
 		}
 		r.prefilled = prefix
@@ -809,7 +814,7 @@ func (e *Engine) decode(now time.Duration) Step {
 	}
 	end := now + e.model.Sample(shape, e.rng)
 	e.busyUntil = end
-	st := Step{Kind: StepDecode, Start: now, End: end, Shape: shape}
+	st := Step{Kind: StepDecode, Start: now, End: end, Shape: shape, Outputs: make([]Output, 0, len(e.running))}
 	e.running = slices.DeleteFunc(e.running, func(r *reqState) bool {
 		r.kv++
 		e.private++

@@ -117,8 +117,8 @@ func TestEngine_RetractsFewestGeneratedThenLongestInputKeepingOne(t *testing.T) 
 		retracted bool
 	}{
 		{"old", 50, 100, false},
-		{"short-new", 2, 100, true},
-		{"long-new", 2, 300, true},
+		{"short-new", 2, 30, true},
+		{"long-new", 2, 40, true},
 		{"mid", 10, 100, false},
 	}
 	held := 0
@@ -135,8 +135,9 @@ func TestEngine_RetractsFewestGeneratedThenLongestInputKeepingOne(t *testing.T) 
 	for _, r := range e.running {
 		kept = append(kept, r.ID)
 	}
-	// "long-new" goes first (fewest generated, longest input), then
-	// "short-new"; after that the survivors have 20 steps of headroom.
+	// "long-new" goes first (fewest generated, longest input), freeing 41
+	// slots, too few for 3 x 20 steps; then "short-new", after which the
+	// two survivors have their 20 steps of headroom.
 	if want := []string{"old", "mid"}; !slices.Equal(kept, want) {
 		t.Errorf("kept %v, want %v", kept, want)
 	}

@@ -1,0 +1,40 @@
+Feature: Routing-level performance on several GPUs
+  Several SGLang servers, one per GPU, behind a router: the real SGLang router
+  (installed from PyPI) or sgltest's own dispatcher. Without GPUs the servers
+  are simulators.
+
+  Scenario: shortest queue over four GPUs at 40 requests per second
+    Given 4 simulated SGLang servers with max running requests 64
+    And requests are routed by sgltest's dispatcher with policy "shortest_queue"
+    When 400 random prompts with 256 input and 64 output tokens arrive at 40 requests per second
+    Then all requests succeed
+    And the P99 total latency is below 2 s
+    And every server served at least 50 requests
+
+  Scenario: cache-aware routing beats round robin on shared-prefix traffic
+    Given 4 simulated SGLang servers with max running requests 64
+    And the prompts are 16 groups of 16 prompts sharing a 1024-token system prompt, with 64-token questions and 16 output tokens
+    When the prompts arrive at 20 requests per second, routed by sgltest's dispatcher with policy "round_robin"
+    And the prompts arrive at 20 requests per second, routed by sgltest's dispatcher with policy "cache_aware"
+    Then the cache hit rate with "cache_aware" is higher than with "round_robin"
+
+  Scenario Outline: the real SGLang router with policy <policy>
+    Given 2 simulated SGLang servers with max running requests 32
+    And requests are routed by the SGLang router with policy "<policy>"
+    When 60 random prompts with 128 input and 16 output tokens arrive at 20 requests per second
+    Then all requests succeed
+    And every server served at least <min> requests
+
+    Examples:
+      | policy       | min |
+      | round_robin  | 25  |
+      | random       | 5   |
+      | power_of_two | 1   |
+      | cache_aware  | 1   |
+
+  Scenario: smg, the router's successor, in front of two servers
+    Given 2 simulated SGLang servers with max running requests 32
+    And requests are routed by smg with policy "round_robin"
+    When 40 random prompts with 128 input and 16 output tokens arrive at 20 requests per second
+    Then all requests succeed
+    And every server served at least 15 requests
