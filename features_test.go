@@ -4,10 +4,12 @@ package sgltest_test
 
 import (
 	"flag"
+	"sync"
 	"testing"
 
 	"github.com/cucumber/godog"
 
+	"github.com/sgltest/sgltest/router"
 	"github.com/sgltest/sgltest/steps"
 )
 
@@ -17,8 +19,30 @@ func init() {
 	godog.BindFlags("godog.", flag.CommandLine, &opts)
 }
 
-// InitializeTestSuite is found by `godog run`; it forwards to steps.
-func InitializeTestSuite(ts *godog.TestSuiteContext) { steps.InitializeTestSuite(ts) }
+// InitializeTestSuite is found by `godog run`; it forwards to steps, after
+// registering the custom routing policy features/custom_policy.feature uses.
+func InitializeTestSuite(ts *godog.TestSuiteContext) {
+	registerOnce.Do(func() {
+		if err := router.Register("first_two_only", func(router.Options) (router.Policy, error) { return &firstTwoOnly{}, nil }); err != nil {
+			panic(err)
+		}
+	})
+	steps.InitializeTestSuite(ts)
+}
+
+var registerOnce sync.Once
+
+// firstTwoOnly is a custom routing policy written as a user would write
+// one (see router/example_test.go for the template): it alternates between
+// the first two servers and never uses the others, so its choices are
+// plain in the per-server counts.
+type firstTwoOnly struct{ n int }
+
+func (p *firstTwoOnly) Pick(_ router.Request, workers []router.Worker) (int, error) {
+	i := p.n % min(2, len(workers))
+	p.n++
+	return i, nil
+}
 
 // InitializeScenario is found by `godog run`; it forwards to steps.
 func InitializeScenario(sc *godog.ScenarioContext) { steps.InitializeScenario(sc) }

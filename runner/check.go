@@ -257,3 +257,27 @@ func (t *Test) CheckRequestBalance(c Comparison, bound float64) error {
 	}
 	return nil
 }
+
+// CheckServerServed judges how many of the last run's requests server i
+// (1-based, in declaration order) served, by its own counter.
+func (t *Test) CheckServerServed(i int, c Comparison, n int) error {
+	r, err := t.Result()
+	if err != nil {
+		return err
+	}
+	if r.Routing == nil {
+		return fmt.Errorf("no per-server counts for this run (run: %s)", r.Dir)
+	}
+	if i < 1 || i > len(r.Routing.Workers) {
+		return fmt.Errorf("server %d: the scenario has servers 1 to %d", i, len(r.Routing.Workers))
+	}
+	w := r.Routing.Workers[i-1]
+	pass, err := c.holds(w.Requests, float64(n))
+	if err != nil {
+		return err
+	}
+	if !pass {
+		return fmt.Errorf("server %d (%s) served %.0f requests, expected %s %d (run: %s)", i, w.Worker, w.Requests, c, n, r.Dir)
+	}
+	return nil
+}

@@ -387,6 +387,15 @@ var sentences = []step{
 	},
 	{
 		kind:    "Then",
+		pattern: `^server ` + count + ` served ` + cmpare + ` ` + count + ` requests?$`,
+		doc:     "Bounds one server's share of the run (servers are numbered from 1 in the order declared), by its own counter.",
+		example: "Then server 3 served at most 0 requests",
+		fn: func(ctx context.Context, i int, c string, n int) error {
+			return test(ctx).CheckServerServed(i, runner.Comparison(c), n)
+		},
+	},
+	{
+		kind:    "Then",
 		pattern: `^the request imbalance across servers is ` + cmpare + ` ` + number + `$`,
 		doc:     "Bounds the coefficient of variation of requests per server (standard deviation / mean; 0 is perfectly even).",
 		example: "Then the request imbalance across servers is below 0.1",

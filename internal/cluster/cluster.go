@@ -153,6 +153,7 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 		if err != nil {
 			return fmt.Errorf("cluster: engine %d: %w", i, err)
 		}
+		eng.ReuseOutputs() // each step's outputs are delivered before the next
 		nodes[i].eng = eng
 	}
 	maxTotal := nodes[0].eng.Limits().MaxTotalTokens

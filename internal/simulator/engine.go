@@ -273,6 +273,9 @@ type Engine struct {
 
 	busyUntil time.Duration
 	idle      bool
+	// outBuf, when reuse is set, backs every decode step's Outputs.
+	outBuf []Output
+	reuse  bool
 
 	metrics      EngineMetrics
 	decodeSteps  int
@@ -556,6 +559,12 @@ func (e *Engine) Usage() Usage {
 	return u
 }
 
+// ReuseOutputs makes decode steps share one Outputs buffer, so a Step's
+// Outputs are valid only until the next call to Step. It is for drivers
+// that consume each step before taking the next (internal/cluster), where
+// per-step allocation dominates a long virtual-time run.
+func (e *Engine) ReuseOutputs() { e.reuse = true }
+
 // Metrics returns the sampled gauges and the counters.
 func (e *Engine) Metrics() EngineMetrics { return e.metrics }
 
@@ -814,7 +823,13 @@ func (e *Engine) decode(now time.Duration) Step {
 	}
 	end := now + e.model.Sample(shape, e.rng)
 	e.busyUntil = end
-	st := Step{Kind: StepDecode, Start: now, End: end, Shape: shape, Outputs: make([]Output, 0, len(e.running))}
+	st := Step{Kind: StepDecode, Start: now, End: end, Shape: shape}
+	if e.reuse {
+		st.Outputs = e.outBuf[:0]
+		defer func() { e.outBuf = st.Outputs }()
+	} else {
+		st.Outputs = make([]Output, 0, len(e.running))
+	}
 	e.running = slices.DeleteFunc(e.running, func(r *reqState) bool {
 		r.kv++
 		e.private++
