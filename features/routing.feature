@@ -38,3 +38,13 @@ Feature: Routing-level performance on several GPUs
     When 40 random prompts with 128 input and 16 output tokens arrive at 20 requests per second
     Then all requests succeed
     And every server served at least 15 requests
+
+  Scenario: capacity planning in virtual time: minutes of traffic on sixteen GPUs in seconds
+    Given the simulation runs in virtual time
+    And 16 simulated SGLang servers with max running requests 128
+    And requests are routed by sgltest's dispatcher with policy "shortest_queue"
+    And the prompts are 10000 random prompts with 256 input and 128 output tokens
+    When the prompts arrive at 60 requests per second
+    Then all requests succeed
+    And the P99 TTFT is below 1 s
+    And every server served at least 500 requests

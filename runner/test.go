@@ -50,6 +50,7 @@ type Test struct {
 	dataset *Dataset
 	client  Client
 	seed    uint64
+	virtual bool
 
 	runs    []*Result
 	running *launcher.Launcher
@@ -135,6 +136,7 @@ type runConfig struct {
 	Arrival  Arrival           `json:"arrival"`
 	Client   Client            `json:"client"`
 	Seed     uint64            `json:"seed"`
+	Clock    string            `json:"clock"`
 	Started  time.Time         `json:"started"`
 }
 
@@ -206,7 +208,12 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 	header.RequestRate = a.Rate
 	header.Arrival = a.describe()
 	rc := runConfig{Scenario: t.name, Label: label, Routing: t.routing, Dataset: t.dataset, Arrival: a,
-		Client: t.client, Seed: t.seed, Started: started}
+		Client: t.client, Seed: t.seed, Clock: ClockWall, Started: started}
+	if t.virtual {
+		rc.Clock = ClockVirtual
+		header.Clock = "virtual (simulated time, no HTTP)"
+		return where(t.sendVirtual(run, header, rc, reqs, a, label))
+	}
 	writeConfig := func(cs []launcher.Config) error {
 		rc.Servers, rc.Argv = cs, nil
 		for _, c := range cs {
@@ -253,21 +260,7 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 	res, routed, loadErr := t.send(ctx, run, log, gen, urls, reqs, sched, rw.Write, &rc)
 	loadErr = errors.Join(loadErr, rw.Close())
 
-	sum := metrics.Summarize(res.Records)
-	result := &Result{Label: label, Dir: run.Dir(), Summary: sum, Health: res.Health, Routing: routed}
-	t.runs = append(t.runs, result)
-	header.Dir = run.Dir()
-	writeErr := run.WriteSummary(sum, header)
-	if _, cerr := run.WriteCharts(res.Records); cerr != nil {
-		writeErr = errors.Join(writeErr, cerr)
-	}
-	fmt.Fprint(summaryOut, report.FormatText(sum, header))
-	if routed != nil {
-		writeErr = errors.Join(writeErr, writeRouting(run, routed))
-		if len(t.servers) > 1 {
-			fmt.Fprint(summaryOut, routed.Text())
-		}
-	}
+	writeErr := t.finish(run, header, label, res, routed)
 	if t.suite.Interrupted() {
 		loadErr = errors.Join(errors.New("interrupted by signal"), loadErr)
 	}
@@ -275,6 +268,41 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 		loadErr = fmt.Errorf("%s; the figures would measure the client, not the server", res.Health.Reason)
 	}
 	return where(errors.Join(loadErr, writeErr))
+}
+
+// finish summarises a run, keeps its Result, and writes its files.
+func (t *Test) finish(run *report.Run, header report.Header, label string, res load.Result, routed *RoutingResult) error {
+	sum := metrics.Summarize(res.Records)
+	t.runs = append(t.runs, &Result{Label: label, Dir: run.Dir(), Summary: sum, Health: res.Health, Routing: routed})
+	header.Dir = run.Dir()
+	err := run.WriteSummary(sum, header)
+	if _, cerr := run.WriteCharts(res.Records); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	fmt.Fprint(summaryOut, report.FormatText(sum, header))
+	if routed != nil {
+		err = errors.Join(err, writeRouting(run, routed))
+		if len(t.servers) > 1 {
+			fmt.Fprint(summaryOut, routed.Text())
+		}
+	}
+	return err
+}
+
+// sendVirtual is Send in virtual time: no process, no HTTP.
+func (t *Test) sendVirtual(run *report.Run, header report.Header, rc runConfig, reqs []load.Request, a Arrival, label string) error {
+	if err := run.WriteConfig(rc); err != nil {
+		return err
+	}
+	rw, err := run.Requests()
+	if err != nil {
+		return err
+	}
+	res, err := t.playVirtual(reqs, a, rw.Write)
+	err = errors.Join(err, rw.Close())
+	routed, rerr := t.virtualRouting(res.Records)
+	err = errors.Join(err, rerr)
+	return errors.Join(err, t.finish(run, header, label, res, routed))
 }
 
 // startAll starts every server at once (real SGLang takes minutes each)

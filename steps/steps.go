@@ -121,6 +121,18 @@ var sentences = []step{
 	},
 	{
 		kind:    "Given",
+		pattern: `^the simulation runs in virtual time$`,
+		doc: "Runs the simulated servers' engines in simulated time, with no processes and no HTTP, as fast as the " +
+			"CPU allows: an hour of traffic on dozens of GPUs in seconds. Same records, summary and checks; the report " +
+			"says which clock ran. Open-loop arrivals and sgltest's dispatcher only.",
+		example: "Given the simulation runs in virtual time",
+		fn: func(ctx context.Context) error {
+			test(ctx).SetVirtualTime()
+			return nil
+		},
+	},
+	{
+		kind:    "Given",
 		pattern: `^the random seed is ` + count + `$`,
 		doc:     "Seeds the dataset, the arrival times and the simulators. Without this step the seed is 1.",
 		example: "Given the random seed is 42",

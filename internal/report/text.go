@@ -32,6 +32,9 @@ type Header struct {
 	// closed-loop users" or "20 req/s (gamma, burstiness 0.5)") and is
 	// printed in place of RequestRate.
 	Arrival string `json:"arrival,omitempty"`
+	// Clock, when set, says which clock ran: real servers in wall time, or
+	// the simulator's engines in virtual time.
+	Clock string `json:"clock,omitempty"`
 	// Dir is the run directory. WriteSummary fills it in when empty.
 	Dir string `json:"run_dir,omitempty"`
 }
@@ -112,6 +115,9 @@ func FormatText(s metrics.Summary, h Header) string {
 		line("Max Running Requests: %s", number(float64(h.MaxRunningRequests), 0))
 	} else {
 		line("Max Running Requests: server default")
+	}
+	if h.Clock != "" {
+		line("Clock: %s", h.Clock)
 	}
 	if h.Arrival != "" {
 		line("Request Rate: %s", h.Arrival)

@@ -120,7 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	fs.Var(humanInt{&cfg.ContextLength}, "context-length", "context length (default: the model's)")
 	integer(&cfg.ChunkedPrefillSize, 0, "prefill chunk size; -1 disables chunking (default: by GPU memory)", "chunked-prefill-size")
 	fs.Float64Var(&cfg.MemFractionStatic, "mem-fraction-static", 0, "fraction of GPU memory for weights and KV pool (default: SGLang's auto rule)")
-	str(&cfg.SchedulePolicy, "fcfs", "waiting-queue order; only fcfs is simulated", "schedule-policy")
+	str(&cfg.SchedulePolicy, "fcfs", "waiting-queue order: fcfs or lpm (lpm falls back to fcfs over 128 waiting or without the radix cache)", "schedule-policy")
 	integer(&cfg.StreamInterval, 1, "tokens between streamed chunks", "stream-interval")
 	fs.BoolVar(&cfg.EnableMetrics, "enable-metrics", false, "serve Prometheus metrics on /metrics")
 	fs.BoolVar(&cfg.SkipServerWarmup, "skip-server-warmup", false, "report healthy without the warmup request")

@@ -34,7 +34,7 @@
 // --tensor-parallel-size; must equal the profile's), --max-running-requests,
 // --max-total-tokens, --max-prefill-tokens, --context-length (these three take
 // SGLang's k/M/Ki/Mi suffixes), --chunked-prefill-size (-1 disables),
-// --mem-fraction-static, --schedule-policy (fcfs only), --stream-interval,
+// --mem-fraction-static, --schedule-policy (fcfs or lpm), --stream-interval,
 // --enable-metrics, --skip-server-warmup, --random-seed, --api-key,
 // --enable-cache-report, --max-queued-requests, --disable-radix-cache,
 // --schedule-conservativeness and --incremental-streaming-output (alias

@@ -76,8 +76,13 @@ func smoothMax(x, y, p float64) float64 {
 	if hi == 0 {
 		return 0
 	}
-	// Scale by the larger term so x^p cannot overflow.
-	return hi * math.Pow(math.Pow(x/hi, p)+math.Pow(y/hi, p), 1/p)
+	// Scale by the larger term so x^p cannot overflow; the larger term's
+	// ratio is 1. exp/log instead of Pow: this runs once per simulated step.
+	lo := min(x, y)
+	if lo <= 0 {
+		return hi
+	}
+	return hi * math.Exp(math.Log1p(math.Exp(p*math.Log(lo/hi)))/p)
 }
 
 // seconds converts float seconds to a Duration, rounding to the nanosecond.
