@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sgltest/sgltest/internal/metrics"
+	"github.com/sgltest/sgltest/internal/monotime"
 )
 
 // Generator sends a workload and measures every request. When a request
@@ -121,59 +121,18 @@ func (c *ClosedLoop) Finished(_ int, at time.Duration) { c.free <- at }
 // Clock is the run's time base: offsets from one start instant on Go's
 // monotonic clock. It is used by the arrival goroutine only.
 type Clock struct {
-	start time.Time
-	timer *time.Timer
+	start   time.Time
+	sleeper monotime.Sleeper
 }
 
 // Now is the offset from the start instant.
 func (c *Clock) Now() time.Duration { return time.Since(c.start) }
 
-// fineSleep is the stretch before a deadline that SleepUntil sleeps in the
-// kernel (nanosleep) rather than on a Go timer. Go's timers, when the
-// process is idle, wait in epoll with millisecond resolution, so a timer
-// for a sub-millisecond gap fires up to a millisecond late; nanosleep
-// blocks only this goroutine's thread and wakes within the kernel's timer
-// slack (about 50 µs).
-const fineSleep = 2 * time.Millisecond
-
-// SleepUntil sleeps until the start instant + at; it returns at once when
-// that is past, and ctx's error if ctx ends first. The last fineSleep
-// before the deadline is slept in the kernel (see fineSleep), so a
-// cancellation is seen at most that late.
+// SleepUntil sleeps until the start instant + at, with sub-millisecond
+// precision (see monotime); it returns at once when that is past, and
+// ctx's error if ctx ends first.
 func (c *Clock) SleepUntil(ctx context.Context, at time.Duration) error {
-	deadline := c.start.Add(at)
-	wait := time.Until(deadline)
-	if wait <= 0 {
-		return ctx.Err()
-	}
-	if wait > fineSleep {
-		if err := c.timerSleep(ctx, wait-fineSleep); err != nil {
-			return err
-		}
-	}
-	for {
-		wait = time.Until(deadline)
-		if wait <= 0 {
-			return ctx.Err()
-		}
-		ts := syscall.NsecToTimespec(int64(wait))
-		_ = syscall.Nanosleep(&ts, nil) // EINTR: loop and sleep the rest
-	}
-}
-
-func (c *Clock) timerSleep(ctx context.Context, wait time.Duration) error {
-	if c.timer == nil {
-		c.timer = time.NewTimer(wait)
-	} else {
-		c.timer.Reset(wait)
-	}
-	select {
-	case <-c.timer.C:
-		return nil
-	case <-ctx.Done():
-		c.timer.Stop()
-		return ctx.Err()
-	}
+	return c.sleeper.Until(ctx, c.start.Add(at))
 }
 
 // Sink receives each Record as its request finishes, from the request's own

@@ -3,6 +3,8 @@ package simulator
 import (
 	"context"
 	"time"
+
+	"github.com/sgltest/sgltest/internal/monotime"
 )
 
 // Clock is the time base of a running simulator: a duration since the
@@ -26,18 +28,10 @@ func NewWallClock() *WallClock { return &WallClock{start: time.Now()} }
 // Now returns the monotonic time since the clock started.
 func (c *WallClock) Now() time.Duration { return time.Since(c.start) }
 
-// SleepUntil sleeps until t.
+// SleepUntil sleeps until t with sub-millisecond precision (see monotime):
+// a Go timer alone wakes up to a millisecond late, which would lengthen
+// every simulated step. Safe for concurrent use.
 func (c *WallClock) SleepUntil(ctx context.Context, t time.Duration) error {
-	d := t - c.Now()
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	var s monotime.Sleeper
+	return s.Until(ctx, c.start.Add(t))
 }

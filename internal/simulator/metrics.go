@@ -75,6 +75,8 @@ func (s *Server) writeMetrics(w io.Writer) {
 	f.itl.write(w, api.MetricITL, front)
 	family(api.MetricE2E, "histogram", "Histogram of End-to-end request latency in seconds")
 	f.e2e.write(w, api.MetricE2E, front)
+	family(MetricStepLateness, "histogram", "sgltest simulator: how late each engine step ended in real time.")
+	f.lateness.write(w, MetricStepLateness, front)
 }
 
 // metricNumAbortedRequests counts requests aborted before they finished
@@ -106,12 +108,24 @@ type frontMetrics struct {
 	aborted          atomic.Int64
 
 	ttft, itl, e2e, queueTime *histogram
+	// lateness is the simulator's self-check: how late the driver woke
+	// for each step's end. SGLang has no such figure, hence sgltest's name.
+	lateness *histogram
 }
+
+// MetricStepLateness is the simulator's own histogram of how late each
+// engine step ended against the step-time model: when it grows past a few
+// milliseconds, the simulator process could not keep up in real time and
+// its latencies are inflated by its host, not by the modelled GPU.
+const MetricStepLateness = "sgltest:sim_step_lateness_seconds"
+
+var latenessBuckets = []float64{0.0001, 0.0005, 0.001, 0.002, 0.005, 0.010, 0.020, 0.050, 0.100, 0.500, 1}
 
 func newFrontMetrics() *frontMetrics {
 	return &frontMetrics{
 		ttft: newHistogram(ttftBuckets), itl: newHistogram(itlBuckets),
 		e2e: newHistogram(e2eBuckets), queueTime: newHistogram(queueTimeBuckets),
+		lateness: newHistogram(latenessBuckets),
 	}
 }
 

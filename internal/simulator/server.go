@@ -322,6 +322,7 @@ func (d *driver) run(ctx context.Context) {
 		if d.clock.SleepUntil(ctx, st.End) != nil {
 			return
 		}
+		d.front.lateness.observe(max(0, d.clock.Now()-st.End).Seconds(), 1)
 		d.deliver(st)
 	}
 }
