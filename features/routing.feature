@@ -32,6 +32,14 @@ Feature: Routing-level performance on several GPUs
       | power_of_two | 1   |
       | cache_aware  | 1   |
 
+  Scenario: what the real router adds to latency
+    Given a simulated SGLang server with max running requests 32
+    And the prompts are 60 random prompts with 128 input and 16 output tokens
+    When the prompts arrive at 10 requests per second, sent directly and then through the SGLang router with policy "round_robin"
+    Then all requests succeed
+    And the router adds at most 20 ms to the median TTFT
+    And the router adds at most 20 ms to the median server latency
+
   Scenario: smg, the router's successor, in front of two servers
     Given 2 simulated SGLang servers with max running requests 32
     And requests are routed by smg with policy "round_robin"

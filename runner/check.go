@@ -281,3 +281,46 @@ func (t *Test) CheckServerServed(i int, c Comparison, n int) error {
 	}
 	return nil
 }
+
+// CheckRouterOverhead judges what the router added to a latency statistic:
+// the statistic of run "router" minus that of run "direct" (see
+// SendDirectAndRouted and metrics.RouterOverhead).
+func (t *Test) CheckRouterOverhead(stat, name string, c Comparison, bound float64, unit string) error {
+	direct, err := t.Run("direct")
+	if err != nil {
+		return err
+	}
+	routed, err := t.Run("router")
+	if err != nil {
+		return err
+	}
+	o, err := metrics.RouterOverhead(routed.Records, direct.Records)
+	if err != nil {
+		return err
+	}
+	var d metrics.Distribution
+	switch strings.ToLower(name) {
+	case "server latency", "e2e latency":
+		d = o.ServerLatencyMS
+	case "ttft":
+		d = o.TTFTMS
+	default:
+		return fmt.Errorf("router overhead is measured on server latency, E2E latency or TTFT, not %q", name)
+	}
+	v, ok := d.Get(strings.ToLower(stat))
+	if !ok {
+		return fmt.Errorf("unknown statistic %q: expected mean, median, min, max, p90, p95 or p99", stat)
+	}
+	scale := map[string]float64{"ms": 1, "s": 1000}[unit]
+	if scale == 0 {
+		return fmt.Errorf("unknown unit %q: expected ms or s", unit)
+	}
+	pass, err := c.holds(v, bound*scale)
+	if err != nil {
+		return err
+	}
+	if !pass {
+		return fmt.Errorf("the router adds %.2f ms to the %s %s, expected %s %g %s (runs: %s, %s)", v, stat, name, c, bound, unit, direct.Dir, routed.Dir)
+	}
+	return nil
+}

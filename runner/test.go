@@ -34,6 +34,7 @@ type Server struct {
 type Result struct {
 	Label   string
 	Dir     string
+	Records []metrics.Record
 	Summary metrics.Summary
 	Health  load.Health
 	Routing *RoutingResult
@@ -151,7 +152,7 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 	switch {
 	case len(t.servers) == 0:
 		return errors.New("no server declared: a Given step must declare a server before load is sent")
-	case len(t.servers) > 1 && t.routing == nil:
+	case len(t.servers) > 1 && t.routing == nil && !t.virtual:
 		return fmt.Errorf("%d servers declared but no routing: a Given step must say how requests are routed", len(t.servers))
 	case t.dataset == nil:
 		return errors.New("no dataset declared: a step must say what prompts are sent")
@@ -273,7 +274,7 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 // finish summarises a run, keeps its Result, and writes its files.
 func (t *Test) finish(run *report.Run, header report.Header, label string, res load.Result, routed *RoutingResult) error {
 	sum := metrics.Summarize(res.Records)
-	t.runs = append(t.runs, &Result{Label: label, Dir: run.Dir(), Summary: sum, Health: res.Health, Routing: routed})
+	t.runs = append(t.runs, &Result{Label: label, Dir: run.Dir(), Records: res.Records, Summary: sum, Health: res.Health, Routing: routed})
 	header.Dir = run.Dir()
 	err := run.WriteSummary(sum, header)
 	if _, cerr := run.WriteCharts(res.Records); cerr != nil {
@@ -303,6 +304,24 @@ func (t *Test) sendVirtual(run *report.Run, header report.Header, rc runConfig, 
 	routed, rerr := t.virtualRouting(res.Records)
 	err = errors.Join(err, rerr)
 	return errors.Join(err, t.finish(run, header, label, res, routed))
+}
+
+// SendDirectAndRouted measures what the real router adds: the same
+// workload is sent straight to the one declared server (run "direct"),
+// then through sglang-router 0.3.2 with policy in front of a fresh copy of
+// it (run "router").
+func (t *Test) SendDirectAndRouted(ctx context.Context, a Arrival, via, policy string) error {
+	if len(t.servers) != 1 {
+		return fmt.Errorf("measuring router overhead needs exactly one server, %d declared", len(t.servers))
+	}
+	t.routing = nil
+	if err := t.Send(ctx, a, "direct"); err != nil {
+		return err
+	}
+	if err := t.SetRouting(Routing{Via: via, Policy: policy}); err != nil {
+		return err
+	}
+	return t.Send(ctx, a, "router")
 }
 
 // startAll starts every server at once (real SGLang takes minutes each)

@@ -335,6 +335,20 @@ var sentences = []step{
 		},
 	},
 	{
+		kind: "When",
+		pattern: `^the prompts arrive at ` + number + ` requests per second, sent directly and then through the SGLang router with policy "([^"]+)"$`,
+		doc: "Two runs of the same workload against one server: straight to it (run \"direct\"), then through the real " +
+			"sglang-router 0.3.2 (run \"router\"), so a Then step can bound what the router adds.",
+		example: `When the prompts arrive at 10 requests per second, sent directly and then through the SGLang router with policy "round_robin"`,
+		fn: func(ctx context.Context, rate, policy string) error {
+			r, err := parseRate(rate)
+			if err != nil {
+				return err
+			}
+			return test(ctx).SendDirectAndRouted(ctx, runner.Arrival{Kind: runner.ArrivePoisson, Rate: r}, runner.ViaSGLangRouter, policy)
+		},
+	},
+	{
 		kind:    "Then",
 		pattern: `^all requests succeed$`,
 		doc:     "Every request got HTTP 200 and a complete response with no error or abort in it.",
@@ -365,6 +379,19 @@ var sentences = []step{
 				return err
 			}
 			return test(ctx).CheckThroughput(name, runner.Comparison(c), b, unit)
+		},
+	},
+	{
+		kind:    "Then",
+		pattern: `^the router adds ` + cmpare + ` ` + number + ` (ms|s) to the ` + stat + ` (server latency|E2E latency|TTFT)$`,
+		doc:     "Bounds the router's own overhead: the statistic through the router minus the same statistic sent directly.",
+		example: "Then the router adds at most 5 ms to the median TTFT",
+		fn: func(ctx context.Context, c, bound, unit, st, name string) error {
+			b, err := strconv.ParseFloat(bound, 64)
+			if err != nil {
+				return err
+			}
+			return test(ctx).CheckRouterOverhead(st, name, runner.Comparison(c), b, unit)
 		},
 	},
 	{
