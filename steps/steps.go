@@ -335,7 +335,7 @@ var sentences = []step{
 		},
 	},
 	{
-		kind: "When",
+		kind:    "When",
 		pattern: `^the prompts arrive at ` + number + ` requests per second, sent directly and then through the SGLang router with policy "([^"]+)"$`,
 		doc: "Two runs of the same workload against one server: straight to it (run \"direct\"), then through the real " +
 			"sglang-router 0.3.2 (run \"router\"), so a Then step can bound what the router adds.",
