@@ -21,4 +21,8 @@
 // and on Linux the kernel SIGKILLs a child whose parent died without
 // stopping it (proc_linux.go explains why that needs a dedicated thread).
 // Wiring Ctrl-C to a context cancel or to StopAll is the caller's job.
+//
+// router.go starts the real SGLang router (sglang-router 0.3.2 or smg
+// 1.9.0) in front of running servers through the same process handling,
+// ready once its /workers lists every server healthy (router-reference.md).
 package launcher
