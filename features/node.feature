@@ -33,3 +33,20 @@ Feature: Node-level performance on one GPU
     When the prompts arrive at 20 requests per second with burstiness 0.5
     Then all requests succeed
     And the median TTFT is below 1 s
+
+  Scenario: a load program: ramp up, soak, then a burst
+    Given a simulated SGLang server with max running requests 32
+    And the prompts are 200 random prompts with 128 input and 16 output tokens
+    When the prompts arrive in phases:
+      | phase | duration | rate    |
+      | ramp  | 2s       | 1 to 20 |
+      | soak  | 2s       | 20      |
+      | burst |          | 20      |
+    Then all requests succeed
+    And the P99 total latency is below 5 s
+
+  Scenario: replaying a Mooncake-style trace twice as fast
+    Given a simulated SGLang server with max running requests 32
+    And the prompts are replayed from the trace "fixtures/traces/sample.jsonl"
+    When the trace is replayed at 2 times its speed
+    Then all requests succeed

@@ -74,6 +74,16 @@ func (t *Test) AddServers(n int, s Server) error {
 // SetDataset declares what prompts are sent.
 func (t *Test) SetDataset(d Dataset) { t.dataset = &d }
 
+// ScaleTrace stretches the declared trace's timestamps by scale (0.5
+// replays twice as fast).
+func (t *Test) ScaleTrace(scale float64) error {
+	if t.dataset == nil || t.dataset.Trace == "" {
+		return errors.New("no trace declared: a Given step must name the trace to replay")
+	}
+	t.dataset.TraceScale = scale
+	return nil
+}
+
 // SetSeed seeds the dataset, the arrivals and the simulators.
 func (t *Test) SetSeed(seed uint64) { t.seed = seed }
 
@@ -175,9 +185,12 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 	if err != nil {
 		return err
 	}
-	sched, err := a.schedule(len(reqs), t.seed)
+	sched, err := a.schedule(len(reqs), t.seed, t.dataset)
 	if err != nil {
 		return err
+	}
+	if o, ok := sched.(load.Offsets); ok && len(o) < len(reqs) {
+		reqs = reqs[:len(o)] // phases fixed the count; the rest of the prompts are not sent
 	}
 	a.RateString = rateString(a.Rate)
 

@@ -45,11 +45,12 @@ func (t *Test) playVirtual(reqs []load.Request, a Arrival, sink load.Sink) (load
 	if a.Kind == ArriveUsers || a.MaxInFlight > 0 {
 		return load.Result{}, errors.New("virtual time runs open-loop arrivals only (a rate, burstiness or all at once), not users or an in-flight cap")
 	}
-	sched, err := a.schedule(len(reqs), t.seed)
+	sched, err := a.schedule(len(reqs), t.seed, t.dataset)
 	if err != nil {
 		return load.Result{}, err
 	}
 	offsets := sched.(load.Offsets)
+	reqs = reqs[:len(offsets)]
 	prof, err := simulator.LoadProfile(t.suite.Settings.SimProfile)
 	if err != nil {
 		return load.Result{}, err

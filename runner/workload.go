@@ -20,6 +20,10 @@ type Dataset struct {
 	SharedPrefix *load.SharedPrefix `json:"shared_prefix,omitempty"`
 	// JSONL: a custom dataset, one request per line.
 	JSONL string `json:"jsonl,omitempty"`
+	// Trace: a Mooncake-style trace, whose arrival times come with it
+	// (ArriveTrace), replayed at TraceScale (2: twice as slowly).
+	Trace      string  `json:"trace,omitempty"`
+	TraceScale float64 `json:"trace_scale,omitempty"`
 }
 
 func (d Dataset) requests(seed uint64) ([]load.Request, error) {
@@ -39,6 +43,9 @@ func (d Dataset) requests(seed uint64) ([]load.Request, error) {
 		return s.Requests()
 	case d.JSONL != "":
 		return load.LoadJSONL(d.JSONL)
+	case d.Trace != "":
+		tr, err := load.LoadTrace(d.Trace, 1, vocabSize)
+		return tr.Requests, err
 	}
 	return nil, errors.New("no dataset declared: a step must say what prompts are sent")
 }
@@ -52,6 +59,8 @@ const (
 	ArriveGamma    ArrivalKind = "gamma"    // Rate req/s, gamma gaps with Burstiness
 	ArriveConstant ArrivalKind = "constant" // Rate req/s, equal gaps
 	ArriveUsers    ArrivalKind = "users"    // closed loop: Users users, each sends its next when its last ends
+	ArrivePhases   ArrivalKind = "phases"   // Phases played one after another (ramp, step, soak, burst)
+	ArriveTrace    ArrivalKind = "trace"    // the trace dataset's own timestamps, times the dataset's TraceScale
 )
 
 // Arrival says when prompts arrive, and how many may be in flight.
@@ -61,13 +70,34 @@ type Arrival struct {
 	RateString string      `json:"rate,omitempty"`
 	Burstiness float64     `json:"burstiness,omitempty"`
 	Users      int         `json:"users,omitempty"`
+	Phases     []load.Phase `json:"phases,omitempty"`
 	// MaxInFlight, when positive, caps requests in flight; the wait for a
 	// slot is queue time.
 	MaxInFlight int `json:"max_in_flight,omitempty"`
 }
 
-func (a Arrival) schedule(n int, seed uint64) (load.Schedule, error) {
+// schedule returns when each of n requests arrives. Phases and traces fix
+// their own number of arrivals; n must cover it (extra prompts are unused).
+func (a Arrival) schedule(n int, seed uint64, d *Dataset) (load.Schedule, error) {
 	switch a.Kind {
+	case ArrivePhases:
+		at, err := load.Program(a.Phases, true, seed)
+		if err != nil {
+			return nil, err
+		}
+		if len(at) > n {
+			return nil, fmt.Errorf("the phases bring %d arrivals but the dataset has only %d prompts", len(at), n)
+		}
+		return load.Offsets(at), nil
+	case ArriveTrace:
+		if d == nil || d.Trace == "" {
+			return nil, errors.New("replaying a trace's timing needs the prompts to come from that trace")
+		}
+		tr, err := load.LoadTrace(d.Trace, d.TraceScale, vocabSize)
+		if err != nil {
+			return nil, err
+		}
+		return load.Offsets(tr.Arrivals), nil
 	case ArrivePoisson:
 		at, err := load.Poisson(a.Rate, n, seed)
 		return load.Offsets(at), err
@@ -90,6 +120,10 @@ func (a Arrival) describe() string {
 		return fmt.Sprintf("%d closed-loop users", a.Users)
 	case ArriveGamma:
 		return fmt.Sprintf("%s req/s (gamma, burstiness %g)", rateString(a.Rate), a.Burstiness)
+	case ArrivePhases:
+		return fmt.Sprintf("%d phases (ramp/step/soak/burst)", len(a.Phases))
+	case ArriveTrace:
+		return "the trace's own timestamps"
 	case ArriveConstant:
 		return fmt.Sprintf("%s req/s (constant)", rateString(a.Rate))
 	}

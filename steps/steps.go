@@ -2,12 +2,15 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cucumber/godog"
 
 	"github.com/sgltest/sgltest/internal/load"
 	"github.com/sgltest/sgltest/runner"
@@ -242,6 +245,17 @@ var sentences = []step{
 		},
 	},
 	{
+		kind:    "Given",
+		pattern: `^the prompts are replayed from the trace "([^"]+)"$`,
+		doc: "A Mooncake-style JSONL trace (timestamp in ms, input_length, output_length, hash_ids per line): exact-length " +
+			"prompts whose shared hash ids share a token prefix. Send it with a trace-replay When step.",
+		example: `Given the prompts are replayed from the trace "fixtures/traces/sample.jsonl"`,
+		fn: func(ctx context.Context, path string) error {
+			test(ctx).SetDataset(runner.Dataset{Trace: path, TraceScale: 1})
+			return nil
+		},
+	},
+	{
 		kind: "When",
 		pattern: `^` + count + ` random prompts with ` + count + ` input and ` + count +
 			` output tokens arrive at ` + number + ` requests per second$`,
@@ -311,6 +325,37 @@ var sentences = []step{
 		example: "When the prompts arrive at 50 requests per second with at most 8 in flight",
 		fn: func(ctx context.Context, rate string, n int) error {
 			return send(ctx, runner.Arrival{Kind: runner.ArrivePoisson, MaxInFlight: n}, rate, "")
+		},
+	},
+	{
+		kind:    "When",
+		pattern: `^the trace is replayed at ` + number + ` times its speed$`,
+		doc:     "Sends the trace's prompts at its own timestamps, compressed (2: twice as fast) or stretched (0.5: half as fast).",
+		example: "When the trace is replayed at 1 times its speed",
+		fn: func(ctx context.Context, speed string) error {
+			v, err := strconv.ParseFloat(speed, 64)
+			if err != nil || v <= 0 {
+				return fmt.Errorf("speed %q: expected a positive number", speed)
+			}
+			if err := test(ctx).ScaleTrace(1 / v); err != nil {
+				return err
+			}
+			return send(ctx, runner.Arrival{Kind: runner.ArriveTrace}, "", "")
+		},
+	},
+	{
+		kind:    "When",
+		pattern: `^the prompts arrive in phases:$`,
+		doc: "A load program, one phase per row, played in order: `| phase | duration | rate |` with phase ramp (rate " +
+			"\"1 to 20\"), step or soak (rate \"20\"), or burst (rate = number of requests sent at once, duration empty). " +
+			"Arrivals within a phase are Poisson. The dataset must hold enough prompts.",
+		example: "When the prompts arrive in phases:",
+		fn: func(ctx context.Context, table *godog.Table) error {
+			phases, err := parsePhases(table)
+			if err != nil {
+				return err
+			}
+			return send(ctx, runner.Arrival{Kind: runner.ArrivePhases, Phases: phases}, "", "")
 		},
 	},
 	{
@@ -457,6 +502,63 @@ func send(ctx context.Context, a runner.Arrival, rate, label string) error {
 		a.Rate = r
 	}
 	return test(ctx).Send(ctx, a, label)
+}
+
+// parsePhases reads a phases table (header: phase, duration, rate).
+func parsePhases(t *godog.Table) ([]load.Phase, error) {
+	if len(t.Rows) < 2 {
+		return nil, errors.New("phases table: expected a header row | phase | duration | rate | and at least one phase")
+	}
+	head := make([]string, len(t.Rows[0].Cells))
+	for i, c := range t.Rows[0].Cells {
+		head[i] = strings.ToLower(strings.TrimSpace(c.Value))
+	}
+	if strings.Join(head, ",") != "phase,duration,rate" {
+		return nil, fmt.Errorf("phases table: header is %v, expected | phase | duration | rate |", head)
+	}
+	var out []load.Phase
+	for i, row := range t.Rows[1:] {
+		kind, dur, rate := row.Cells[0].Value, row.Cells[1].Value, row.Cells[2].Value
+		bad := func(what string) error {
+			return fmt.Errorf("phases table row %d (%s): %s", i+1, kind, what)
+		}
+		var d time.Duration
+		if kind != "burst" {
+			var err error
+			if d, err = time.ParseDuration(strings.ReplaceAll(dur, " ", "")); err != nil || d <= 0 {
+				return nil, bad(fmt.Sprintf("duration %q: expected a positive duration such as 30s", dur))
+			}
+		}
+		switch kind {
+		case "ramp":
+			from, to, ok := strings.Cut(rate, " to ")
+			f, err1 := strconv.ParseFloat(strings.TrimSpace(from), 64)
+			g, err2 := strconv.ParseFloat(strings.TrimSpace(to), 64)
+			if !ok || err1 != nil || err2 != nil {
+				return nil, bad(fmt.Sprintf("rate %q: expected \"FROM to TO\" requests per second", rate))
+			}
+			out = append(out, load.Ramp(d, f, g))
+		case "step", "soak":
+			r, err := strconv.ParseFloat(strings.TrimSpace(rate), 64)
+			if err != nil {
+				return nil, bad(fmt.Sprintf("rate %q: expected requests per second", rate))
+			}
+			if kind == "step" {
+				out = append(out, load.Step(d, r))
+			} else {
+				out = append(out, load.Soak(d, r))
+			}
+		case "burst":
+			n, err := strconv.Atoi(strings.TrimSpace(rate))
+			if err != nil || n <= 0 {
+				return nil, bad(fmt.Sprintf("rate %q: expected the number of requests in the burst", rate))
+			}
+			out = append(out, load.Burst(n))
+		default:
+			return nil, bad("expected ramp, step, soak or burst")
+		}
+	}
+	return out, nil
 }
 
 func parseRate(s string) (float64, error) {
