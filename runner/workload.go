@@ -65,11 +65,11 @@ const (
 
 // Arrival says when prompts arrive, and how many may be in flight.
 type Arrival struct {
-	Kind       ArrivalKind `json:"kind"`
-	Rate       float64     `json:"-"` // written as Rate string: JSON has no Inf
-	RateString string      `json:"rate,omitempty"`
-	Burstiness float64     `json:"burstiness,omitempty"`
-	Users      int         `json:"users,omitempty"`
+	Kind       ArrivalKind  `json:"kind"`
+	Rate       float64      `json:"-"` // written as Rate string: JSON has no Inf
+	RateString string       `json:"rate,omitempty"`
+	Burstiness float64      `json:"burstiness,omitempty"`
+	Users      int          `json:"users,omitempty"`
 	Phases     []load.Phase `json:"phases,omitempty"`
 	// MaxInFlight, when positive, caps requests in flight; the wait for a
 	// slot is queue time.
