@@ -39,6 +39,10 @@ type Config struct {
 	Router Router
 	// Seed seeds engine i's step-time noise with Seed+i.
 	Seed int64
+
+	// stepwise delivers every step's outputs at its end (no
+	// simulator.Engine.DeferOutputs), for tests that prove both agree.
+	stepwise bool
 }
 
 // Event priorities at one instant: routing before a request reaches its
@@ -96,6 +100,21 @@ func (q *eventQueue) pop() event {
 	n := len(q.ev) - 1
 	q.ev[0] = q.ev[n]
 	q.ev = q.ev[:n]
+	q.down()
+	return top
+}
+
+// replaceTop is pop then push(e) in one sift: a step's end is most often
+// replaced by the same engine's next.
+func (q *eventQueue) replaceTop(e event) {
+	q.seq++
+	e.seq = q.seq
+	q.ev[0] = e
+	q.down()
+}
+
+func (q *eventQueue) down() {
+	n := len(q.ev)
 	i := 0
 	for {
 		l, m := 2*i+1, i
@@ -106,7 +125,7 @@ func (q *eventQueue) pop() event {
 			m = r
 		}
 		if m == i {
-			return top
+			return
 		}
 		q.ev[i], q.ev[m] = q.ev[m], q.ev[i]
 		i = m
@@ -119,6 +138,9 @@ type node struct {
 	busy        bool           // a step is in flight or a start is queued
 	frontend    int            // routed, not yet in the engine
 	outstanding int
+	// stale says the router's EngineState for this node may be out of
+	// date: its engine was stepped or added to, or its counts moved.
+	stale bool
 }
 
 // Run simulates reqs on the cluster in virtual time and calls emit with each
@@ -153,8 +175,11 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 		if err != nil {
 			return fmt.Errorf("cluster: engine %d: %w", i, err)
 		}
-		eng.ReuseOutputs() // each step's outputs are delivered before the next
+		if !cfg.stepwise {
+			eng.DeferOutputs() // each step's outputs are consumed before the next
+		}
 		nodes[i].eng = eng
+		nodes[i].stale = true
 	}
 	maxTotal := nodes[0].eng.Limits().MaxTotalTokens
 	feIn := time.Duration(math.Round(cfg.Profile.Frontend.InputOverhead.Value * 1e9))
@@ -162,22 +187,30 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 	live := make([]*metrics.Record, len(reqs))
 	target := make([]int32, len(reqs))
 	states := make([]EngineState, cfg.Engines)
+	targets := make([]string, cfg.Engines)
+	for k := range targets {
+		targets[k] = "virtual://engine-" + strconv.Itoa(k)
+	}
 	var q eventQueue
 	finish := func(i int, k int32, rec *metrics.Record) {
 		nodes[k].outstanding--
+		nodes[k].stale = true
 		live[i] = nil
 		emit(*rec)
 	}
-	// startStep runs engine k's next step at now, or marks it idle.
+	// startStep runs engine k's next step at now, or marks it idle. It
+	// takes the place of the queue's top event, which is being handled.
 	startStep := func(k int32, now time.Duration) {
 		n := &nodes[k]
+		n.stale = true
 		st := n.eng.Step(now)
 		if st.Kind == simulator.StepIdle {
 			n.busy = false
+			q.pop()
 			return
 		}
 		n.busy, n.step = true, st
-		q.push(event{at: st.End, prio: prioStepEnd, engine: k})
+		q.replaceTop(event{at: st.End, prio: prioStepEnd, engine: k})
 	}
 
 	next := 0
@@ -187,7 +220,13 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 			i := next
 			next++
 			r := &reqs[i]
+			// Only engines touched since the last routing can have changed:
+			// a few of many, as most are mid-step.
 			for k := range nodes {
+				if !nodes[k].stale {
+					continue
+				}
+				nodes[k].stale = false
 				u := nodes[k].eng.Usage()
 				states[k] = EngineState{Running: u.Running, Waiting: u.Queued + nodes[k].frontend,
 					UsedTokens: u.UsedTokens, MaxTotalTokens: maxTotal, Outstanding: nodes[k].outstanding}
@@ -199,12 +238,13 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 			target[i] = int32(k)
 			nodes[k].frontend++
 			nodes[k].outstanding++
+			nodes[k].stale = true
 			n := r.InputTokens
 			if n == 0 {
 				n = len(r.InputIDs)
 			}
 			live[i] = &metrics.Record{
-				Index: i, RID: "req-" + strconv.Itoa(i), Target: "virtual://engine-" + strconv.Itoa(k),
+				Index: i, RID: "req-" + strconv.Itoa(i), Target: targets[k],
 				InputTokens: n, RequestedOutputTokens: r.OutputTokens,
 				Scheduled: r.Arrival, Arrival: r.Arrival, Sent: r.Arrival,
 				// One chunk per token at the default stream interval; one
@@ -214,11 +254,13 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 			q.push(event{at: r.Arrival + feIn, prio: prioEnqueue, engine: int32(k), req: int32(i)})
 			continue
 		}
-		ev := q.pop()
+		ev := q.ev[0] // step events leave the top to startStep
 		n := &nodes[ev.engine]
 		switch ev.prio {
 		case prioEnqueue:
+			q.pop()
 			n.frontend--
+			n.stale = true
 			i := int(ev.req)
 			r, rec := &reqs[i], live[i]
 			err := n.eng.Add(simulator.Request{
@@ -242,14 +284,22 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 		case prioStepEnd:
 			for _, o := range n.step.Outputs {
 				rec := live[o.Tag]
+				if len(o.Times) > 0 {
+					// A run of outputs from deferred decode steps; never the
+					// first or the finishing one.
+					for _, at := range o.Times {
+						rec.Chunks = append(rec.Chunks, metrics.Chunk{At: at, Tokens: o.NewTokens})
+					}
+					continue
+				}
 				if o.NewTokens > 0 {
 					if rec.FirstToken == 0 {
-						rec.FirstToken = ev.at
+						rec.FirstToken = o.At
 					}
-					rec.Chunks = append(rec.Chunks, metrics.Chunk{At: ev.at, Tokens: o.NewTokens})
+					rec.Chunks = append(rec.Chunks, metrics.Chunk{At: o.At, Tokens: o.NewTokens})
 				}
 				if o.Finished {
-					rec.Status, rec.Done = 200, ev.at
+					rec.Status, rec.Done = 200, o.At
 					rec.OutputTokens, rec.CachedTokens = o.Generated, o.CachedTokens
 					if o.FinishReason == api.FinishAbort {
 						rec.Error = "aborted by the scheduler: the KV pool cannot hold the request"

@@ -10,7 +10,10 @@
 //     seed. A request is routed when it arrives, reaches its engine after
 //     the profile's front-end overhead t_fe_in (as the HTTP server sleeps
 //     it), and every engine output becomes a streamed chunk at the end of
-//     the step that produced it.
+//     the step that produced it. Engines run with
+//     simulator.Engine.DeferOutputs, so the per-token work of decode steps
+//     that finish nothing is done a request at a time when the batch next
+//     changes; defer_test.go proves the records equal stepwise delivery's.
 //   - router.go: the Router interface (one method: given the request and
 //     every engine's state, pick an engine) with RoundRobin and
 //     ShortestQueue. Richer policies live with the router work and only

@@ -11,6 +11,10 @@
 //     max_prefill_tokens, chunked_prefill_size with one chunked request at a
 //     time, and the KV pool) and returns the step's duration and the outputs
 //     that become visible when it ends. It has no clock and no goroutines.
+//     DeferOutputs is the virtual-time fast path (internal/cluster): decode
+//     steps where nothing can change batch membership defer their per-token
+//     outputs, applied before the next step that could, with the same
+//     records as step-by-step delivery.
 //   - steptime.go: the step-time model (simulator-design.md s5.2).
 //   - profile.go: profiles as data (fixtures/profiles/*.json), each number
 //     with its provenance.

@@ -137,6 +137,13 @@ type Output struct {
 	CachedTokens int
 	// Tag is the request's Tag.
 	Tag int
+	// At is when the output becomes visible: the End of the step that made
+	// it (earlier than the delivering step's End only with DeferOutputs).
+	At time.Duration
+	// Times, set only with DeferOutputs, makes this Output stand for one
+	// output of NewTokens tokens at each of its times, the last of which is
+	// At (and the one Generated counts to). It is valid as long as Outputs.
+	Times []time.Duration
 }
 
 // StepKind says what a step did.
@@ -258,7 +265,7 @@ func (r *reqState) ids(n int) []int {
 // previous step has ended.
 type Engine struct {
 	lim   Limits
-	model StepModel
+	model memoModel
 	rng   *rand.Rand
 	tree  *radixTree // nil when the radix cache is disabled
 
@@ -273,9 +280,18 @@ type Engine struct {
 
 	busyUntil time.Duration
 	idle      bool
-	// outBuf, when reuse is set, backs every decode step's Outputs.
-	outBuf []Output
-	reuse  bool
+	// With deferOut set (DeferOutputs), outBuf backs every step's Outputs
+	// and decode steps that finish nothing touch no request: their Ends
+	// collect in pend, and the running requests' tokens for them are
+	// applied (and output) by flush. runCtx and runLeft are the running
+	// batch's DecodeContext and least remaining output tokens as of the
+	// last pend step, valid while pend is not empty.
+	outBuf   []Output
+	deferOut bool
+	pend     []time.Duration
+	flushed  []time.Duration // the last flush's pend, which Output.Times share
+	runCtx   int
+	runLeft  int
 
 	metrics      EngineMetrics
 	decodeSteps  int
@@ -292,7 +308,7 @@ func NewEngine(cfg EngineConfig, prof Profile, seed int64) (*Engine, error) {
 	}
 	e := &Engine{
 		lim:   lim,
-		model: NewStepModel(prof.StepTime),
+		model: memoModel{StepModel: NewStepModel(prof.StepTime)},
 		// The second PCG word is fixed so that the seed alone picks the stream.
 		rng:  rand.New(rand.NewPCG(uint64(seed), 0x5367_4c74_6573_7400)),
 		byID: make(map[string]*reqState),
@@ -467,6 +483,10 @@ func (e *Engine) enqueue(r *reqState) {
 // Abort removes a request wherever it is and frees its KV slots. It reports
 // whether the request was in the engine.
 func (e *Engine) Abort(id string) bool {
+	if e.deferOut {
+		// Pending decode steps would be lost or misapplied; see DeferOutputs.
+		panic("simulator: Abort on an engine with DeferOutputs")
+	}
 	r := e.byID[id]
 	if r == nil {
 		return false
@@ -559,11 +579,63 @@ func (e *Engine) Usage() Usage {
 	return u
 }
 
-// ReuseOutputs makes decode steps share one Outputs buffer, so a Step's
-// Outputs are valid only until the next call to Step. It is for drivers
-// that consume each step before taking the next (internal/cluster), where
-// per-step allocation dominates a long virtual-time run.
-func (e *Engine) ReuseOutputs() { e.reuse = true }
+// DeferOutputs is for virtual-time drivers (internal/cluster), where
+// per-token work dominates a long run. Steps share one Outputs buffer, so a
+// Step's Outputs are valid only until the next call to Step. A decode step
+// that finishes no request returns no Outputs and leaves the requests
+// untouched: its outputs come, each with its own At, in the Outputs of the
+// first later step that admits, retracts, aborts or finishes a request.
+// Every output still comes before or with its request's finishing output,
+// and Usage and Metrics stay exact at every step. The driver must use only
+// Add, Step, Usage, Limits and Metrics: Abort panics, as it would see
+// requests short of their pending tokens.
+func (e *Engine) DeferOutputs() { e.deferOut = true }
+
+// flushDue reports whether the step starting at now must apply the pending
+// decode steps first: it may admit (a ready waiting request or a chunked
+// prefill), retract or abort (too few slots for a token each), or finish a
+// request.
+func (e *Engine) flushDue(now time.Duration) bool {
+	return e.chunked != nil ||
+		(len(e.waiting) > 0 && e.waiting[0].Arrival <= now) ||
+		e.free()+e.evictable() < len(e.running) ||
+		len(e.pend)+1 >= e.runLeft
+}
+
+// flush applies the pending decode steps to every running request, one
+// request at a time, appending their outputs to outBuf. e.private already
+// counts the pending tokens.
+func (e *Engine) flush() {
+	k := len(e.pend)
+	if k == 0 {
+		return
+	}
+	for _, r := range e.running {
+		switch {
+		case !r.Stream:
+			// No output before the finish, which is never pending.
+			r.kv += k
+			r.generated += k
+		case r.interval == 1 && r.emitted == r.generated:
+			// One token per step, each its own output.
+			r.kv += k
+			r.generated += k
+			r.emitted = r.generated
+			e.outBuf = append(e.outBuf, Output{ID: r.ID, NewTokens: 1, Generated: r.generated,
+				CachedTokens: r.cached, Tag: r.Tag, At: e.pend[k-1], Times: e.pend})
+		default:
+			for _, at := range e.pend {
+				r.kv++
+				r.generated++
+				if out, ok := e.progress(r, at); ok {
+					e.outBuf = append(e.outBuf, out)
+				}
+			}
+		}
+	}
+	// The outputs share pend's times until the next flush.
+	e.pend, e.flushed = e.flushed[:0], e.pend
+}
 
 // Metrics returns the sampled gauges and the counters.
 func (e *Engine) Metrics() EngineMetrics { return e.metrics }
@@ -575,6 +647,12 @@ func (e *Engine) Metrics() EngineMetrics { return e.metrics }
 // batch.
 func (e *Engine) Step(now time.Duration) Step {
 	now = max(now, e.busyUntil)
+	if e.deferOut {
+		e.outBuf = e.outBuf[:0]
+		if len(e.pend) > 0 && e.flushDue(now) {
+			e.flush()
+		}
+	}
 	if e.idle {
 		e.windowStart, e.windowTokens = now, 0
 	}
@@ -741,6 +819,10 @@ func (e *Engine) prefill(now time.Duration, chunks []Chunk, cached int) Step {
 	end := now + e.model.Sample(shape, e.rng)
 	e.busyUntil = end
 	st := Step{Kind: StepPrefill, Start: now, End: end, Shape: shape, Chunks: chunks}
+	if e.deferOut {
+		st.Outputs = e.outBuf
+		defer func() { e.outBuf = st.Outputs }()
+	}
 	e.chunked = nil
 	for _, c := range chunks {
 		r := e.byID[c.ID]
@@ -756,7 +838,7 @@ func (e *Engine) prefill(now time.Duration, chunks []Chunk, cached int) Step {
 		if r.generated < r.maxNew {
 			r.generated++
 		}
-		if out, ok := e.progress(r); ok {
+		if out, ok := e.progress(r, end); ok {
 			st.Outputs = append(st.Outputs, out)
 		}
 		if r.generated < r.maxNew {
@@ -818,27 +900,45 @@ func (e *Engine) decode(now time.Duration) Step {
 		return e.abortRunning(now)
 	}
 	shape := BatchShape{DecodeSeqs: len(e.running), Requests: len(e.running)}
-	for _, r := range e.running {
-		shape.DecodeContext += r.InputTokens + r.generated
+	if len(e.pend) > 0 {
+		shape.DecodeContext = e.runCtx
+	} else {
+		e.runLeft = math.MaxInt
+		for _, r := range e.running {
+			shape.DecodeContext += r.InputTokens + r.generated
+			e.runLeft = min(e.runLeft, r.maxNew-r.generated)
+		}
 	}
 	end := now + e.model.Sample(shape, e.rng)
 	e.busyUntil = end
-	st := Step{Kind: StepDecode, Start: now, End: end, Shape: shape}
-	if e.reuse {
-		st.Outputs = e.outBuf[:0]
-		defer func() { e.outBuf = st.Outputs }()
-	} else {
-		st.Outputs = make([]Output, 0, len(e.running))
+	var outs []Output
+	switch {
+	case e.deferOut && len(e.pend)+1 < e.runLeft:
+		// Nothing finishes: defer the per-request work (see DeferOutputs).
+		e.pend = append(e.pend, end)
+		e.private += len(e.running)
+		e.runCtx = shape.DecodeContext + len(e.running)
+		outs = e.outBuf
+	case e.deferOut:
+		e.flush()
+		outs = e.outBuf
+	default:
+		outs = make([]Output, 0, len(e.running))
 	}
-	e.running = slices.DeleteFunc(e.running, func(r *reqState) bool {
-		r.kv++
-		e.private++
-		r.generated++
-		if out, ok := e.progress(r); ok {
-			st.Outputs = append(st.Outputs, out)
+	if len(e.pend) == 0 {
+		e.running = slices.DeleteFunc(e.running, func(r *reqState) bool {
+			r.kv++
+			e.private++
+			r.generated++
+			if out, ok := e.progress(r, end); ok {
+				outs = append(outs, out)
+			}
+			return r.generated >= r.maxNew
+		})
+		if e.deferOut {
+			e.outBuf = outs
 		}
-		return r.generated >= r.maxNew
-	})
+	}
 	e.metrics.DecodeTokens += int64(shape.DecodeSeqs)
 
 	e.decodeSteps++
@@ -851,18 +951,22 @@ func (e *Engine) decode(now time.Duration) Step {
 		e.sampleGauges(tput)
 		e.windowStart, e.windowTokens = end, 0
 	}
-	return st
+	return Step{Kind: StepDecode, Start: now, End: end, Shape: shape, Outputs: outs}
 }
 
 // abortRunning ends every running request with finish reason abort.
 func (e *Engine) abortRunning(now time.Duration) Step {
 	st := Step{Kind: StepDecode, Start: now, End: now + e.model.Mean(BatchShape{})}
 	e.busyUntil = st.End
+	if e.deferOut {
+		st.Outputs = e.outBuf
+		defer func() { e.outBuf = st.Outputs }()
+	}
 	for _, r := range e.running {
 		e.release(r)
 		delete(e.byID, r.ID)
 		st.Outputs = append(st.Outputs, Output{ID: r.ID, Generated: r.generated, NewTokens: r.generated - r.emitted,
-			Finished: true, FinishReason: api.FinishAbort, CachedTokens: r.cached, Tag: r.Tag})
+			Finished: true, FinishReason: api.FinishAbort, CachedTokens: r.cached, Tag: r.Tag, At: st.End})
 	}
 	e.running = nil
 	return st
@@ -872,18 +976,18 @@ func (e *Engine) abortRunning(now time.Duration) Step {
 // makes an output for it: a streamed request's first token and every
 // interval-th after it (tokens 1, k+1, 2k+1, ...), and every request's finish.
 // A finished request's prompt and output KV goes into the radix cache.
-func (e *Engine) progress(r *reqState) (Output, bool) {
+func (e *Engine) progress(r *reqState, at time.Duration) (Output, bool) {
 	finished := r.generated >= r.maxNew
 	if finished {
 		// The last sampled token has no KV yet.
 		e.cacheKV(r, r.InputTokens+max(r.generated-1, 0), true)
 		delete(e.byID, r.ID)
 	}
-	emit := finished || (r.Stream && (r.generated-1)%r.interval == 0 && r.generated > r.emitted)
+	emit := finished || (r.Stream && (r.interval == 1 || (r.generated-1)%r.interval == 0) && r.generated > r.emitted)
 	if !emit {
 		return Output{}, false
 	}
-	out := Output{ID: r.ID, NewTokens: r.generated - r.emitted, Generated: r.generated, Finished: finished, CachedTokens: r.cached, Tag: r.Tag}
+	out := Output{ID: r.ID, NewTokens: r.generated - r.emitted, Generated: r.generated, Finished: finished, CachedTokens: r.cached, Tag: r.Tag, At: at}
 	if finished {
 		out.FinishReason = api.FinishLength
 	}

@@ -46,13 +46,22 @@ func NewStepModel(p StepTimeParams) StepModel { return StepModel{p: p} }
 
 // Mean is the noise-free step time.
 func (m StepModel) Mean(s BatchShape) time.Duration {
+	return m.mean(s, m.knee(float64(s.PrefillTokens+s.DecodeSeqs), float64(s.Requests)))
+}
+
+// knee is the smooth-max term for n tokens of b requests.
+func (m *StepModel) knee(n, b float64) float64 {
 	p := &m.p
-	n := float64(s.PrefillTokens + s.DecodeSeqs)
-	b := float64(s.Requests)
 	weights := p.WeightBytes.Value / p.WeightBandwidth.Value
 	gemm := (p.BodyFLOPsPerToken.Value*n + p.HeadFLOPsPerSequence.Value*b) / p.GEMMFLOPs.Value
+	return smoothMax(weights, gemm, p.SmoothMaxP.Value)
+}
+
+func (m *StepModel) mean(s BatchShape, knee float64) time.Duration {
+	p := &m.p
+	b := float64(s.Requests)
 	sec := p.StepOverhead.Value +
-		smoothMax(weights, gemm, p.SmoothMaxP.Value) +
+		knee +
 		p.KVBytesPerToken.Value*float64(s.DecodeContext)/p.KVBandwidth.Value +
 		p.AttnFLOPsPerPair.Value*s.PrefillAttention/p.AttnFLOPs.Value +
 		p.RequestOverhead.Value*b
@@ -62,13 +71,42 @@ func (m StepModel) Mean(s BatchShape) time.Duration {
 // Sample is Mean with seeded Gaussian noise of relative σ (jitter_sigma),
 // clamped to ±3σ so one unlucky draw cannot make a step negative or absurd.
 func (m StepModel) Sample(s BatchShape, rng *rand.Rand) time.Duration {
-	mean := m.Mean(s)
+	return m.noisy(m.Mean(s), rng)
+}
+
+func (m *StepModel) noisy(mean time.Duration, rng *rand.Rand) time.Duration {
 	sigma := m.p.JitterSigma.Value
 	if sigma == 0 {
 		return mean
 	}
 	z := max(-3, min(3, rng.NormFloat64()))
 	return time.Duration(float64(mean) * (1 + sigma*z))
+}
+
+// memoModel is a StepModel that remembers smooth-max terms in a small
+// direct-mapped table keyed by N and B: decode batches keep their size for
+// many steps and revisit the same few sizes, and the term's exp and log
+// would otherwise dominate a virtual-time step. Its results equal
+// StepModel's exactly.
+type memoModel struct {
+	StepModel
+	memo [64]kneeMemo
+}
+
+type kneeMemo struct {
+	n, b int
+	v    float64
+	ok   bool
+}
+
+// Sample is StepModel.Sample.
+func (m *memoModel) Sample(s BatchShape, rng *rand.Rand) time.Duration {
+	n, b := s.PrefillTokens+s.DecodeSeqs, s.Requests
+	c := &m.memo[uint(n*31+b)%uint(len(m.memo))]
+	if !c.ok || c.n != n || c.b != b {
+		*c = kneeMemo{n: n, b: b, v: m.knee(float64(n), float64(b)), ok: true}
+	}
+	return m.noisy(m.mean(s, c.v), rng)
 }
 
 func smoothMax(x, y, p float64) float64 {
