@@ -236,11 +236,24 @@ func (l *Launcher) waitReady(ctx context.Context, s *Server) error {
 	if s.cfg.Backend == BackendSGLang {
 		interval, probeTimeout = sglangPollInterval, sglangProbeTimeout
 	}
+	url := s.URL() + "/health"
+	return l.pollReady(ctx, s, s.cfg.ReadyTimeout, interval, "ready", func(ctx context.Context) (string, error) {
+		return "", l.probe(ctx, url, probeTimeout)
+	})
+}
+
+// pollReady calls check every interval (l.PollInterval when set) until it
+// reports ready (an empty reason and no error), the child exits, timeout
+// passes or ctx ends. check returns why it is not ready yet, or an error;
+// the last of these is named in the timeout error. what says what was
+// awaited, for logs and errors.
+func (l *Launcher) pollReady(ctx context.Context, s *Server, timeout, interval time.Duration, what string,
+	check func(context.Context) (notReady string, err error)) error {
 	if l.PollInterval > 0 {
 		interval = l.PollInterval
 	}
 	began := time.Now()
-	waitCtx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
+	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	// A dead child ends the wait at once, even mid-probe.
 	go func() {
@@ -252,15 +265,16 @@ func (l *Launcher) waitReady(ctx context.Context, s *Server) error {
 	}()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	url := s.URL() + "/health"
 	last := "no probe finished"
 	for {
-		err := l.probe(waitCtx, url, probeTimeout)
-		if err == nil {
-			s.log.Info("server ready", "url", s.URL(), "after", time.Since(began).Round(time.Millisecond))
+		notReady, err := check(waitCtx)
+		switch {
+		case err == nil && notReady == "":
+			s.log.Info(what, "url", s.URL(), "after", time.Since(began).Round(time.Millisecond))
 			return nil
-		}
-		if waitCtx.Err() == nil {
+		case err == nil:
+			last = notReady
+		case waitCtx.Err() == nil:
 			last = err.Error()
 		}
 		select {
@@ -268,16 +282,16 @@ func (l *Launcher) waitReady(ctx context.Context, s *Server) error {
 			select {
 			case <-s.done:
 				if s.Err() == nil {
-					return fmt.Errorf("%s exited before it was ready: exit status 0", s.cfg.Name)
+					return fmt.Errorf("%s exited before it was %s: exit status 0", s.cfg.Name, what)
 				}
-				return fmt.Errorf("%s exited before it was ready: %w", s.cfg.Name, s.Err())
+				return fmt.Errorf("%s exited before it was %s: %w", s.cfg.Name, what, s.Err())
 			default:
 			}
 			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("waiting for %s to be ready: %w", s.cfg.Name, err)
+				return fmt.Errorf("waiting for %s to be %s: %w", s.cfg.Name, what, err)
 			}
-			return fmt.Errorf("%s was not ready within %v (last probe: %s): %w",
-				s.cfg.Name, s.cfg.ReadyTimeout, last, context.DeadlineExceeded)
+			return fmt.Errorf("%s was not %s within %v (last probe: %s): %w",
+				s.cfg.Name, what, timeout, last, context.DeadlineExceeded)
 		case <-tick.C:
 		}
 	}

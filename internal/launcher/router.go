@@ -236,55 +236,16 @@ func listWorkers(ctx context.Context, c *http.Client, base string) ([]RouterWork
 // waitWorkers polls /workers until it lists exactly cfg.Workers, all
 // healthy; it ends early if the child exits or ctx ends.
 func (l *Launcher) waitWorkers(ctx context.Context, s *Server, cfg RouterConfig) error {
-	interval := simPollInterval
-	if l.PollInterval > 0 {
-		interval = l.PollInterval
-	}
-	began := time.Now()
-	waitCtx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
-	defer cancel()
-	go func() {
-		select {
-		case <-s.done:
-			cancel()
-		case <-waitCtx.Done():
-		}
-	}()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	last := "no probe finished"
-	for {
-		probeCtx, pcancel := context.WithTimeout(waitCtx, simProbeTimeout)
+	what := fmt.Sprintf("ready (its %d workers listed healthy)", len(cfg.Workers))
+	return l.pollReady(ctx, s, cfg.ReadyTimeout, simPollInterval, what, func(ctx context.Context) (string, error) {
+		probeCtx, cancel := context.WithTimeout(ctx, simProbeTimeout)
+		defer cancel()
 		ws, err := listWorkers(probeCtx, l.http, s.URL())
-		pcancel()
-		if err == nil {
-			missing := unready(ws, cfg.Workers)
-			if missing == "" {
-				s.log.Info("router ready", "url", s.URL(), "workers", len(ws), "after", time.Since(began).Round(time.Millisecond))
-				return nil
-			}
-			last = missing
-		} else if waitCtx.Err() == nil {
-			last = err.Error()
+		if err != nil {
+			return "", err
 		}
-		select {
-		case <-waitCtx.Done():
-			select {
-			case <-s.done:
-				if s.Err() == nil {
-					return fmt.Errorf("%s exited before its workers were ready: exit status 0", cfg.Name)
-				}
-				return fmt.Errorf("%s exited before its workers were ready: %w", cfg.Name, s.Err())
-			default:
-			}
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("waiting for %s: %w", cfg.Name, err)
-			}
-			return fmt.Errorf("%s did not list its %d workers healthy within %v (last: %s): %w",
-				cfg.Name, len(cfg.Workers), cfg.ReadyTimeout, last, context.DeadlineExceeded)
-		case <-tick.C:
-		}
-	}
+		return unready(ws, cfg.Workers), nil
+	})
 }
 
 // unready says what keeps the list from being ready, or "" when it lists
