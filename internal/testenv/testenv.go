@@ -1,10 +1,16 @@
-// Package testenv finds what tests need from outside Go: the virtual
-// environments with the real SGLang router that `make venv` installs.
+// Package testenv gives tests what they need from outside their package:
+// the virtual environments with the real SGLang router that `make venv`
+// installs, and the sgltest binary (internal/simtest starts simulators
+// from it).
 package testenv
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -56,5 +62,45 @@ func ModuleRoot() (string, error) {
 			return "", os.ErrNotExist
 		}
 		dir = parent
+	}
+}
+
+// buildOnce builds the sgltest binary (whose sim subcommand is the
+// simulator) once per test binary, into a temporary directory that
+// RemoveBinary deletes.
+var buildOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "sgltest-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "sgltest")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/sgltest/sgltest/cmd/sgltest").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+var built atomic.Bool
+
+// Binary returns the sgltest binary, built on first use.
+func Binary(t testing.TB) string {
+	t.Helper()
+	built.Store(true)
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// RemoveBinary deletes the binary Binary built, if it built one; call it
+// from TestMain after m.Run.
+func RemoveBinary() {
+	if !built.Load() {
+		return
+	}
+	if bin, err := buildOnce(); err == nil {
+		_ = os.RemoveAll(filepath.Dir(bin))
 	}
 }

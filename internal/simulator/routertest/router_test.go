@@ -9,16 +9,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +21,7 @@ import (
 
 	"github.com/sgltest/sgltest/internal/api"
 	"github.com/sgltest/sgltest/internal/launcher"
+	"github.com/sgltest/sgltest/internal/simtest"
 	"github.com/sgltest/sgltest/internal/testenv"
 )
 
@@ -52,10 +47,20 @@ func TestRouter_AcceptsSimulatorsAndRoutesEveryAPI(t *testing.T) {
 	for _, rt := range routers {
 		t.Run(rt.name, func(t *testing.T) {
 			py := testenv.RouterPython(t, rt.pkg)
-			bin := buildSgltest(t)
-			workers := startSimulators(t, bin, numWorkers)
-			base := startRouter(t, py, rt, workers)
-			waitWorkersHealthy(t, base, workers)
+			l := launcher.New(t.TempDir(), nil)
+			t.Cleanup(func() {
+				if err := l.StopAll(); err != nil {
+					t.Errorf("stopping: %v", err)
+				}
+			})
+			workers := simtest.Simulators(t, l, numWorkers, servedModel)
+			r, err := l.StartRouter(t.Context(), launcher.RouterConfig{
+				Name: "router", Python: py, Module: rt.module, Workers: workers, Policy: "power_of_two", ExtraArgs: rt.loadPollFlags,
+			})
+			if err != nil {
+				t.Fatalf("starting %s: %v", rt.name, err)
+			}
+			base := r.URL()
 
 			sent := 0
 			for _, c := range requestCases {
@@ -76,153 +81,10 @@ func TestRouter_AcceptsSimulatorsAndRoutesEveryAPI(t *testing.T) {
 	}
 }
 
-// buildSgltest builds the sgltest binary once per test binary run.
-var buildOnce = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "sgltest-routertest-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "sgltest")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/sgltest/sgltest/cmd/sgltest").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-func buildSgltest(t *testing.T) string {
-	t.Helper()
-	bin, err := buildOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if bin, err := buildOnce(); err == nil && bin != "" {
-		_ = os.RemoveAll(filepath.Dir(bin))
-	}
+	testenv.RemoveBinary()
 	os.Exit(code)
-}
-
-// startSimulators launches n simulators and returns their URLs. The model
-// path is a local directory, so the router looks for a tokenizer there
-// instead of on the Hugging Face hub.
-func startSimulators(t *testing.T, bin string, n int) []string {
-	t.Helper()
-	l := launcher.New(t.TempDir(), nil)
-	t.Cleanup(func() {
-		if err := l.StopAll(); err != nil {
-			t.Errorf("stopping simulators: %v", err)
-		}
-	})
-	model := t.TempDir()
-	urls := make([]string, n)
-	for i := range urls {
-		s, err := l.Start(t.Context(), launcher.Config{
-			Name: fmt.Sprintf("sim-%d", i), Backend: launcher.BackendSim, ModelPath: model, SimBinary: bin,
-			ExtraArgs: []string{"--served-model-name", servedModel, "--random-seed", strconv.Itoa(i + 1)},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		urls[i] = s.URL()
-	}
-	return urls
-}
-
-// startRouter starts the router as a child in its own process group, with
-// its output in a log file shown when the test fails, and stops the group
-// when the test ends. It returns the router's base URL.
-func startRouter(t *testing.T, py string, rt router, workers []string) string {
-	t.Helper()
-	port, metricsPort := freePort(t), freePort(t)
-	argv := []string{py, "-m", rt.module, "--worker-urls"}
-	argv = append(argv, workers...)
-	argv = append(argv, "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--policy", "power_of_two",
-		"--prometheus-host", "127.0.0.1", "--prometheus-port", strconv.Itoa(metricsPort))
-	argv = append(argv, rt.loadPollFlags...)
-
-	logPath := filepath.Join(t.TempDir(), "router.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// No hub lookups: the network is loopback only.
-	cmd.Env = append(os.Environ(), "HF_HUB_OFFLINE=1", "PYTHONUNBUFFERED=1")
-	// Its own process group, so the cleanup's signal reaches everything it
-	// spawns; SIGKILL if this test process dies without cleaning up.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := startFromLockedThread(cmd); err != nil {
-		t.Fatalf("starting %s: %v", rt.name, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		pgid := cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-exited
-		}
-		logFile.Close()
-		if t.Failed() {
-			log, _ := os.ReadFile(logPath)
-			t.Logf("router argv: %q\nrouter log (last 4 KiB):\n%s", argv, tail(log, 4096))
-		}
-	})
-	return "http://127.0.0.1:" + strconv.Itoa(port)
-}
-
-// Pdeathsig fires when the forking OS thread exits, not the process, so
-// children are forked from one goroutine locked to a thread that lives as
-// long as the test process.
-var (
-	spawnOnce     sync.Once
-	spawnRequests chan spawnRequest
-)
-
-type spawnRequest struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func startFromLockedThread(cmd *exec.Cmd) error {
-	spawnOnce.Do(func() {
-		spawnRequests = make(chan spawnRequest)
-		go func() {
-			runtime.LockOSThread() // never unlocked
-			for req := range spawnRequests {
-				req.done <- req.cmd.Start()
-			}
-		}()
-	})
-	req := spawnRequest{cmd: cmd, done: make(chan error, 1)}
-	spawnRequests <- req
-	return <-req.done
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
 }
 
 // workerList is the part of the router's GET /workers this test reads.
