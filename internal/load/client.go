@@ -276,13 +276,33 @@ var readers = sync.Pool{New: func() any { return &lineReader{br: bufio.NewReader
 type lineReader struct {
 	br     *bufio.Reader
 	line   []byte
+	lineNo int          // of the last line read, from 1
 	openAI openAIFields // reused by ParseOpenAIStream
 }
 
 func getLineReader(r io.Reader) *lineReader {
 	lr := readers.Get().(*lineReader)
 	lr.br.Reset(r)
+	lr.lineNo = 0
 	return lr
+}
+
+// event reads lines up to the next SSE data line and returns its payload
+// (valid until the next call) and when that line was read, on the run's
+// clock. Blank lines and other fields are skipped. At the stream's end it
+// returns io.EOF.
+func (lr *lineReader) event(now func() time.Duration) (payload []byte, at time.Duration, err error) {
+	for {
+		lr.line, err = readLine(lr.br, lr.line[:0])
+		at = now()
+		if err != nil {
+			return nil, at, err
+		}
+		lr.lineNo++
+		if payload, ok := api.EventPayload(lr.line); ok {
+			return payload, at, nil
+		}
+	}
 }
 
 func (lr *lineReader) release() {

@@ -39,20 +39,15 @@ func ParseStream(body io.Reader, now func() time.Duration, rec *metrics.Record) 
 		rec.OutputTokens = tokens
 		return fmt.Errorf(format, a...)
 	}
-	for lineNo := 1; ; lineNo++ {
-		var err error
-		lr.line, err = readLine(lr.br, lr.line[:0])
-		at := now()
+	for {
+		payload, at, err := lr.event(now)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return fail("stream ended before [DONE] after %d tokens", tokens)
 			}
 			return fail("reading stream: %v", err)
 		}
-		payload, ok := api.EventPayload(lr.line)
-		if !ok {
-			continue
-		}
+		lineNo := lr.lineNo
 		if string(payload) == api.DonePayload {
 			rec.Done = at
 			rec.OutputTokens = tokens
@@ -173,20 +168,15 @@ func ParseOpenAIStream(body io.Reader, requested int, now func() time.Duration, 
 		rec.OutputTokens = tokens
 		return fmt.Errorf(format, a...)
 	}
-	for lineNo := 1; ; lineNo++ {
-		var err error
-		lr.line, err = readLine(lr.br, lr.line[:0])
-		at := now()
+	for {
+		payload, at, err := lr.event(now)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return fail("stream ended before [DONE] after %d chunks", len(rec.Chunks))
 			}
 			return fail("reading stream: %v", err)
 		}
-		payload, ok := api.EventPayload(lr.line)
-		if !ok {
-			continue
-		}
+		lineNo := lr.lineNo
 		if string(payload) == api.DonePayload {
 			rec.Done = at
 			if !finished {
