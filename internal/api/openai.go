@@ -2,54 +2,44 @@ package api
 
 import "encoding/json"
 
+// OpenAIParams are the fields /v1/completions and /v1/chat/completions
+// share: the model, the output limit, sampling, streaming, and SGLang's
+// extensions (repetition_penalty, min_tokens, ignore_eos, rid).
+type OpenAIParams struct {
+	Model             string          `json:"model,omitempty"`
+	MaxTokens         *int            `json:"max_tokens,omitempty"`
+	Temperature       *float64        `json:"temperature,omitempty"`
+	TopP              *float64        `json:"top_p,omitempty"`
+	TopK              *int            `json:"top_k,omitempty"`
+	MinP              *float64        `json:"min_p,omitempty"`
+	N                 *int            `json:"n,omitempty"`
+	Stop              json.RawMessage `json:"stop,omitempty"`
+	Stream            bool            `json:"stream,omitempty"`
+	StreamOptions     *StreamOptions  `json:"stream_options,omitempty"`
+	Seed              *int64          `json:"seed,omitempty"`
+	FrequencyPenalty  *float64        `json:"frequency_penalty,omitempty"`
+	PresencePenalty   *float64        `json:"presence_penalty,omitempty"`
+	RepetitionPenalty *float64        `json:"repetition_penalty,omitempty"`
+	MinTokens         *int            `json:"min_tokens,omitempty"`
+	IgnoreEOS         bool            `json:"ignore_eos,omitempty"`
+	RID               string          `json:"rid,omitempty"`
+}
+
 // CompletionRequest is the body of POST /v1/completions, restricted to the
 // fields that change what a server does with one prompt. Prompt stays raw:
 // it may be a string or a list of token ids.
 type CompletionRequest struct {
-	Model            string          `json:"model,omitempty"`
-	Prompt           json.RawMessage `json:"prompt"`
-	MaxTokens        *int            `json:"max_tokens,omitempty"`
-	Temperature      *float64        `json:"temperature,omitempty"`
-	TopP             *float64        `json:"top_p,omitempty"`
-	TopK             *int            `json:"top_k,omitempty"`
-	MinP             *float64        `json:"min_p,omitempty"`
-	N                *int            `json:"n,omitempty"`
-	Stop             json.RawMessage `json:"stop,omitempty"`
-	Stream           bool            `json:"stream,omitempty"`
-	StreamOptions    *StreamOptions  `json:"stream_options,omitempty"`
-	Seed             *int64          `json:"seed,omitempty"`
-	FrequencyPenalty *float64        `json:"frequency_penalty,omitempty"`
-	PresencePenalty  *float64        `json:"presence_penalty,omitempty"`
-	// SGLang extensions.
-	RepetitionPenalty *float64 `json:"repetition_penalty,omitempty"`
-	MinTokens         *int     `json:"min_tokens,omitempty"`
-	IgnoreEOS         bool     `json:"ignore_eos,omitempty"`
-	RID               string   `json:"rid,omitempty"`
+	OpenAIParams
+	Prompt json.RawMessage `json:"prompt"`
 }
 
 // ChatCompletionRequest is the body of POST /v1/chat/completions, restricted
 // like CompletionRequest. MaxCompletionTokens wins over MaxTokens; both
 // absent (or null) mean "until EOS or the context limit".
 type ChatCompletionRequest struct {
-	Model               string          `json:"model,omitempty"`
-	Messages            []ChatMessage   `json:"messages"`
-	MaxTokens           *int            `json:"max_tokens,omitempty"`
-	MaxCompletionTokens *int            `json:"max_completion_tokens,omitempty"`
-	Temperature         *float64        `json:"temperature,omitempty"`
-	TopP                *float64        `json:"top_p,omitempty"`
-	TopK                *int            `json:"top_k,omitempty"`
-	MinP                *float64        `json:"min_p,omitempty"`
-	N                   *int            `json:"n,omitempty"`
-	Stop                json.RawMessage `json:"stop,omitempty"`
-	Stream              bool            `json:"stream,omitempty"`
-	StreamOptions       *StreamOptions  `json:"stream_options,omitempty"`
-	Seed                *int64          `json:"seed,omitempty"`
-	FrequencyPenalty    *float64        `json:"frequency_penalty,omitempty"`
-	PresencePenalty     *float64        `json:"presence_penalty,omitempty"`
-	RepetitionPenalty   *float64        `json:"repetition_penalty,omitempty"`
-	MinTokens           *int            `json:"min_tokens,omitempty"`
-	IgnoreEOS           bool            `json:"ignore_eos,omitempty"`
-	RID                 string          `json:"rid,omitempty"`
+	OpenAIParams
+	Messages            []ChatMessage `json:"messages"`
+	MaxCompletionTokens *int          `json:"max_completion_tokens,omitempty"`
 }
 
 // ChatMessage is one entry of ChatCompletionRequest.Messages. Content is a
