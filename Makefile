@@ -21,8 +21,9 @@ build:
 	$(GO) build -o $(BIN) ./cmd/sgltest
 
 # The main job: every feature on the embedded simulator, through the binary
-# QA uses. Results land in reports/<run>/.
-run: build
+# QA uses. The routing features need the real router, so the venvs come
+# first. Results land in reports/<run>/.
+run: build venv
 	$(BIN) -t "~@custom-policy" features
 
 vet:

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/sgltest/sgltest/internal/launcher"
 )
@@ -38,6 +39,13 @@ const (
 	// EnvBinary is the sgltest binary whose "sim" subcommand is the
 	// simulator; when unset the runner uses itself or builds one.
 	EnvBinary = "SGLTEST_BIN"
+	// EnvMaxScheduleLag bounds the load generator's p99 schedule lag for
+	// every scenario of the suite (a Go duration such as 50ms); past it a
+	// run is invalid. A scenario's own sentence still wins.
+	EnvMaxScheduleLag = "SGLTEST_MAX_SCHEDULE_LAG"
+	// EnvMaxCPUBusy bounds the sgltest process's CPU use during a run, as a
+	// fraction of its cores (such as 0.98); past it a run is invalid.
+	EnvMaxCPUBusy = "SGLTEST_MAX_CPU_BUSY"
 )
 
 // Documented defaults for the settings above.
@@ -58,6 +66,11 @@ type Settings struct {
 	SimProfile string
 	Binary     string
 	Venv       string
+	// MaxScheduleLag and MaxCPUBusy are the suite-wide self-check bounds;
+	// zero leaves the load generator's defaults (or, under -race, the
+	// race default for the lag).
+	MaxScheduleLag time.Duration
+	MaxCPUBusy     float64
 }
 
 // SettingsFromEnv reads Settings from the environment, applying the
@@ -79,6 +92,20 @@ func SettingsFromEnv() (Settings, error) {
 	}
 	if s.Backend == launcher.BackendSGLang && s.Model == "" {
 		return s, fmt.Errorf("%s=sglang needs %s, the model path to serve", EnvBackend, EnvModel)
+	}
+	if v := os.Getenv(EnvMaxScheduleLag); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return s, fmt.Errorf("%s=%q: expected a positive duration such as 50ms", EnvMaxScheduleLag, v)
+		}
+		s.MaxScheduleLag = d
+	}
+	if v := os.Getenv(EnvMaxCPUBusy); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0 && f <= 1) {
+			return s, fmt.Errorf("%s=%q: expected a fraction of the cores in (0, 1], such as 0.98", EnvMaxCPUBusy, v)
+		}
+		s.MaxCPUBusy = f
 	}
 	if g := os.Getenv(EnvGPUs); g != "" {
 		for _, f := range strings.Split(g, ",") {

@@ -264,12 +264,7 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 	gen := &load.Generator{
 		Client: client, RIDPrefix: "sgltest-", Logger: log,
 		MaxConcurrency: a.MaxInFlight, Warmup: t.client.Warmup,
-		Bounds: load.Bounds{MaxScheduleLag: t.client.MaxScheduleLag},
-	}
-	if raceBuild && gen.Bounds.MaxScheduleLag == 0 {
-		// The race detector slows the client several-fold: a -race run checks
-		// behaviour, not speed, so its self-check allows it more lateness.
-		gen.Bounds.MaxScheduleLag = raceScheduleLag
+		Bounds: t.bounds(),
 	}
 	res, routed, loadErr := t.send(ctx, run, log, gen, urls, reqs, sched, rw.Write, &rc)
 	loadErr = errors.Join(loadErr, rw.Close())
@@ -354,6 +349,23 @@ func startAll(ctx context.Context, l *launcher.Launcher, cfgs []launcher.Config)
 	}
 	wg.Wait()
 	return servers, errors.Join(errs...)
+}
+
+// bounds resolves the client self-check's limits: the scenario's sentence,
+// else the suite's setting, else (under -race) the race default, else the
+// load generator's own defaults.
+func (t *Test) bounds() load.Bounds {
+	set := t.suite.Settings
+	b := load.Bounds{MaxScheduleLag: t.client.MaxScheduleLag, MaxCPUBusy: set.MaxCPUBusy}
+	if b.MaxScheduleLag == 0 {
+		b.MaxScheduleLag = set.MaxScheduleLag
+	}
+	if raceBuild && b.MaxScheduleLag == 0 {
+		// The race detector slows the client several-fold: a -race run checks
+		// behaviour, not speed, so its self-check allows it more lateness.
+		b.MaxScheduleLag = raceScheduleLag
+	}
+	return b
 }
 
 // raceScheduleLag is the default p99 schedule-lag bound under -race.

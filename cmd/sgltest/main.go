@@ -58,12 +58,25 @@ func scenarios(args []string, stdout, stderr io.Writer) int {
 	godog.BindCommandLineFlags("", &opts)
 	fs.AddFlagSet(flag.CommandLine)
 	help := fs.Bool("godog-help", false, "list the godog flags")
+	lag := fs.String("max-schedule-lag", "", "bound on the load generator's p99 schedule lag for every scenario, e.g. 50ms (same as "+runner.EnvMaxScheduleLag+")")
+	cpu := fs.String("max-cpu-busy", "", "bound on sgltest's CPU use as a fraction of its cores, e.g. 0.98 (same as "+runner.EnvMaxCPUBusy+")")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *help {
 		fs.PrintDefaults()
 		return 0
+	}
+	// The flags are the environment variables under another name: the suite
+	// reads its settings from the environment whichever way it is run.
+	for env, v := range map[string]string{runner.EnvMaxScheduleLag: *lag, runner.EnvMaxCPUBusy: *cpu} {
+		if v != "" {
+			os.Setenv(env, v)
+		}
+	}
+	if _, err := runner.SettingsFromEnv(); err != nil {
+		fmt.Fprintln(stderr, "sgltest:", err)
+		return 2
 	}
 	opts.Strict = true // a CI gate must not pass on undefined or pending steps
 	opts.Output = stdout

@@ -1,0 +1,55 @@
+package runner
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSettingsFromEnvReadsTheSuiteWideSelfCheckBounds(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantLag time.Duration
+		wantCPU float64
+		wantErr string
+	}{
+		{name: "unset leaves the defaults", env: map[string]string{}},
+		{name: "a lag bound and a CPU bound", env: map[string]string{EnvMaxScheduleLag: "50ms", EnvMaxCPUBusy: "0.98"}, wantLag: 50 * time.Millisecond, wantCPU: 0.98},
+		{name: "a lag bound that is not a duration", env: map[string]string{EnvMaxScheduleLag: "50"}, wantErr: "SGLTEST_MAX_SCHEDULE_LAG=\"50\": expected a positive duration"},
+		{name: "a zero lag bound", env: map[string]string{EnvMaxScheduleLag: "0s"}, wantErr: "expected a positive duration"},
+		{name: "a CPU bound above all cores", env: map[string]string{EnvMaxCPUBusy: "1.5"}, wantErr: "SGLTEST_MAX_CPU_BUSY=\"1.5\": expected a fraction"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{EnvMaxScheduleLag, EnvMaxCPUBusy} {
+				t.Setenv(k, tc.env[k])
+			}
+			s, err := SettingsFromEnv()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.MaxScheduleLag != tc.wantLag || s.MaxCPUBusy != tc.wantCPU {
+				t.Errorf("got lag %v cpu %v, want %v %v", s.MaxScheduleLag, s.MaxCPUBusy, tc.wantLag, tc.wantCPU)
+			}
+		})
+	}
+}
+
+func TestScenarioSentenceWinsOverTheSuiteSettingForTheLagBound(t *testing.T) {
+	s := &Suite{Settings: Settings{MaxScheduleLag: 50 * time.Millisecond, MaxCPUBusy: 0.9}}
+	tt := s.NewTest("x")
+	if got := tt.bounds(); got.MaxScheduleLag != 50*time.Millisecond || got.MaxCPUBusy != 0.9 {
+		t.Errorf("suite setting: got %+v", got)
+	}
+	tt.SetClient(Client{MaxScheduleLag: 5 * time.Millisecond})
+	if got := tt.bounds(); got.MaxScheduleLag != 5*time.Millisecond {
+		t.Errorf("scenario sentence: got %+v", got)
+	}
+}
