@@ -2,66 +2,93 @@ package runner
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/sgltest/sgltest/internal/figures"
 	"github.com/sgltest/sgltest/internal/metrics"
+	"github.com/sgltest/sgltest/internal/report"
+	"github.com/sgltest/sgltest/internal/timeline"
 )
 
-// Comparison is how a measured figure must relate to its bound.
-type Comparison string
+// Step names the sentence a check comes from, for the summary's list of
+// bounds: its text and its file:line.
+type Step struct {
+	Text, Where string
+}
 
-// The comparisons a scenario can state.
-const (
-	Below   Comparison = "below"
-	AtMost  Comparison = "at most"
-	Above   Comparison = "above"
-	AtLeast Comparison = "at least"
-)
+// Bound is a bound on a figure; NewBound reads one.
+type Bound = figures.Bound
 
-func (c Comparison) holds(v, bound float64) (bool, error) {
-	switch c {
-	case Below:
-		return v < bound, nil
-	case AtMost:
-		return v <= bound, nil
-	case Above:
-		return v > bound, nil
-	case AtLeast:
-		return v >= bound, nil
+// NewBound reads a bound as a sentence gives it (see figures.NewBound).
+func NewBound(stat, figure, cmp, number, unit string) (Bound, error) {
+	return figures.NewBound(stat, figure, cmp, number, unit)
+}
+
+// FigureNames lists the figures a bound can name.
+func FigureNames() []string { return figures.Names() }
+
+// Check judges b on the last run, records the verdict in that run's
+// summary, and returns an error stating the measured value, the bound and
+// the run when it fails.
+func (t *Test) Check(st Step, b Bound) error {
+	r, err := t.Result()
+	if err != nil {
+		return err
 	}
-	return false, fmt.Errorf("unknown comparison %q: expected below, at most, above or at least", c)
+	v := b.Judge(r)
+	rb := report.Bound{Step: st.Text, Where: st.Where, Figure: b.Name(), Unit: string(b.Figure.Unit), Pass: v.Pass, Message: v.Message}
+	if v.HasValue {
+		rb.Measured = &v.Measured
+	}
+	return t.record(r, rb)
 }
 
-// latencies names the latency distributions a scenario can bound, as a QA
-// engineer writes them (lower case).
-var latencies = map[string]func(*metrics.Summary) metrics.Distribution{
-	"server latency": func(s *metrics.Summary) metrics.Distribution { return s.ServerLatencyMS },
-	"total latency":  func(s *metrics.Summary) metrics.Distribution { return s.TotalLatencyMS },
-	"queue time":     func(s *metrics.Summary) metrics.Distribution { return s.QueueTimeMS },
-	"e2e latency":    func(s *metrics.Summary) metrics.Distribution { return s.E2ELatencyMS },
-	"ttft":           func(s *metrics.Summary) metrics.Distribution { return s.TTFTMS },
-	"itl":            func(s *metrics.Summary) metrics.Distribution { return s.ITLMS },
-	"tpot":           func(s *metrics.Summary) metrics.Distribution { return s.TPOTMS },
+// record keeps a verdict for r's summary and turns a failure into an error.
+func (t *Test) record(r *Result, b report.Bound) error {
+	if t.bounds == nil {
+		t.bounds = map[*Result][]report.Bound{}
+	}
+	t.bounds[r] = append(t.bounds[r], b)
+	if !b.Pass {
+		return fmt.Errorf("%s (run: %s)", b.Message, r.Dir)
+	}
+	return nil
 }
 
-// throughputs names the throughputs a scenario can bound, with their units.
-var throughputs = map[string]struct {
-	unit string
-	get  func(*metrics.Summary) float64
-}{
-	"request":      {"req/s", func(s *metrics.Summary) float64 { return s.RequestThroughput }},
-	"input token":  {"tok/s", func(s *metrics.Summary) float64 { return s.InputThroughput }},
-	"output token": {"tok/s", func(s *metrics.Summary) float64 { return s.OutputThroughput }},
-	"total token":  {"tok/s", func(s *metrics.Summary) float64 { return s.TotalThroughput }},
+// verdict builds a recorded bound that is not a single figure.
+func verdict(st Step, pass bool, format string, args ...any) report.Bound {
+	return report.Bound{Step: st.Text, Where: st.Where, Pass: pass, Message: fmt.Sprintf(format, args...)}
 }
 
-// LatencyNames lists the latency names Check accepts, sorted.
-func LatencyNames() []string { return sortedKeys(latencies) }
+// CheckAllSucceeded fails unless every measured request succeeded, listing
+// the failures by reason.
+func (t *Test) CheckAllSucceeded(st Step) error {
+	r, err := t.Result()
+	if err != nil {
+		return err
+	}
+	s := r.Summary()
+	switch {
+	case s.Requests == 0:
+		return t.record(r, verdict(st, false, "no request was sent"))
+	case s.Failed == 0 && s.Cancelled == 0:
+		return t.record(r, verdict(st, true, "all %d requests succeeded", s.Requests))
+	}
+	return t.record(r, verdict(st, false, "%d of %d requests failed: %s", s.Requests-s.Succeeded, s.Requests,
+		reasons(s.Errors, s.CancelReasons)))
+}
 
-// ThroughputNames lists the throughput names CheckThroughput accepts, sorted.
-func ThroughputNames() []string { return sortedKeys(throughputs) }
+func reasons(failed, cancelled map[string]int) string {
+	var out []string
+	for _, m := range []map[string]int{failed, cancelled} {
+		for _, k := range sortedKeys(m) {
+			out = append(out, fmt.Sprintf("%d× %s", m[k], k))
+		}
+	}
+	return strings.Join(out, "; ")
+}
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
@@ -72,126 +99,9 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// CheckLatency judges one statistic (mean, median, p90, p95, p99, min, max)
-// of a latency against a bound given in unit ("ms" or "s"). The error of a
-// failed check states the measured value, the bound and the run directory.
-func (t *Test) CheckLatency(stat, name string, c Comparison, bound float64, unit string) error {
-	r, err := t.Result()
-	if err != nil {
-		return err
-	}
-	get, ok := latencies[strings.ToLower(name)]
-	if !ok {
-		return fmt.Errorf("unknown latency %q: expected one of %s", name, strings.Join(LatencyNames(), ", "))
-	}
-	scale := map[string]float64{"ms": 1, "s": 1000}[unit]
-	if scale == 0 {
-		return fmt.Errorf("unknown unit %q: expected ms or s", unit)
-	}
-	d := get(&r.Summary)
-	if d.Count == 0 {
-		return fmt.Errorf("%s %s has no samples (no successful request produced one) (run: %s)", stat, name, r.Dir)
-	}
-	v, ok := d.Get(strings.ToLower(stat))
-	if !ok {
-		return fmt.Errorf("unknown statistic %q: expected mean, median, min, max, p90, p95 or p99", stat)
-	}
-	pass, err := c.holds(v, bound*scale)
-	if err != nil {
-		return err
-	}
-	if !pass {
-		return fmt.Errorf("%s %s is %s, expected %s %g %s (run: %s)",
-			stat, name, formatMS(v, unit), c, bound, unit, r.Dir)
-	}
-	return nil
-}
-
-func formatMS(v float64, unit string) string {
-	if unit == "s" {
-		return fmt.Sprintf("%.3f s (%.1f ms)", v/1000, v)
-	}
-	return fmt.Sprintf("%.1f ms", v)
-}
-
-// CheckThroughput judges a throughput (request, input token, output token,
-// total token) against a bound in its unit (req/s or tok/s).
-func (t *Test) CheckThroughput(name string, c Comparison, bound float64, unit string) error {
-	r, err := t.Result()
-	if err != nil {
-		return err
-	}
-	tp, ok := throughputs[strings.ToLower(name)]
-	if !ok {
-		return fmt.Errorf("unknown throughput %q: expected one of %s", name, strings.Join(ThroughputNames(), ", "))
-	}
-	if unit != tp.unit {
-		return fmt.Errorf("%s throughput is measured in %s, not %s", name, tp.unit, unit)
-	}
-	v := tp.get(&r.Summary)
-	pass, err := c.holds(v, bound)
-	if err != nil {
-		return err
-	}
-	if !pass {
-		return fmt.Errorf("%s throughput is %.2f %s, expected %s %g %s (run: %s)", name, v, unit, c, bound, unit, r.Dir)
-	}
-	return nil
-}
-
-// CheckAllSucceeded fails unless every measured request succeeded, listing
-// the failures by reason.
-func (t *Test) CheckAllSucceeded() error {
-	r, err := t.Result()
-	if err != nil {
-		return err
-	}
-	s := r.Summary
-	if s.Requests == 0 {
-		return fmt.Errorf("no request was sent (run: %s)", r.Dir)
-	}
-	if s.Failed == 0 {
-		return nil
-	}
-	reasons := make([]string, 0, len(s.Errors))
-	for _, k := range sortedKeys(s.Errors) {
-		reasons = append(reasons, fmt.Sprintf("%d× %s", s.Errors[k], k))
-	}
-	return fmt.Errorf("%d of %d requests failed: %s (run: %s)", s.Failed, s.Requests, strings.Join(reasons, "; "), r.Dir)
-}
-
-// CheckCacheHitRate judges the overall prefix-cache hit rate of the last
-// run (Σ cached / Σ prompt tokens over every server, from their counters)
-// against a bound in percent.
-func (t *Test) CheckCacheHitRate(c Comparison, percent float64) error {
-	r, err := t.Result()
-	if err != nil {
-		return err
-	}
-	rate, err := cacheHitRate(r)
-	if err != nil {
-		return err
-	}
-	pass, err := c.holds(100*rate, percent)
-	if err != nil {
-		return err
-	}
-	if !pass {
-		return fmt.Errorf("cache hit rate is %.1f%%, expected %s %g%% (run: %s)", 100*rate, c, percent, r.Dir)
-	}
-	return nil
-}
-
-func cacheHitRate(r *Result) (float64, error) {
-	if r.Routing == nil || !r.Routing.HasCache {
-		return 0, fmt.Errorf("no cache hit rate: the servers counted no prompt tokens (run: %s)", r.Dir)
-	}
-	return r.Routing.CacheHitRate, nil
-}
-
 // CheckCacheHitRateBeats fails unless the run labelled better had a higher
 // cache hit rate than the run labelled worse.
-func (t *Test) CheckCacheHitRateBeats(better, worse string) error {
+func (t *Test) CheckCacheHitRateBeats(st Step, better, worse string) error {
 	b, err := t.Run(better)
 	if err != nil {
 		return err
@@ -200,92 +110,55 @@ func (t *Test) CheckCacheHitRateBeats(better, worse string) error {
 	if err != nil {
 		return err
 	}
-	rb, err := cacheHitRate(b)
+	rate := func(r *Result) (float64, error) {
+		if r.Routing == nil || !r.Routing.HasCache {
+			return 0, fmt.Errorf("no cache hit rate in run %s: the servers counted no prompt tokens (run: %s)", r.Label, r.Dir)
+		}
+		return r.Routing.CacheHitRate, nil
+	}
+	rb, err := rate(b)
 	if err != nil {
 		return err
 	}
-	rw, err := cacheHitRate(w)
+	rw, err := rate(w)
 	if err != nil {
 		return err
 	}
-	if rb <= rw {
-		return fmt.Errorf("cache hit rate with %s is %.1f%%, not higher than %.1f%% with %s (runs: %s, %s)",
+	v := verdict(st, rb > rw, "cache hit rate with %s is %.1f%%, against %.1f%% with %s (runs: %s, %s)",
+		better, 100*rb, 100*rw, worse, b.Dir, w.Dir)
+	if !v.Pass {
+		v.Message = fmt.Sprintf("cache hit rate with %s is %.1f%%, not higher than %.1f%% with %s (runs: %s, %s)",
 			better, 100*rb, 100*rw, worse, b.Dir, w.Dir)
 	}
-	return nil
+	return t.record(t.runs[len(t.runs)-1], v)
 }
 
 // CheckEveryServerServed fails unless every server got at least n of the
 // last run's requests (counted by the servers themselves).
-func (t *Test) CheckEveryServerServed(n int) error {
+func (t *Test) CheckEveryServerServed(st Step, n int) error {
 	r, err := t.Result()
 	if err != nil {
 		return err
 	}
 	if r.Routing == nil {
-		return fmt.Errorf("no per-server counts for this run (run: %s)", r.Dir)
+		return t.record(r, verdict(st, false, "no per-server counts for this run"))
 	}
 	var short []string
 	for _, w := range r.Routing.Workers {
 		if w.Requests < float64(n) {
-			short = append(short, fmt.Sprintf("%s served %.0f", w.Worker, w.Requests))
+			short = append(short, fmt.Sprintf("%s served %.0f", w.Label(), w.Requests))
 		}
 	}
 	if len(short) > 0 {
-		return fmt.Errorf("expected every server to serve at least %d requests, but %s (run: %s)", n, strings.Join(short, ", "), r.Dir)
+		return t.record(r, verdict(st, false, "expected every server to serve at least %d requests, but %s", n, strings.Join(short, ", ")))
 	}
-	return nil
-}
-
-// CheckRequestBalance judges the coefficient of variation of requests per
-// server (0 is perfectly even).
-func (t *Test) CheckRequestBalance(c Comparison, bound float64) error {
-	r, err := t.Result()
-	if err != nil {
-		return err
-	}
-	if r.Routing == nil || math.IsNaN(r.Routing.RequestBalance) {
-		return fmt.Errorf("no request balance for this run: no server counted a request (run: %s)", r.Dir)
-	}
-	v := r.Routing.RequestBalance
-	pass, err := c.holds(v, bound)
-	if err != nil {
-		return err
-	}
-	if !pass {
-		return fmt.Errorf("request imbalance across servers (coefficient of variation) is %.3f, expected %s %g (run: %s)", v, c, bound, r.Dir)
-	}
-	return nil
-}
-
-// CheckServerServed judges how many of the last run's requests server i
-// (1-based, in declaration order) served, by its own counter.
-func (t *Test) CheckServerServed(i int, c Comparison, n int) error {
-	r, err := t.Result()
-	if err != nil {
-		return err
-	}
-	if r.Routing == nil {
-		return fmt.Errorf("no per-server counts for this run (run: %s)", r.Dir)
-	}
-	if i < 1 || i > len(r.Routing.Workers) {
-		return fmt.Errorf("server %d: the scenario has servers 1 to %d", i, len(r.Routing.Workers))
-	}
-	w := r.Routing.Workers[i-1]
-	pass, err := c.holds(w.Requests, float64(n))
-	if err != nil {
-		return err
-	}
-	if !pass {
-		return fmt.Errorf("server %d (%s) served %.0f requests, expected %s %d (run: %s)", i, w.Worker, w.Requests, c, n, r.Dir)
-	}
-	return nil
+	return t.record(r, verdict(st, true, "every server served at least %d requests", n))
 }
 
 // CheckRouterOverhead judges what the router added to a latency statistic:
 // the statistic of run "router" minus that of run "direct" (see
 // SendDirectAndRouted and metrics.RouterOverhead).
-func (t *Test) CheckRouterOverhead(stat, name string, c Comparison, bound float64, unit string) error {
+func (t *Test) CheckRouterOverhead(st Step, stat, name string, c figures.Comparison, bound float64, unit string) error {
 	direct, err := t.Run("direct")
 	if err != nil {
 		return err
@@ -294,7 +167,7 @@ func (t *Test) CheckRouterOverhead(stat, name string, c Comparison, bound float6
 	if err != nil {
 		return err
 	}
-	o, err := metrics.RouterOverhead(routed.Records, direct.Records)
+	o, err := metrics.RouterOverhead(*routed.Summary(), *direct.Summary())
 	if err != nil {
 		return err
 	}
@@ -315,12 +188,106 @@ func (t *Test) CheckRouterOverhead(stat, name string, c Comparison, bound float6
 	if scale == 0 {
 		return fmt.Errorf("unknown unit %q: expected ms or s", unit)
 	}
-	pass, err := c.holds(v, bound*scale)
+	pass := c.Holds(v, bound*scale)
+	return t.record(routed, verdict(st, pass, "the router adds %.2f ms to the %s %s, expected %s %g %s (runs: %s, %s)",
+		v, stat, name, c, bound, unit, direct.Dir, routed.Dir))
+}
+
+// event finds the first event of kind on target in r's timeline.
+func event(r *Result, kind timeline.Kind, target string) (timeline.Event, error) {
+	for _, e := range r.File.Events {
+		if e.Kind == kind && e.Target == target {
+			return e, nil
+		}
+	}
+	return timeline.Event{}, fmt.Errorf("no %s event for %s in this run (run: %s)", kind, target, r.Dir)
+}
+
+// CheckFailover judges how fast requests stop failing after target is
+// killed (or stopped): from the fault to the end of the last failed
+// request that arrived before the target was back (or the run ended). A
+// fault that failed no request takes no time.
+func (t *Test) CheckFailover(st Step, target string, within time.Duration) error {
+	r, err := t.Result()
 	if err != nil {
 		return err
 	}
-	if !pass {
-		return fmt.Errorf("the router adds %.2f ms to the %s %s, expected %s %g %s (runs: %s, %s)", v, stat, name, c, bound, unit, direct.Dir, routed.Dir)
+	down, err := event(r, timeline.Killed, target)
+	if err != nil {
+		if down, err = event(r, timeline.Stopped, target); err != nil {
+			return err
+		}
 	}
-	return nil
+	until := time.Duration(0)
+	for _, e := range r.File.Events {
+		if e.Target == target && e.At > down.At && (e.Kind == timeline.Restoring || e.Kind == timeline.Restored) {
+			until = e.At
+			break
+		}
+	}
+	last, failed := r.Store.LastFailure(metrics.Selection{From: down.At, To: until})
+	took := time.Duration(0)
+	if failed {
+		took = max(last-down.At, 0)
+	}
+	v := float64(took) / float64(time.Millisecond)
+	b := verdict(st, took <= within, "requests stopped failing %s after %s went down at %.3f s, expected within %v",
+		figures.Format(v, figures.MS), target, down.At.Seconds(), within)
+	b.Figure, b.Unit, b.Measured = "failover time after "+target+" went down", string(figures.MS), &v
+	return t.record(r, b)
 }
+
+// CheckRecovery judges how soon after target is restored (or restarted, or
+// resumed) a bound holds again: the earliest delay d such that the bound
+// holds in every full window (of step length) from the event plus d to the
+// end of the run. It passes when d is at most within.
+func (t *Test) CheckRecovery(st Step, b Bound, target string, within time.Duration) error {
+	r, err := t.Result()
+	if err != nil {
+		return err
+	}
+	var back timeline.Event
+	for _, k := range []timeline.Kind{timeline.Restored, timeline.Restarted, timeline.Resumed} {
+		if back, err = event(r, k, target); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s never came back in this run (no restored, restarted or resumed event) (run: %s)", target, r.Dir)
+	}
+	const step = time.Second
+	end := time.Duration(r.Summary().DurationS * float64(time.Second))
+	windowOK := func(from time.Duration) (bool, bool) {
+		v, err := b.Figure.Value(figures.Query{Run: r, Stat: b.Stat, Server: b.Server, From: from, To: from + step})
+		if err != nil {
+			return true, false // no samples in this window: nothing to judge
+		}
+		return b.Cmp.Holds(v, b.Value), true
+	}
+	// Scan back from the end: the recovery point is just after the last
+	// window that breaks the bound.
+	recovered := back.At
+	judged := false
+	for from := back.At; from+step <= end; from += step {
+		ok, has := windowOK(from)
+		judged = judged || has
+		if has && !ok {
+			recovered = from + step
+		}
+	}
+	if !judged {
+		return t.record(r, verdict(st, false, "no full %v window with samples after %s came back at %.3f s", step, target, back.At.Seconds()))
+	}
+	took := recovered - back.At
+	v := float64(took) / float64(time.Millisecond)
+	pass := took <= within
+	rb := verdict(st, pass, "%s held again %s after %s came back at %.3f s (every %v window from then on), expected within %v",
+		b.Name()+" "+string(b.Cmp)+" "+b.Given, figures.Format(v, figures.MS), target, back.At.Seconds(), step, within)
+	rb.Figure, rb.Unit, rb.Measured = "recovery time after "+target+" came back", string(figures.MS), &v
+	return t.record(r, rb)
+}
+
+
+
+// ParseComparison reads a comparison in words or symbols.
+func ParseComparison(s string) (figures.Comparison, error) { return figures.ParseComparison(s) }

@@ -5,101 +5,48 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
-	"path/filepath"
-	"regexp"
+		"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/sgltest/sgltest/internal/launcher"
 	"github.com/sgltest/sgltest/internal/load"
-	"github.com/sgltest/sgltest/internal/metrics"
+	"github.com/sgltest/sgltest/internal/plan"
+	"github.com/sgltest/sgltest/internal/processes"
 	"github.com/sgltest/sgltest/internal/report"
 	"github.com/sgltest/sgltest/internal/simulator"
+	"github.com/sgltest/sgltest/internal/timeline"
+	"github.com/sgltest/sgltest/internal/virtual"
 )
 
-// Server is one server a scenario declares.
-type Server struct {
-	// Simulated forces the embedded simulator whatever the suite's backend.
-	Simulated bool `json:"simulated"`
-	// MaxRunningRequests is --max-running-requests; 0 leaves the server's
-	// default.
-	MaxRunningRequests int `json:"max_running_requests,omitempty"`
-}
-
-// Result is what a finished run left behind.
-type Result struct {
-	Label   string
-	Dir     string
-	Records []metrics.Record
-	Summary metrics.Summary
-	Health  load.Health
-	Routing *RoutingResult
-}
+// Result is a finished run, as the scenario's checks see it.
+type Result = report.Result
 
 // Test is one scenario's performance test. Given steps declare servers,
-// routing, dataset and client; a When step calls Run; Then steps Check
-// the last run (or compare labelled runs).
+// routing, dataset, client and timeline into a plan; a When step calls
+// Send, which resolves and validates the plan, has an executor carry it
+// out into a report.Recorder, and keeps the Result; Then steps Check the
+// last run (or compare labelled runs).
 type Test struct {
 	suite   *Suite
 	name    string
 	servers []Server
-	routing *Routing
-	dataset *Dataset
-	client  Client
-	seed    uint64
-	virtual bool
+	plan    plan.Plan // what the steps declared; Send resolves a copy
+	profile string    // the scenario's simulator profile; empty: the suite's
+	pending *Arrival  // an arrival declared by a Given, sent by the first Then
 
-	runs    []*Result
-	running *launcher.Launcher
+	runs   []*Result
+	bounds map[*Result][]report.Bound
 }
 
-// AddServers declares n identical servers. Servers start when Run starts.
-func (t *Test) AddServers(n int, s Server) error {
-	if n <= 0 {
-		return fmt.Errorf("server count must be positive, got %d", n)
-	}
-	if s.MaxRunningRequests < 0 {
-		return fmt.Errorf("max running requests must be positive, got %d", s.MaxRunningRequests)
-	}
-	for range n {
-		t.servers = append(t.servers, s)
-	}
-	return nil
-}
-
-// SetDataset declares what prompts are sent.
-func (t *Test) SetDataset(d Dataset) { t.dataset = &d }
-
-// ScaleTrace stretches the declared trace's timestamps by scale (0.5
-// replays twice as fast).
-func (t *Test) ScaleTrace(scale float64) error {
-	if t.dataset == nil || t.dataset.Trace == "" {
-		return errors.New("no trace declared: a Given step must name the trace to replay")
-	}
-	t.dataset.TraceScale = scale
-	return nil
-}
-
-// SetSeed seeds the dataset, the arrivals and the simulators.
-func (t *Test) SetSeed(seed uint64) { t.seed = seed }
-
-// SetClient declares how requests are sent.
-func (t *Test) SetClient(c Client) { t.client = c }
-
-// Client returns the client settings declared so far.
-func (t *Test) Client() Client { return t.client }
-
-// SetRouting declares how requests are spread over the servers.
-func (t *Test) SetRouting(r Routing) error {
-	if err := r.validate(); err != nil {
-		return err
-	}
-	t.routing = &r
-	return nil
+// executor carries out a plan, streaming the run into obs. Two
+// implementations: processes (wall-clock time) and virtual.
+type executor interface {
+	Execute(ctx context.Context, p *plan.Plan, w plan.Work, obs timeline.Observer) (timeline.Outcome, error)
 }
 
 // Result returns the last finished run, or an error saying no run happened.
@@ -124,205 +71,219 @@ func (t *Test) Run(label string) (*Result, error) {
 	return nil, fmt.Errorf("no run labelled %q in this scenario (runs: %s)", label, strings.Join(labels, ", "))
 }
 
-// Close stops anything the test still runs. It is idempotent, for the
-// scenario's After hook.
+// Close writes each run's judged bounds into its summary. It is
+// idempotent, for the scenario's After hook.
 func (t *Test) Close() error {
-	if t.running == nil {
-		return nil
+	var errs []error
+	for r, b := range t.bounds {
+		errs = append(errs, report.WriteVerdict(r, b))
 	}
-	err := t.running.StopAll()
-	t.running = nil
-	return err
+	t.bounds = nil
+	return errors.Join(errs...)
 }
 
-// runConfig is the resolved configuration written to config.json.
-type runConfig struct {
-	Scenario string            `json:"scenario"`
-	Label    string            `json:"label,omitempty"`
-	Servers  []launcher.Config `json:"servers"`
-	Argv     [][]string        `json:"argv"`
-	Routing  *Routing          `json:"routing,omitempty"`
-	Router   []string          `json:"router_argv,omitempty"`
-	Dataset  *Dataset          `json:"dataset"`
-	Arrival  Arrival           `json:"arrival"`
-	Client   Client            `json:"client"`
-	Seed     uint64            `json:"seed"`
-	Clock    string            `json:"clock"`
-	Started  time.Time         `json:"started"`
-}
-
-// Send runs the declared workload with arrival a against freshly started
-// servers and writes one run directory. Every record is written to
-// requests.jsonl as its request finishes, and the summary and charts are
-// written even when the run fails part-way, so an error loses nothing
-// already measured. A run whose client could not keep its schedule fails
-// as invalid, naming the measured lag. label names the run for comparisons
-// (empty: the routing policy, or "run N").
-func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
-	switch {
-	case len(t.servers) == 0:
-		return errors.New("no server declared: a Given step must declare a server before load is sent")
-	case len(t.servers) > 1 && t.routing == nil && !t.virtual:
-		return fmt.Errorf("%d servers declared but no routing: a Given step must say how requests are routed", len(t.servers))
-	case t.dataset == nil:
-		return errors.New("no dataset declared: a step must say what prompts are sent")
-	}
+// Send runs the declared workload with arrival a and writes one run
+// directory. The whole plan is resolved and validated before anything
+// launches. Every record is written to requests.jsonl as its request
+// finishes, and the summary and charts are written even when the run
+// fails part-way, so an error loses nothing already measured. A run whose
+// client could not keep its schedule, or that stopped early, fails as
+// invalid with the reason. label names the run for comparisons (empty:
+// the routing policy, or "run N").
+func (t *Test) Send(ctx context.Context, a Arrival, label string) error {
 	if label == "" {
 		label = fmt.Sprintf("run %d", len(t.runs)+1)
-		if t.routing != nil {
-			label = t.routing.Policy
+		if t.plan.Routing != nil {
+			label = t.plan.Routing.Policy
 		}
 	}
 	if _, err := t.Run(label); err == nil {
 		return fmt.Errorf("a run labelled %q already exists in this scenario", label)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stopOnSignal := context.AfterFunc(t.suite.ctx, cancel)
-	defer stopOnSignal()
+	p, err := t.resolve(a, label)
+	if err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	work, err := p.Work()
+	if err != nil {
+		return err
+	}
 
-	reqs, err := t.dataset.requests(t.seed)
+	run, err := report.Create(t.suite.Settings.Reports, p.Started.Format("20060102-150405.000")+"-"+slug(t.name+" "+label))
 	if err != nil {
 		return err
 	}
-	sched, err := a.schedule(len(reqs), t.seed, t.dataset)
-	if err != nil {
-		return err
-	}
-	if o, ok := sched.(load.Offsets); ok && len(o) < len(reqs) {
-		reqs = reqs[:len(o)] // phases fixed the count; the rest of the prompts are not sent
-	}
-	a.RateString = rateString(a.Rate)
-
-	started := time.Now()
-	run, err := report.Create(t.suite.Settings.Reports, started.Format("20060102-150405.000")+"-"+slug(t.name+" "+label))
-	if err != nil {
-		return err
-	}
-	logFile, err := os.Create(filepath.Join(run.Dir(), "sgltest.log"))
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	log := newLogger(logFile, logrus.InfoLevel)
 	where := func(err error) error {
 		if err == nil {
 			return nil
 		}
 		return fmt.Errorf("%w (run: %s)", err, run.Dir())
 	}
-
-	cfgs := make([]launcher.Config, len(t.servers))
-	var header report.Header
-	for i, s := range t.servers {
-		if cfgs[i], header, err = t.serverConfig(i, s); err != nil {
-			return where(err)
-		}
-	}
-	header.RequestRate = a.Rate
-	header.Arrival = a.describe()
-	rc := runConfig{Scenario: t.name, Label: label, Routing: t.routing, Dataset: t.dataset, Arrival: a,
-		Client: t.client, Seed: t.seed, Clock: ClockWall, Started: started}
-	if t.virtual {
-		rc.Clock = ClockVirtual
-		header.Clock = "virtual (simulated time, no HTTP)"
-		return where(t.sendVirtual(run, header, rc, reqs, a, label))
-	}
-	writeConfig := func(cs []launcher.Config) error {
-		rc.Servers, rc.Argv = cs, nil
-		for _, c := range cs {
-			argv, _, err := c.Command()
-			if err != nil {
-				return err
-			}
-			rc.Argv = append(rc.Argv, argv)
-		}
-		return run.WriteConfig(rc)
-	}
-
-	t.running = launcher.New(filepath.Join(run.Dir(), "logs"), log)
-	defer func() { err = errors.Join(err, where(t.Close())) }()
-	servers, err := startAll(ctx, t.running, cfgs)
-	if err != nil {
-		return where(errors.Join(err, writeConfig(cfgs)))
-	}
-	started2 := make([]launcher.Config, len(servers))
-	urls := make([]string, len(servers))
-	for i, s := range servers {
-		started2[i], urls[i] = s.Config(), s.URL()
-	}
-	// Written once the servers run, so the argv shows the ports actually used.
-	if err := writeConfig(started2); err != nil {
-		return where(err)
-	}
-
-	rw, err := run.Requests()
+	logFile, err := os.Create(run.Path("sgltest.log"))
 	if err != nil {
 		return where(err)
 	}
-	client := &load.Client{HTTP: load.NewHTTPClient(), API: t.client.API, NoStream: t.client.NoStream}
-	gen := &load.Generator{
-		Client: client, RIDPrefix: "sgltest-", Logger: log,
-		MaxConcurrency: a.MaxInFlight, Warmup: t.client.Warmup,
-		Bounds: t.bounds(),
-	}
-	res, routed, loadErr := t.send(ctx, run, log, gen, urls, reqs, sched, rw.Write, &rc)
-	loadErr = errors.Join(loadErr, rw.Close())
+	defer logFile.Close()
+	log := newLogger(logFile, logrus.InfoLevel)
 
-	writeErr := t.finish(run, header, label, res, routed)
+	// The suite's context ends on a signal; a failed write ends this run.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopOnSignal := context.AfterFunc(t.suite.ctx, func() { cancel(context.Cause(t.suite.ctx)) })
+	defer stopOnSignal()
+	rec, err := report.NewRecorder(run, p, t.header(p), func(err error) { cancel(fmt.Errorf("measurements cannot be written: %w", err)) })
+	if err != nil {
+		return where(err)
+	}
+	var exec executor = &processes.Executor{LogDir: run.Path("logs"), Venv: t.suite.Settings.Venv, Logger: log}
+	if p.Clock == plan.Virtual {
+		exec = virtual.Executor{Logger: log}
+	}
+	out, execErr := exec.Execute(runCtx, p, work, rec)
 	if t.suite.Interrupted() {
-		loadErr = errors.Join(errors.New("interrupted by signal"), loadErr)
+		out.Interrupted = true
 	}
-	if loadErr == nil && len(res.Records) > 0 && !res.Health.Valid {
-		loadErr = fmt.Errorf("%s; the figures would measure the client, not the server", res.Health.Reason)
+	res, closeErr := rec.Close(label, out)
+	t.runs = append(t.runs, res)
+	fmt.Fprint(summaryOut, report.FormatText(res.File))
+	if res.Routing != nil && len(p.Servers) > 1 {
+		fmt.Fprint(summaryOut, res.Routing.Text())
 	}
-	return where(errors.Join(loadErr, writeErr))
+	err = errors.Join(execErr, closeErr)
+	switch {
+	case out.Interrupted:
+		err = errors.Join(errors.New("interrupted by signal"), err)
+	case !res.File.Valid:
+		err = errors.Join(errors.New(res.File.Invalid), err)
+	}
+	if err != nil && !res.File.Valid && out.Health.Reason != "" && strings.Contains(res.File.Invalid, out.Health.Reason) {
+		err = fmt.Errorf("%w; the figures would measure the client, not the server", err)
+	}
+	return where(err)
 }
 
-// finish summarises a run, keeps its Result, and writes its files.
-func (t *Test) finish(run *report.Run, header report.Header, label string, res load.Result, routed *RoutingResult) error {
-	sum := metrics.Summarize(res.Records)
-	t.runs = append(t.runs, &Result{Label: label, Dir: run.Dir(), Records: res.Records, Summary: sum, Health: res.Health, Routing: routed})
-	header.Dir = run.Dir()
-	err := run.WriteSummary(sum, header)
-	if _, cerr := run.WriteCharts(res.Records); cerr != nil {
-		err = errors.Join(err, cerr)
+// resolve turns what the steps declared into a plan for one run: the
+// servers' launch configurations, the client's self-check bounds, the
+// limits and the clock.
+func (t *Test) resolve(a Arrival, label string) (*plan.Plan, error) {
+	p := t.plan // a copy: each run resolves its own
+	p.Scenario, p.Label, p.Arrival, p.Started = t.name, label, a, time.Now()
+	p.Arrival.RateString = plan.RateString(a.Rate)
+	if p.Clock == "" {
+		p.Clock = plan.Wall
 	}
-	fmt.Fprint(summaryOut, report.FormatText(sum, header))
-	if routed != nil {
-		err = errors.Join(err, writeRouting(run, routed))
-		if len(t.servers) > 1 {
-			fmt.Fprint(summaryOut, routed.Text())
+	if p.Limits.Grace == 0 {
+		p.Limits.Grace = plan.DefaultGrace
+	}
+	if p.Limits.StallAfter == 0 {
+		p.Limits.StallAfter = plan.DefaultStallAfter
+	}
+	p.Client.Bounds = t.selfCheck()
+	p.Timeline = append([]plan.Action(nil), t.plan.Timeline...)
+	p.Servers = make([]plan.Server, len(t.servers))
+	for i, s := range t.servers {
+		ps, err := t.serverPlan(i, s, p.Clock)
+		if err != nil {
+			return nil, err
+		}
+		p.Servers[i] = ps
+	}
+	return &p, nil
+}
+
+// serverPlan resolves server i's launch configuration.
+func (t *Test) serverPlan(i int, s Server, clock plan.Clock) (plan.Server, error) {
+	set := t.suite.Settings
+	ps := plan.Server{Name: plan.ServerName(i)}
+	cfg := launcher.Config{
+		Name:               ps.Name,
+		Backend:            set.Backend,
+		ModelPath:          set.Model,
+		MaxRunningRequests: s.MaxRunningRequests,
+		TPSize:             s.TPSize,
+		ChunkedPrefillSize: s.ChunkedPrefillSize,
+		SchedulePolicy:     s.SchedulePolicy,
+		MemFractionStatic:  s.MemFractionStatic,
+	}
+	if s.Simulated {
+		cfg.Backend = launcher.BackendSim
+	}
+	switch cfg.Backend {
+	case launcher.BackendSim:
+		profile := t.Profile()
+		prof, err := simulatorProfile(profile)
+		if err != nil {
+			return ps, err
+		}
+		ps.Profile = profile
+		if clock == plan.Wall {
+			bin, err := t.suite.binary()
+			if err != nil {
+				return ps, err
+			}
+			cfg.SimBinary = bin
+		} else {
+			cfg.SimBinary = "(virtual time: no process)"
+		}
+		if cfg.ModelPath == "" {
+			cfg.ModelPath = prof.Model.Name
+		}
+		// Each simulator gets its own seed so N of them do not jitter in step.
+		cfg.ExtraArgs = []string{"--sim-profile", profile, "--random-seed", fmt.Sprint(t.plan.Seed + uint64(i))}
+	case launcher.BackendSGLang:
+		cfg.Python = set.Python
+		if i < len(set.GPUs) {
+			cfg.GPUs = []int{set.GPUs[i]}
 		}
 	}
-	return err
+	ps.Launch = cfg
+	return ps, nil
 }
 
-// sendVirtual is Send in virtual time: no process, no HTTP.
-func (t *Test) sendVirtual(run *report.Run, header report.Header, rc runConfig, reqs []load.Request, a Arrival, label string) error {
-	if err := run.WriteConfig(rc); err != nil {
-		return err
+// header describes the run for the summary.
+func (t *Test) header(p *plan.Plan) report.Header {
+	h := report.Header{Model: p.Servers[0].Launch.ModelPath, MaxRunningRequests: p.Servers[0].Launch.MaxRunningRequests,
+		RequestRate: p.Arrival.Rate, Arrival: p.Arrival.Describe()}
+	if p.Arrival.Kind == plan.ArriveTrace {
+		h.Arrival = fmt.Sprintf("the trace's own timestamps at %g× speed", 1/p.Dataset.TraceScale)
 	}
-	rw, err := run.Requests()
-	if err != nil {
-		return err
+	switch s := p.Servers[0]; {
+	case s.Launch.Backend == launcher.BackendSim:
+		gpu := s.Profile
+		if prof, err := simulatorProfile(s.Profile); err == nil {
+			gpu = prof.GPU.Name
+		}
+		h.GPU = fmt.Sprintf("simulated %s (profile %s)", gpu, s.Profile)
+	case len(s.Launch.GPUs) > 0:
+		h.GPU = fmt.Sprintf("GPU %d", s.Launch.GPUs[0])
+	default:
+		h.GPU = "as CUDA_VISIBLE_DEVICES allows"
 	}
-	res, err := t.playVirtual(reqs, a, rw.Write)
-	err = errors.Join(err, rw.Close())
-	routed, rerr := t.virtualRouting(res.Records)
-	err = errors.Join(err, rerr)
-	return errors.Join(err, t.finish(run, header, label, res, routed))
+	if n := len(p.Servers); n > 1 {
+		h.GPU = fmt.Sprintf("%d × %s", n, h.GPU)
+	}
+	if p.Clock == plan.Virtual {
+		h.Clock = "virtual (simulated time, no HTTP)"
+	}
+	if r := p.Routing; r != nil {
+		who := map[string]string{plan.ViaDispatcher: "sgltest's dispatcher", plan.ViaSGLangRouter: "sglang-router", plan.ViaSMG: "smg"}[r.Via]
+		h.Routing = fmt.Sprintf("%s, policy %s", who, r.Policy)
+	}
+	return h
 }
 
 // SendDirectAndRouted measures what the real router adds: the same
 // workload is sent straight to the one declared server (run "direct"),
-// then through sglang-router 0.3.2 with policy in front of a fresh copy of
-// it (run "router").
+// then through the router with policy in front of a fresh copy of it
+// (run "router").
 func (t *Test) SendDirectAndRouted(ctx context.Context, a Arrival, via, policy string) error {
 	if len(t.servers) != 1 {
 		return fmt.Errorf("measuring router overhead needs exactly one server, %d declared", len(t.servers))
 	}
-	t.routing = nil
+	t.plan.Routing = nil
 	if err := t.Send(ctx, a, "direct"); err != nil {
 		return err
 	}
@@ -332,33 +293,17 @@ func (t *Test) SendDirectAndRouted(ctx context.Context, a Arrival, via, policy s
 	return t.Send(ctx, a, "router")
 }
 
-// startAll starts every server at once (real SGLang takes minutes each)
-// and returns them in order; on any failure the launcher's StopAll, run by
-// the caller, stops the ones that did start.
-func startAll(ctx context.Context, l *launcher.Launcher, cfgs []launcher.Config) ([]*launcher.Server, error) {
-	servers := make([]*launcher.Server, len(cfgs))
-	errs := make([]error, len(cfgs))
-	var wg sync.WaitGroup
-	for i, c := range cfgs {
-		wg.Go(func() {
-			servers[i], errs[i] = l.Start(ctx, c)
-			if errs[i] != nil {
-				errs[i] = fmt.Errorf("starting %s: %w", c.Name, errs[i])
-			}
-		})
-	}
-	wg.Wait()
-	return servers, errors.Join(errs...)
-}
-
 // bounds resolves the client self-check's limits: the scenario's sentence,
 // else the suite's setting, else (under -race) the race default, else the
 // load generator's own defaults.
-func (t *Test) bounds() load.Bounds {
+func (t *Test) selfCheck() load.Bounds {
 	set := t.suite.Settings
-	b := load.Bounds{MaxScheduleLag: t.client.MaxScheduleLag, MaxCPUBusy: set.MaxCPUBusy}
+	b := t.plan.Client.Bounds
 	if b.MaxScheduleLag == 0 {
 		b.MaxScheduleLag = set.MaxScheduleLag
+	}
+	if b.MaxCPUBusy == 0 {
+		b.MaxCPUBusy = set.MaxCPUBusy
 	}
 	if raceBuild && b.MaxScheduleLag == 0 {
 		// The race detector slows the client several-fold: a -race run checks
@@ -374,55 +319,6 @@ const raceScheduleLag = 100 * time.Millisecond
 // summaryOut receives the printed summary; stdout, as the seeds show it.
 var summaryOut io.Writer = os.Stdout
 
-// vocabSize bounds random token ids. 32000 (Llama-2's vocabulary) is valid
-// for every model sgltest profiles, including Llama-3's 128256.
-const vocabSize = 32000
-
-func (t *Test) serverConfig(i int, s Server) (launcher.Config, report.Header, error) {
-	set := t.suite.Settings
-	cfg := launcher.Config{
-		Name:               fmt.Sprintf("server-%d", i),
-		Backend:            set.Backend,
-		ModelPath:          set.Model,
-		MaxRunningRequests: s.MaxRunningRequests,
-	}
-	h := report.Header{MaxRunningRequests: s.MaxRunningRequests}
-	if s.Simulated {
-		cfg.Backend = launcher.BackendSim
-	}
-	switch cfg.Backend {
-	case launcher.BackendSim:
-		prof, err := simulator.LoadProfile(set.SimProfile)
-		if err != nil {
-			return cfg, h, err
-		}
-		bin, err := t.suite.binary()
-		if err != nil {
-			return cfg, h, err
-		}
-		cfg.SimBinary = bin
-		if cfg.ModelPath == "" {
-			cfg.ModelPath = prof.Model.Name
-		}
-		// Each simulator gets its own seed so N of them do not jitter in step.
-		cfg.ExtraArgs = []string{"--sim-profile", set.SimProfile, "--random-seed", fmt.Sprint(t.seed + uint64(i))}
-		h.GPU = fmt.Sprintf("simulated %s (profile %s)", prof.GPU.Name, set.SimProfile)
-	case launcher.BackendSGLang:
-		cfg.Python = set.Python
-		if i < len(set.GPUs) {
-			cfg.GPUs = []int{set.GPUs[i]}
-			h.GPU = fmt.Sprintf("GPU %d", set.GPUs[i])
-		} else {
-			h.GPU = "as CUDA_VISIBLE_DEVICES allows"
-		}
-	}
-	if n := len(t.servers); n > 1 {
-		h.GPU = fmt.Sprintf("%d × %s", n, h.GPU)
-	}
-	h.Model = cfg.ModelPath
-	return cfg, h, nil
-}
-
 var nonWord = regexp.MustCompile(`[^a-z0-9]+`)
 
 func slug(s string) string {
@@ -435,3 +331,24 @@ func slug(s string) string {
 	}
 	return s
 }
+
+
+
+
+// simulatorProfile loads a simulator profile by name or path.
+func simulatorProfile(name string) (simulator.Profile, error) { return simulator.LoadProfile(name) }
+
+// DefaultDataset is what a scenario that names no prompts sends: ten
+// seconds of its rate (at least 100 prompts) from the ShareGPT-shaped
+// fixture, as bench_serving defaults to ShareGPT.
+func DefaultDataset(rate float64) Dataset {
+	n := 100
+	if !math.IsInf(rate, 1) && rate*10 > float64(n) {
+		n = int(math.Ceil(rate * 10))
+	}
+	return Dataset{ShareGPT: &load.ShareGPT{Path: DefaultShareGPT, Count: n}}
+}
+
+// DefaultShareGPT is the ShareGPT-shaped fixture shipped with sgltest
+// (fixtures/sharegpt/README.md says how it was made).
+const DefaultShareGPT = "fixtures/sharegpt/generated.json"

@@ -47,11 +47,32 @@ func fatal(err error) {
 }
 
 type worldKey struct{}
+type stepKey struct{}
 
-// scenarioWorld is one scenario's state: its test and the settings steps
-// accumulate before load runs.
+// scenarioWorld is one scenario's state: its test, the scenario as godog
+// runs it, and where each of its steps is written.
 type scenarioWorld struct {
-	test *runner.Test
+	test   *runner.Test
+	pickle *godog.Scenario
+	where  map[string]string // step id -> file:line
+}
+
+// step names a step for the summary: its text and where it is written.
+func (w *scenarioWorld) step(st *godog.Step) runner.Step {
+	if st == nil {
+		return runner.Step{}
+	}
+	return runner.Step{Text: st.Text, Where: w.where[st.Id]}
+}
+
+// after returns the scenario's steps that follow st.
+func (w *scenarioWorld) after(st *godog.Step) []*godog.Step {
+	for i, s := range w.pickle.Steps {
+		if st != nil && s.Id == st.Id {
+			return w.pickle.Steps[i+1:]
+		}
+	}
+	return nil
 }
 
 // DefaultSeed seeds a scenario that names no seed.
@@ -60,34 +81,48 @@ const DefaultSeed = 1
 func world(ctx context.Context) *scenarioWorld { return ctx.Value(worldKey{}).(*scenarioWorld) }
 func test(ctx context.Context) *runner.Test    { return world(ctx).test }
 
+// currentStep is the step being run, as the step hook saw it.
+func currentStep(ctx context.Context) *godog.Step {
+	st, _ := ctx.Value(stepKey{}).(*godog.Step)
+	return st
+}
+
 // InitializeScenario is godog's scenario initializer: it registers every
 // sentence and the hooks that give each scenario a fresh test.
 func InitializeScenario(sc *godog.ScenarioContext) {
-	for _, s := range sentences {
+	for i, s := range sentences {
+		if s.judge != nil {
+			sc.Step(s.pattern, judgeFunc(i))
+			continue
+		}
 		sc.Step(s.pattern, s.fn)
 	}
 	sc.Before(func(ctx context.Context, p *godog.Scenario) (context.Context, error) {
 		if suite == nil {
 			return ctx, errors.New("the suite was not initialised: InitializeTestSuite must be registered")
 		}
-		// Undefined or ambiguous sentences fail the scenario here, whatever
-		// godog's Strict option says (godog run defaults it to off).
+		if suite.Interrupted() {
+			return ctx, errors.New("skipped: the suite was interrupted")
+		}
+		t := suite.NewTest(p.Name)
+		w := &scenarioWorld{test: t, pickle: p, where: locate(p)}
+		// Undefined or ambiguous sentences fail the scenario here, at their
+		// own lines and with the closest sentences, whatever godog's Strict
+		// option says (godog run defaults it to off).
 		var bad []string
 		for _, st := range p.Steps {
-			switch match(st.Text) {
-			case 1:
-			case 0:
-				bad = append(bad, fmt.Sprintf("undefined step %q", st.Text))
-			default:
-				bad = append(bad, fmt.Sprintf("ambiguous step %q", st.Text))
+			if msg := checkStep(st.Text, w.where[st.Id]); msg != "" {
+				bad = append(bad, msg)
 			}
 		}
 		if len(bad) > 0 {
-			return ctx, fmt.Errorf("%s (see steps/VOCABULARY.md for every sentence)", strings.Join(bad, "; "))
+			return ctx, fmt.Errorf("%s\n(every sentence is in steps/VOCABULARY.md; `sgltest vocabulary` prints them, `sgltest lint` checks files)", strings.Join(bad, "\n"))
 		}
-		t := suite.NewTest(p.Name)
 		t.SetSeed(DefaultSeed)
-		return context.WithValue(ctx, worldKey{}, &scenarioWorld{test: t}), nil
+		return context.WithValue(ctx, worldKey{}, w), nil
+	})
+	sc.StepContext().Before(func(ctx context.Context, st *godog.Step) (context.Context, error) {
+		return context.WithValue(ctx, stepKey{}, st), nil
 	})
 	sc.After(func(ctx context.Context, _ *godog.Scenario, err error) (_ context.Context, afterErr error) {
 		// A panic in an After hook kills godog's worker; never let one escape.

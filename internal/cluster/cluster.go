@@ -39,20 +39,61 @@ type Config struct {
 	Router Router
 	// Seed seeds engine i's step-time noise with Seed+i.
 	Seed int64
+	// Targets names the engines in the records; nil means
+	// "virtual://engine-<i>".
+	Targets []string
+
+	// Faults happen to engines during the run (see Fault).
+	Faults []Fault
+	// Startup is how long a restored or restarted engine takes before it
+	// serves (model loading, for the simulator its startup delay).
+	Startup time.Duration
+	// Detect is how often a router checks its engines' health: a change is
+	// seen at the next multiple of Detect (at once when zero), and a pause
+	// DetectTimeout after that (a health check that hangs until it times
+	// out). The router sees a down engine in EngineState.Down.
+	Detect, DetectTimeout time.Duration
+	// Timeout, when positive, fails a request not finished this long after
+	// it was sent; the engine aborts it.
+	Timeout time.Duration
+	// SampleEvery, when positive, calls OnSample for every serving engine
+	// at each multiple of it while the run goes on, as a scrape of its
+	// /metrics would.
+	SampleEvery time.Duration
+	OnSample    func(engine int, at time.Duration, s EngineSample)
+	// OnEvent, when set, receives each Event.
+	OnEvent func(Event)
 
 	// stepwise delivers every step's outputs at its end (no
 	// simulator.Engine.DeferOutputs), for tests that prove both agree.
 	stepwise bool
 }
 
-// Event priorities at one instant: routing before a request reaches its
-// engine, that before a step ends, and a step ending before an idle engine
-// starts one, so every request that reaches an engine at t is in the batch
-// a step starting at t forms.
+// EngineSample is what a scrape of one engine's /metrics would read: its
+// exact state, its scheduler gauges and the counters of this incarnation
+// (a restarted engine counts from zero, as a restarted process does).
+type EngineSample struct {
+	Usage   simulator.Usage
+	Metrics simulator.EngineMetrics
+	// Requests, PromptTokens, GenerationTokens and CachedTokens count the
+	// requests this engine finished, as sglang:num_requests_total and the
+	// token counters do.
+	Requests, PromptTokens, GenerationTokens, CachedTokens int64
+}
+
+// Event priorities at one instant: a fault before anything reaches an
+// engine, routing before a request reaches its engine, that before a step
+// ends, a step ending before an idle engine starts one (so every request
+// that reaches an engine at t is in the batch a step starting at t forms),
+// then timeouts, what routers believe, and samples last.
 const (
-	prioEnqueue = iota + 1
+	prioFault = iota + 1
+	prioEnqueue
 	prioStepEnd
 	prioStepStart
+	prioTimeout
+	prioBelief
+	prioSample
 )
 
 type event struct {
@@ -60,7 +101,8 @@ type event struct {
 	prio   uint8
 	seq    uint64
 	engine int32
-	req    int32
+	req    int32 // the request; for a fault, its index in the sorted faults
+	gen    uint32
 }
 
 func (a *event) before(b *event) bool {
@@ -141,7 +183,23 @@ type node struct {
 	// stale says the router's EngineState for this node may be out of
 	// date: its engine was stepped or added to, or its counts moved.
 	stale bool
+
+	// gen counts the engine's incarnations; a step event of an earlier
+	// one is dropped.
+	gen  uint32
+	cfg  simulator.EngineConfig
+	down bool // killed, stopped or restarting: not serving
+	// believedDown is what routers see (EngineState.Down).
+	believedDown bool
+	downAt       time.Duration
+	// pauseFrom and pauseTo bound the current or last pause; shift is set
+	// while the step in flight when it began still has to be delayed.
+	pauseFrom, pauseTo time.Duration
+	shift              bool
+	counts             EngineSample // counters of this incarnation
 }
+
+func (n *node) paused(at time.Duration) bool { return at >= n.pauseFrom && at < n.pauseTo }
 
 // Run simulates reqs on the cluster in virtual time and calls emit with each
 // request's record as it finishes (in finishing order), so a long run need
@@ -153,6 +211,12 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 	}
 	if len(reqs) > math.MaxInt32 {
 		return fmt.Errorf("cluster: %d requests is more than %d", len(reqs), math.MaxInt32)
+	}
+	if cfg.Targets != nil && len(cfg.Targets) != cfg.Engines {
+		return fmt.Errorf("cluster: %d target names for %d engines", len(cfg.Targets), cfg.Engines)
+	}
+	if err := checkFaults(cfg.Faults, cfg.Engines); err != nil {
+		return err
 	}
 	for i := range reqs {
 		r := &reqs[i]
@@ -169,17 +233,40 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 	if router == nil {
 		router = RoundRobin()
 	}
+	// Aborting a request (a timeout) and delaying a step (a pause) need
+	// every step's outputs at its end, not deferred inside the engine.
+	stepwise := cfg.stepwise || cfg.Timeout > 0
+	for _, f := range cfg.Faults {
+		stepwise = stepwise || f.Kind == Pause
+	}
 	nodes := make([]node, cfg.Engines)
-	for i := range nodes {
-		eng, err := simulator.NewEngine(cfg.Engine, cfg.Profile, cfg.Seed+int64(i))
+	newEngine := func(k int, ec simulator.EngineConfig) (*simulator.Engine, error) {
+		// A later incarnation draws other noise than the first.
+		eng, err := simulator.NewEngine(ec, cfg.Profile, cfg.Seed+int64(k)+int64(nodes[k].gen)*1_000_003)
 		if err != nil {
-			return fmt.Errorf("cluster: engine %d: %w", i, err)
+			return nil, fmt.Errorf("cluster: engine %d: %w", k, err)
 		}
-		if !cfg.stepwise {
+		if !stepwise {
 			eng.DeferOutputs() // each step's outputs are consumed before the next
+		}
+		return eng, nil
+	}
+	for i := range nodes {
+		nodes[i].cfg = cfg.Engine
+		eng, err := newEngine(i, cfg.Engine)
+		if err != nil {
+			return err
 		}
 		nodes[i].eng = eng
 		nodes[i].stale = true
+	}
+	faults := sortedFaults(cfg.Faults)
+	for _, f := range faults {
+		if f.Kind == Restart {
+			if _, err := simulator.NewEngine(f.Config, cfg.Profile, 0); err != nil {
+				return fmt.Errorf("cluster: restart of engine %d at %v: %w", f.Engine, f.At, err)
+			}
+		}
 	}
 	maxTotal := nodes[0].eng.Limits().MaxTotalTokens
 	feIn := time.Duration(math.Round(cfg.Profile.Frontend.InputOverhead.Value * 1e9))
@@ -187,16 +274,63 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 	live := make([]*metrics.Record, len(reqs))
 	target := make([]int32, len(reqs))
 	states := make([]EngineState, cfg.Engines)
-	targets := make([]string, cfg.Engines)
-	for k := range targets {
-		targets[k] = "virtual://engine-" + strconv.Itoa(k)
+	targets := cfg.Targets
+	if targets == nil {
+		targets = make([]string, cfg.Engines)
+		for k := range targets {
+			targets[k] = "virtual://engine-" + strconv.Itoa(k)
+		}
 	}
 	var q eventQueue
+	// pending counts queued events other than samples: the run goes on
+	// while there are some, or arrivals to come.
+	pending := 0
+	push := func(e event) {
+		if e.prio != prioSample {
+			pending++
+		}
+		q.push(e)
+	}
+	pop := func() event {
+		e := q.pop()
+		if e.prio != prioSample {
+			pending--
+		}
+		return e
+	}
+	report := func(e Event) {
+		if cfg.OnEvent != nil {
+			cfg.OnEvent(e)
+		}
+	}
 	finish := func(i int, k int32, rec *metrics.Record) {
-		nodes[k].outstanding--
-		nodes[k].stale = true
+		n := &nodes[k]
+		n.outstanding--
+		n.stale = true
 		live[i] = nil
 		emit(*rec)
+	}
+	// fail ends every live request on engine k at t with why.
+	fail := func(k int32, t time.Duration, why string) {
+		for i, rec := range live {
+			if rec != nil && target[i] == k {
+				rec.Error, rec.Done = why, t
+				finish(i, k, rec)
+			}
+		}
+		nodes[k].frontend = 0
+	}
+	// believe schedules the health check that sees engine k's change: it
+	// reads the engine's state when it runs, so a change undone by then
+	// (a restart faster than the check) is never seen.
+	believe := func(k int, at time.Duration, down bool) {
+		if cfg.Detect > 0 {
+			at = (at + cfg.Detect - 1) / cfg.Detect * cfg.Detect
+			if down && nodes[k].paused(at) {
+				at += cfg.DetectTimeout
+			}
+		}
+		push(event{at: at, prio: prioBelief, engine: int32(k)})
 	}
 	// startStep runs engine k's next step at now, or marks it idle. It
 	// takes the place of the queue's top event, which is being handled.
@@ -206,15 +340,21 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 		st := n.eng.Step(now)
 		if st.Kind == simulator.StepIdle {
 			n.busy = false
-			q.pop()
+			pop()
 			return
 		}
 		n.busy, n.step = true, st
-		q.replaceTop(event{at: st.End, prio: prioStepEnd, engine: k})
+		q.replaceTop(event{at: st.End, prio: prioStepEnd, engine: k, gen: n.gen})
+	}
+	for i, f := range faults {
+		push(event{at: f.At, prio: prioFault, engine: int32(f.Engine), req: int32(i)})
+	}
+	if cfg.SampleEvery > 0 {
+		push(event{at: 0, prio: prioSample})
 	}
 
 	next := 0
-	for next < len(reqs) || len(q.ev) > 0 {
+	for next < len(reqs) || pending > 0 {
 		// Arrivals come first at any instant (priority 0).
 		if next < len(reqs) && (len(q.ev) == 0 || reqs[next].Arrival <= q.ev[0].at) {
 			i := next
@@ -227,9 +367,12 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 					continue
 				}
 				nodes[k].stale = false
-				u := nodes[k].eng.Usage()
-				states[k] = EngineState{Running: u.Running, Waiting: u.Queued + nodes[k].frontend,
-					UsedTokens: u.UsedTokens, MaxTotalTokens: maxTotal, Outstanding: nodes[k].outstanding}
+				n := &nodes[k]
+				states[k] = EngineState{Waiting: n.frontend, MaxTotalTokens: maxTotal, Outstanding: n.outstanding, Down: n.believedDown}
+				if n.eng != nil {
+					u := n.eng.Usage()
+					states[k].Running, states[k].Waiting, states[k].UsedTokens = u.Running, u.Queued+n.frontend, u.UsedTokens
+				}
 			}
 			k := router.Route(r, states)
 			if k < 0 || k >= len(nodes) {
@@ -251,18 +394,131 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 				// allocation instead of a growing slice.
 				Chunks: make([]metrics.Chunk, 0, max(r.OutputTokens, 1)),
 			}
-			q.push(event{at: r.Arrival + feIn, prio: prioEnqueue, engine: int32(k), req: int32(i)})
+			push(event{at: r.Arrival + feIn, prio: prioEnqueue, engine: int32(k), req: int32(i)})
+			if cfg.Timeout > 0 {
+				push(event{at: r.Arrival + cfg.Timeout, prio: prioTimeout, engine: int32(k), req: int32(i)})
+			}
 			continue
 		}
 		ev := q.ev[0] // step events leave the top to startStep
 		n := &nodes[ev.engine]
+		if ev.prio == prioFault {
+			pop()
+			k := int(ev.engine)
+			switch ev.req {
+			case readyMarker:
+				eng, err := newEngine(k, n.cfg)
+				if err != nil {
+					return err
+				}
+				n.eng, n.down, n.stale, n.counts = eng, false, true, EngineSample{}
+				report(Event{At: ev.at, Engine: k, Kind: EventReady, Away: ev.at - n.downAt})
+				believe(k, ev.at, false)
+				continue
+			case resumeMarker:
+				if !n.down {
+					report(Event{At: ev.at, Engine: k, Kind: EventResumed})
+					believe(k, ev.at, false)
+				}
+				continue
+			}
+			f := faults[ev.req]
+			switch f.Kind {
+			case Kill, Stop, Restart:
+				if n.down {
+					continue // already down: nothing to end
+				}
+				why := fmt.Sprintf("transport: connection reset (%s %s)", targets[k], f.Kind)
+				kind := string(f.Kind)
+				if f.Kind == Restart {
+					why = fmt.Sprintf("transport: connection reset (%s restarting)", targets[k])
+					kind = EventRestarting
+					n.cfg = f.Config
+				}
+				n.gen++
+				n.down, n.downAt, n.eng, n.busy, n.shift = true, ev.at, nil, false, false
+				n.pauseFrom, n.pauseTo = 0, 0
+				n.stale = true
+				fail(ev.engine, ev.at, why)
+				report(Event{At: ev.at, Engine: k, Kind: kind})
+				believe(k, ev.at, true)
+				if f.Kind == Restart {
+					push(event{at: ev.at + cfg.Startup, prio: prioFault, engine: ev.engine, req: readyMarker})
+				}
+			case Restore:
+				report(Event{At: ev.at, Engine: k, Kind: EventRestoring})
+				push(event{at: ev.at + cfg.Startup, prio: prioFault, engine: ev.engine, req: readyMarker})
+			case Pause:
+				if n.down {
+					continue
+				}
+				n.pauseFrom, n.pauseTo = ev.at, ev.at+f.For
+				n.shift = n.busy && n.step.End > ev.at
+				report(Event{At: ev.at, Engine: k, Kind: string(Pause)})
+				push(event{at: n.pauseTo, prio: prioFault, engine: ev.engine, req: resumeMarker})
+				believe(k, ev.at, true)
+			}
+			continue
+		}
 		switch ev.prio {
+		case prioBelief:
+			pop()
+			down := n.down || n.paused(ev.at)
+			if n.believedDown != down {
+				n.believedDown = down
+				n.stale = true
+				kind := EventHealthy
+				if down {
+					kind = EventUnhealthy
+				}
+				report(Event{At: ev.at, Engine: int(ev.engine), Kind: kind})
+			}
+		case prioSample:
+			pop()
+			for k := range nodes {
+				m := &nodes[k]
+				if m.down || m.paused(ev.at) || cfg.OnSample == nil {
+					continue
+				}
+				smp := m.counts
+				smp.Usage, smp.Metrics = m.eng.Usage(), m.eng.Metrics()
+				cfg.OnSample(k, ev.at, smp)
+			}
+			if next < len(reqs) || pending > 0 {
+				push(event{at: ev.at + cfg.SampleEvery, prio: prioSample})
+			}
+		case prioTimeout:
+			pop()
+			i := int(ev.req)
+			rec := live[i]
+			if rec == nil {
+				continue
+			}
+			if n.eng != nil {
+				n.eng.Abort(rec.RID)
+			}
+			rec.Error = fmt.Sprintf("timed out after %v (request timeout)", cfg.Timeout)
+			rec.Done = ev.at
+			finish(i, ev.engine, rec)
 		case prioEnqueue:
-			q.pop()
+			pop()
+			i := int(ev.req)
+			rec := live[i]
+			if rec == nil {
+				continue // ended meanwhile (timed out, or its engine died)
+			}
+			if n.paused(ev.at) {
+				push(event{at: n.pauseTo, prio: prioEnqueue, engine: ev.engine, req: ev.req})
+				continue
+			}
 			n.frontend--
 			n.stale = true
-			i := int(ev.req)
-			r, rec := &reqs[i], live[i]
+			if n.down {
+				rec.Error, rec.Done = fmt.Sprintf("transport: connection refused (%s is down)", targets[ev.engine]), ev.at
+				finish(i, ev.engine, rec)
+				continue
+			}
+			r := &reqs[i]
 			err := n.eng.Add(simulator.Request{
 				ID: rec.RID, InputTokens: r.InputTokens, InputIDs: r.InputIDs, MaxNewTokens: r.OutputTokens,
 				Arrival: ev.at, Stream: true, Tag: i,
@@ -277,13 +533,48 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 			}
 			if !n.busy {
 				n.busy = true
-				q.push(event{at: ev.at, prio: prioStepStart, engine: ev.engine})
+				push(event{at: ev.at, prio: prioStepStart, engine: ev.engine, gen: n.gen})
 			}
 		case prioStepStart:
+			if ev.gen != n.gen {
+				pop()
+				continue
+			}
+			if n.paused(ev.at) {
+				q.replaceTop(event{at: n.pauseTo, prio: prioStepStart, engine: ev.engine, gen: n.gen})
+				continue
+			}
 			startStep(ev.engine, ev.at)
 		case prioStepEnd:
+			if ev.gen != n.gen {
+				pop()
+				continue
+			}
+			if n.shift {
+				// The step was running when the engine froze: it ends later
+				// by the pause's length, and so does everything it shows.
+				n.shift = false
+				d := n.pauseTo - n.pauseFrom
+				n.step.End += d
+				for j := range n.step.Outputs {
+					o := &n.step.Outputs[j]
+					if o.At >= n.pauseFrom {
+						o.At += d
+					}
+					for t := range o.Times {
+						if o.Times[t] >= n.pauseFrom {
+							o.Times[t] += d
+						}
+					}
+				}
+				q.replaceTop(event{at: n.step.End, prio: prioStepEnd, engine: ev.engine, gen: n.gen})
+				continue
+			}
 			for _, o := range n.step.Outputs {
 				rec := live[o.Tag]
+				if rec == nil {
+					continue // timed out while the step ran
+				}
 				if len(o.Times) > 0 {
 					// A run of outputs from deferred decode steps; never the
 					// first or the finishing one.
@@ -304,6 +595,10 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 					if o.FinishReason == api.FinishAbort {
 						rec.Error = "aborted by the scheduler: the KV pool cannot hold the request"
 					}
+					n.counts.Requests++
+					n.counts.PromptTokens += int64(rec.InputTokens)
+					n.counts.GenerationTokens += int64(o.Generated)
+					n.counts.CachedTokens += int64(o.CachedTokens)
 					finish(o.Tag, ev.engine, rec)
 				}
 			}

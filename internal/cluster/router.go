@@ -9,6 +9,9 @@ type EngineState struct {
 	UsedTokens, MaxTotalTokens int
 	// Outstanding is every request routed to the engine and not finished.
 	Outstanding int
+	// Down is set while the router's health checks see the engine as not
+	// serving (Config.Detect says when they notice).
+	Down bool
 }
 
 // Router picks the engine for a request: the index into engines.

@@ -26,7 +26,10 @@ type Dispatcher struct {
 
 	mu       sync.Mutex
 	inFlight []int
+	down     []bool // workers whose health checks fail: never picked
 	snapshot []router.Worker
+	healthy  []router.Worker // the snapshot's healthy workers, what the policy sees
+	index    []int           // healthy[j] is worker index[j]
 }
 
 // New returns a Dispatcher over the given worker base URLs. A nil logger
@@ -53,7 +56,7 @@ func New(policy router.Policy, workers []string, logger *slog.Logger) (*Dispatch
 	}
 	d := &Dispatcher{
 		policy: policy, workers: append([]string(nil), workers...), log: logger,
-		inFlight: make([]int, len(workers)), snapshot: make([]router.Worker, len(workers)),
+		inFlight: make([]int, len(workers)), down: make([]bool, len(workers)), snapshot: make([]router.Worker, len(workers)),
 	}
 	for i, u := range d.workers {
 		d.snapshot[i].URL = u
@@ -73,15 +76,35 @@ func (d *Dispatcher) Pick(req router.Request) (int, error) {
 	if d.State != nil {
 		d.State.Fill(d.snapshot)
 	}
-	i, err := d.policy.Pick(req, d.snapshot)
+	d.healthy, d.index = d.healthy[:0], d.index[:0]
+	for i, w := range d.snapshot {
+		if !d.down[i] {
+			d.healthy = append(d.healthy, w)
+			d.index = append(d.index, i)
+		}
+	}
+	if len(d.healthy) == 0 {
+		return 0, fmt.Errorf("no healthy worker: all %d fail their health checks", len(d.workers))
+	}
+	j, err := d.policy.Pick(req, d.healthy)
 	if err != nil {
 		return 0, err
 	}
-	if i < 0 || i >= len(d.workers) {
-		return 0, fmt.Errorf("policy picked worker %d of %d", i, len(d.workers))
+	if j < 0 || j >= len(d.healthy) {
+		return 0, fmt.Errorf("policy picked worker %d of %d", j, len(d.healthy))
 	}
+	i := d.index[j]
 	d.inFlight[i]++
 	return i, nil
+}
+
+// SetHealthy marks worker i healthy or not; Pick never offers an unhealthy
+// worker to the policy, as a real router drops a worker whose health
+// checks fail.
+func (d *Dispatcher) SetHealthy(i int, ok bool) {
+	d.mu.Lock()
+	d.down[i] = !ok
+	d.mu.Unlock()
 }
 
 // Done ends a request counted in flight on worker i by Pick.

@@ -90,6 +90,53 @@ func (s *Server) Stop() error {
 	return s.stopErr
 }
 
+// Kill ends the server's whole process group at once with SIGKILL, as a
+// crash would, and returns once the group is gone. Like Stop it is
+// idempotent and forgets the server; Err then reports the signal.
+func (s *Server) Kill() error {
+	s.stopMu.Lock()
+	defer s.stopMu.Unlock()
+	if !s.stopped {
+		s.stopErr = s.kill()
+		s.stopped = true
+		s.forget(s)
+	}
+	return s.stopErr
+}
+
+func (s *Server) kill() error {
+	if s.exited() && !groupAlive(s.pid) {
+		return nil
+	}
+	if err := syscall.Kill(-s.pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
+		return fmt.Errorf("killing %s: SIGKILL to process group %d: %w", s.cfg.Name, s.pid, err)
+	}
+	if s.waitGone(killWait) {
+		s.log.Info("server killed", "status", exitString(s.exitErr))
+		return nil
+	}
+	return fmt.Errorf("killing %s: process group %d still alive %v after SIGKILL", s.cfg.Name, s.pid, killWait)
+}
+
+// Pause freezes the server's process group (SIGSTOP); Resume thaws it
+// (SIGCONT). A paused server keeps its sockets and answers nothing. Stop
+// and Kill work on a paused server (Stop resumes it first, so that it can
+// act on SIGTERM).
+func (s *Server) Pause() error { return s.signalGroup(syscall.SIGSTOP) }
+
+// Resume thaws a server frozen by Pause.
+func (s *Server) Resume() error { return s.signalGroup(syscall.SIGCONT) }
+
+func (s *Server) signalGroup(sig syscall.Signal) error {
+	if s.exited() {
+		return fmt.Errorf("%s: %v: the server has exited (%s)", s.cfg.Name, sig, exitString(s.exitErr))
+	}
+	if err := syscall.Kill(-s.pid, sig); err != nil {
+		return fmt.Errorf("%s: %v to process group %d: %w", s.cfg.Name, sig, s.pid, err)
+	}
+	return nil
+}
+
 func (s *Server) stop() error {
 	pgid := s.pid
 	// Once the leader is reaped and the group is empty, the group id may
@@ -98,6 +145,8 @@ func (s *Server) stop() error {
 		s.log.Info("server had already exited", "status", exitString(s.exitErr))
 		return nil
 	}
+	// A paused group cannot act on SIGTERM; SIGCONT is harmless otherwise.
+	_ = syscall.Kill(-pgid, syscall.SIGCONT)
 	if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil && err != syscall.ESRCH {
 		return fmt.Errorf("stopping %s: SIGTERM to process group %d: %w", s.cfg.Name, pgid, err)
 	}

@@ -48,6 +48,16 @@ type Generator struct {
 	// Bounds are the self-check's limits (see Health); zero fields take
 	// their documented defaults.
 	Bounds Bounds
+	// RequestTimeout, when positive, fails a request still going this long
+	// after it was sent; its Error says so.
+	RequestTimeout time.Duration
+	// OnStart, when set, is called with the start instant, the run's time
+	// base, as soon as it is taken and before the first arrival.
+	OnStart func(start time.Time)
+	// Discard drops each measured Record once the Sink has it: Play's
+	// Result.Records then holds the warmup records only, and the memory a
+	// run holds does not grow with what it has measured.
+	Discard bool
 }
 
 // Batch is static client-side batching: arrived requests are held until
@@ -203,10 +213,18 @@ func (g *Generator) Play(ctx context.Context, reqs []Request, s Schedule, sink S
 		}
 	}
 
-	records := make([]metrics.Record, len(reqs))
-	sent := make([]bool, len(reqs))
+	var records []metrics.Record
+	var sent []bool
+	if !g.Discard {
+		records = make([]metrics.Record, len(reqs))
+		sent = make([]bool, len(reqs))
+	}
+	lags := make([]time.Duration, 0, len(reqs))
 	clock := &Clock{start: time.Now()}
 	r.now = clock.Now
+	if g.OnStart != nil {
+		g.OnStart(clock.start)
+	}
 	for i := range warm {
 		shiftRecord(&warm[i], -clock.start.Sub(r.warmStart))
 		r.emit(warm[i])
@@ -224,14 +242,20 @@ func (g *Generator) Play(ctx context.Context, reqs []Request, s Schedule, sink S
 			cancelled = err
 			break
 		}
-		rec := &records[i]
+		var rec *metrics.Record
+		if g.Discard {
+			rec = new(metrics.Record)
+		} else {
+			rec = &records[i]
+			sent[i] = true
+		}
 		rec.Arrival = clock.Now()
 		rec.Scheduled = sched
 		rec.Index = prep[i].req.Index
 		rec.RID = prep[i].rid
 		rec.InputTokens = prep[i].req.inputTokens()
 		rec.RequestedOutputTokens = prep[i].req.OutputTokens
-		sent[i] = true
+		lags = append(lags, rec.Arrival-rec.Scheduled)
 		admit(job{i: i, p: &prep[i], rec: rec})
 	}
 	r.closeAdmission()
@@ -245,8 +269,8 @@ func (g *Generator) Play(ctx context.Context, reqs []Request, s Schedule, sink S
 			out = append(out, records[i])
 		}
 	}
-	h := bounds.check(out, cpu1-cpu0, wall, errors.Join(cpuErr, cpuErr1))
-	log.Info("load finished", "sent", len(out)-len(warm), "of", len(reqs), "valid", h.Valid, "schedule_lag_p99", h.ScheduleLagP99, "cpu_busy", h.CPUBusy)
+	h := bounds.check(lags, cpu1-cpu0, wall, errors.Join(cpuErr, cpuErr1))
+	log.Info("load finished", "sent", len(lags), "of", len(reqs), "valid", h.Valid, "schedule_lag_p99", h.ScheduleLagP99, "cpu_busy", h.CPUBusy)
 	if !h.Valid {
 		log.Warn("load generator self-check failed", "reason", h.Reason)
 	}
@@ -310,7 +334,7 @@ func (r *run) capped(ctx context.Context, n int) {
 		case slots <- struct{}{}:
 			r.send(ctx, j, func() { <-slots })
 		case <-ctx.Done():
-			r.unsent(j, ctx.Err())
+			r.unsent(ctx, j, ctx.Err())
 		}
 	}
 }
@@ -351,7 +375,7 @@ func (r *run) batched(ctx context.Context, b Batch) {
 		timer.Stop()
 		for _, j := range batch {
 			if ctx.Err() != nil {
-				r.unsent(j, ctx.Err())
+				r.unsent(ctx, j, ctx.Err())
 			} else {
 				r.send(ctx, j, nil)
 			}
@@ -374,14 +398,29 @@ func (r *run) send(ctx context.Context, j job, release func()) {
 					release()
 				}
 				r.schedule.Finished(j.i, j.rec.Routed)
-				r.unsent(j, fmt.Errorf("routing: %w", err))
+				r.unsent(ctx, j, fmt.Errorf("routing: %w", err))
 				return
 			}
 			defer done()
 			target = t
 		}
 		j.rec.Target = target
-		r.g.Client.do(ctx, target, j.p, r.now, j.rec)
+		rctx := ctx
+		if t := r.g.RequestTimeout; t > 0 {
+			var cancel context.CancelFunc
+			rctx, cancel = context.WithTimeoutCause(ctx, t, errRequestTimeout)
+			defer cancel()
+		}
+		r.g.Client.do(rctx, target, j.p, r.now, j.rec)
+		j.p.body = nil // sent: the memory is the run's to reuse
+		if !j.rec.OK() {
+			switch {
+			case ctx.Err() != nil:
+				cancelled(ctx, j.rec)
+			case rctx.Err() != nil && context.Cause(rctx) == errRequestTimeout:
+				j.rec.Error = fmt.Sprintf("timed out after %v (request timeout): %s", r.g.RequestTimeout, j.rec.Error)
+			}
+		}
 		if release != nil {
 			release()
 		}
@@ -390,11 +429,25 @@ func (r *run) send(ctx context.Context, j job, release func()) {
 	}()
 }
 
+// errRequestTimeout is the cause of a request's context when its
+// RequestTimeout passed.
+var errRequestTimeout = errors.New("request timeout")
+
+// cancelled marks rec as given up on because ctx, the run's, ended: its
+// Error says why the run stopped (ctx's cause).
+func cancelled(ctx context.Context, rec *metrics.Record) {
+	rec.Cancelled = true
+	rec.Error = "cancelled: " + context.Cause(ctx).Error()
+}
+
 // unsent records a request that arrived but was never sent.
-func (r *run) unsent(j job, err error) {
+func (r *run) unsent(ctx context.Context, j job, err error) {
 	j.rec.Sent = r.now()
 	j.rec.Done = j.rec.Sent
 	j.rec.Error = "not sent: " + err.Error()
+	if ctx.Err() != nil {
+		cancelled(ctx, j.rec)
+	}
 	r.emit(*j.rec)
 }
 

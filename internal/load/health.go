@@ -59,16 +59,16 @@ type Health struct {
 	Reason string
 }
 
-func (b Bounds) check(recs []metrics.Record, cpu, wall time.Duration, cpuErr error) Health {
-	var lags []float64
-	for i := range recs {
-		if !recs[i].Warmup {
-			lags = append(lags, float64(recs[i].Arrival-recs[i].Scheduled))
-		}
-	}
+// check judges a run from the schedule lag (Arrival − Scheduled) of each
+// measured request and the process's CPU time over the wall time.
+func (b Bounds) check(lags []time.Duration, cpu, wall time.Duration, cpuErr error) Health {
 	h := Health{Valid: true}
 	if len(lags) > 0 {
-		h.ScheduleLagP99 = time.Duration(metrics.Distribute(lags).P99)
+		v := make([]float64, len(lags))
+		for i, l := range lags {
+			v[i] = float64(l)
+		}
+		h.ScheduleLagP99 = time.Duration(metrics.Distribute(v).P99)
 	}
 	if wall > 0 {
 		h.CPUBusy = cpu.Seconds() / (wall.Seconds() * float64(runtime.GOMAXPROCS(0)))

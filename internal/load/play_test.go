@@ -287,18 +287,17 @@ func TestStarvedClientMarksTheRunInvalid(t *testing.T) {
 
 func TestHealthBounds(t *testing.T) {
 	ms := time.Millisecond
-	lagged := func(lag time.Duration) []metrics.Record {
-		recs := make([]metrics.Record, 100)
-		for i := range recs {
-			recs[i] = metrics.Record{Scheduled: time.Duration(i) * ms, Arrival: time.Duration(i)*ms + lag}
+	lagged := func(lag time.Duration) []time.Duration {
+		lags := make([]time.Duration, 100)
+		for i := range lags {
+			lags[i] = lag
 		}
-		recs = append(recs, metrics.Record{Warmup: true, Arrival: time.Hour}) // ignored
-		return recs
+		return lags
 	}
 	tests := []struct {
 		name      string
 		b         Bounds
-		recs      []metrics.Record
+		recs      []time.Duration
 		cpu, wall time.Duration
 		valid     bool
 		reason    string

@@ -52,6 +52,11 @@ type Record struct {
 	// Error is empty for a successful request and otherwise says why it
 	// failed (transport error, non-200 status, error or abort in the stream).
 	Error string `json:"error,omitempty"`
+	// Cancelled marks a request the run itself gave up on because it
+	// stopped early (interrupted, past its deadline, a server's unplanned
+	// exit); Error then says why the run stopped. It is neither a success
+	// nor a failure of the server.
+	Cancelled bool `json:"cancelled,omitempty"`
 }
 
 // Chunk is one streamed chunk: when it arrived and how many new tokens it

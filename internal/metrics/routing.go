@@ -8,11 +8,23 @@ import (
 
 // WorkerShare is what one worker served in a routed run.
 type WorkerShare struct {
+	// Worker names the worker ("server-2"); URL is where it answered,
+	// when it ran as a process.
 	Worker       string  `json:"worker"`
+	URL          string  `json:"url,omitempty"`
 	Requests     float64 `json:"requests"`
 	InputTokens  float64 `json:"input_tokens"`
 	OutputTokens float64 `json:"output_tokens"`
 	CachedTokens float64 `json:"cached_tokens"`
+}
+
+// Label names the worker by name and URL, e.g. "server-2
+// (http://127.0.0.1:41234)".
+func (s WorkerShare) Label() string {
+	if s.URL == "" {
+		return s.Worker
+	}
+	return s.Worker + " (" + s.URL + ")"
 }
 
 // CacheHitRate is CachedTokens / InputTokens; ok is false when the worker
@@ -37,24 +49,32 @@ type WorkerCounters struct {
 // workers; a worker listed but never chosen has zero counts, and a Target
 // not in workers is an error.
 func SharesFromRecords(records []Record, workers []string) ([]WorkerShare, error) {
+	return storeOf(records).Shares(workers)
+}
+
+// Shares is SharesFromRecords over the stored requests.
+func (s *Store) Shares(workers []string) ([]WorkerShare, error) {
 	shares := make([]WorkerShare, len(workers))
 	for i, w := range workers {
 		shares[i].Worker = w
 	}
-	for i := range records {
-		r := &records[i]
-		if r.Warmup || !r.OK() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := walker{s: s}
+	var r request
+	for w.next(&r) {
+		if !r.ok() {
 			continue
 		}
-		k := slices.Index(workers, r.Target)
+		k := slices.Index(workers, s.targets[r.target])
 		if k < 0 {
-			return nil, fmt.Errorf("record %d: target %q is not one of the workers %v", r.Index, r.Target, workers)
+			return nil, fmt.Errorf("request %d: target %q is not one of the workers %v", r.index, s.targets[r.target], workers)
 		}
-		s := &shares[k]
-		s.Requests++
-		s.InputTokens += float64(r.InputTokens)
-		s.OutputTokens += float64(r.OutputTokens)
-		s.CachedTokens += float64(r.CachedTokens)
+		sh := &shares[k]
+		sh.Requests++
+		sh.InputTokens += float64(r.in)
+		sh.OutputTokens += float64(r.out)
+		sh.CachedTokens += float64(r.cached)
 	}
 	return shares, nil
 }
@@ -127,19 +147,28 @@ type WorkerLatency struct {
 // (by Record.Target) over successful, non-warmup requests, in the order of
 // workers. A worker that served nothing has Count 0 distributions.
 func LatencyByWorker(records []Record, workers []string) []WorkerLatency {
+	return storeOf(records).LatencyByWorker(workers)
+}
+
+// LatencyByWorker is the package function LatencyByWorker over the stored
+// requests.
+func (s *Store) LatencyByWorker(workers []string) []WorkerLatency {
 	server := make([][]float64, len(workers))
 	ttft := make([][]float64, len(workers))
-	for i := range records {
-		r := &records[i]
-		k := slices.Index(workers, r.Target)
-		if r.Warmup || !r.OK() || k < 0 {
+	s.mu.Lock()
+	w := walker{s: s}
+	var r request
+	for w.next(&r) {
+		k := slices.Index(workers, s.targets[r.target])
+		if !r.ok() || k < 0 {
 			continue
 		}
-		server[k] = append(server[k], ms(r.Done-r.Sent))
-		if r.FirstToken > 0 {
-			ttft[k] = append(ttft[k], ms(r.FirstToken-r.Sent))
+		server[k] = append(server[k], ms(r.done-r.sent))
+		if r.first > 0 {
+			ttft[k] = append(ttft[k], ms(r.first-r.sent))
 		}
 	}
+	s.mu.Unlock()
 	out := make([]WorkerLatency, len(workers))
 	for i, w := range workers {
 		out[i] = WorkerLatency{Worker: w, ServerLatencyMS: Distribute(server[i]), TTFTMS: Distribute(ttft[i])}
@@ -155,13 +184,13 @@ type Overhead struct {
 	TTFTMS          Distribution `json:"ttft_ms"`
 }
 
-// RouterOverhead compares two runs of the same workload: one through the
-// router, one sent directly (or by our dispatcher). Each field is the
+// RouterOverhead compares the summaries of two runs of the same workload:
+// one through the router, one sent directly (or by our dispatcher). Each field is the
 // through-router statistic minus the direct one (Count is the through-router
 // count); percentiles do not subtract like means, so this is a difference
 // of distributions, not a distribution of per-request differences.
-func RouterOverhead(throughRouter, direct []Record) (Overhead, error) {
-	a, b := Summarize(throughRouter), Summarize(direct)
+func RouterOverhead(throughRouter, direct Summary) (Overhead, error) {
+	a, b := throughRouter, direct
 	if a.Succeeded == 0 || b.Succeeded == 0 {
 		return Overhead{}, fmt.Errorf("router overhead needs successful requests in both runs (through router %d, direct %d)", a.Succeeded, b.Succeeded)
 	}

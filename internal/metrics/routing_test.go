@@ -103,7 +103,7 @@ func TestRouterOverheadSubtractsDirectFromRouted(t *testing.T) {
 		direct = append(direct, routed("w", 1, 2, 0, 0, d/2, d))
 		through = append(through, routed("r", 1, 2, 0, 0, d/2+3*time.Millisecond, d+3*time.Millisecond))
 	}
-	o, err := RouterOverhead(through, direct)
+	o, err := RouterOverhead(Summarize(through), Summarize(direct))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestRouterOverheadSubtractsDirectFromRouted(t *testing.T) {
 	if !cmp.Equal(o.ServerLatencyMS.Mean, 3.0, approx) || !cmp.Equal(o.ServerLatencyMS.P99, 3.0, approx) || !cmp.Equal(o.TTFTMS.Median, 3.0, approx) {
 		t.Errorf("overhead = %+v, want 3 ms everywhere", o)
 	}
-	if _, err := RouterOverhead(nil, direct); err == nil {
+	if _, err := RouterOverhead(Summary{}, Summarize(direct)); err == nil {
 		t.Error("an empty run gave an overhead")
 	}
 }

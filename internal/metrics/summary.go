@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// Summary is the figures of one run, computed by Summarize from its Records.
+// Summary is the figures of one run, computed by Summarize from its Records
+// or by a Store as they arrive.
 // It is written to summary.json, the contract CI reads. Latencies are in
 // milliseconds, throughputs per second of Duration.
 //
@@ -30,7 +31,10 @@ import (
 //     previous chunk, counted once whatever the number of tokens it carried
 //     (bench_serving's OpenAI-backend definition); pooled over requests.
 //   - TPOT = (server latency − TTFT) / (output tokens − 1), for requests with
-//     more than one output token (bench_serving's definition).
+//     more than one output token that arrived over more than one chunk
+//     (bench_serving's definition). A request whose tokens all came in one
+//     piece (not streamed) has no time per output token to measure, so it
+//     gives no TPOT sample, as it gives no ITL sample.
 //
 // Client health, over every measured request whether it succeeded or not
 // (they describe the load generator, not the server):
@@ -54,9 +58,17 @@ import (
 //   - Max queue depth: the largest number of requests arrived but not yet
 //     sent, on the client side, at any instant.
 type Summary struct {
+	// Requests counts the measured requests that arrived (were sent or
+	// queued): Requests = Succeeded + Failed + Cancelled.
 	Requests  int `json:"requests"`
 	Succeeded int `json:"succeeded"`
-	Failed    int `json:"failed"`
+	// Failed counts requests that ended in an error: a transport error, a
+	// non-200 status, an error or abort in the stream, a timeout.
+	Failed int `json:"failed"`
+	// Cancelled counts requests the run itself gave up on when it stopped
+	// early (interrupted, past its deadline, or after a server's unplanned
+	// exit): in flight or queued at that moment.
+	Cancelled int `json:"cancelled"`
 
 	DurationS         float64 `json:"duration_s"`
 	TotalInputTokens  int     `json:"total_input_tokens"`
@@ -86,118 +98,36 @@ type Summary struct {
 
 	// Errors counts failed requests by their error text.
 	Errors map[string]int `json:"errors,omitempty"`
+	// CancelReasons counts cancelled requests by why the run stopped.
+	CancelReasons map[string]int `json:"cancel_reasons,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // Summarize computes a Summary from records. Warmup records are ignored.
 func Summarize(records []Record) Summary {
-	var s Summary
-	var server, total, queue, ttft, itl, itlChunk, tpot, lag, sendLag []float64
-	var last time.Duration
-	var sumLatency time.Duration
-	var ok []*Record
+	st := NewStore()
 	for i := range records {
-		r := &records[i]
-		if r.Warmup {
-			continue
-		}
-		s.Requests++
-		lag = append(lag, ms(r.Arrival-r.Scheduled))
-		sendLag = append(sendLag, ms(r.Sent-r.Scheduled))
-		if r.Done > last {
-			last = r.Done
-		}
-		if !r.OK() {
-			s.Failed++
-			if s.Errors == nil {
-				s.Errors = map[string]int{}
-			}
-			s.Errors[r.Error]++
-			continue
-		}
-		s.Succeeded++
-		ok = append(ok, r)
-		s.TotalInputTokens += r.InputTokens
-		s.TotalOutputTokens += r.OutputTokens
-		s.TotalCachedTokens += r.CachedTokens
-		lat := r.Done - r.Sent
-		sumLatency += lat
-		server = append(server, ms(lat))
-		total = append(total, ms(r.Done-r.Arrival))
-		queue = append(queue, ms(r.Sent-r.Arrival))
-		if r.FirstToken > 0 {
-			first := r.FirstToken - r.Sent
-			ttft = append(ttft, ms(first))
-			if r.OutputTokens > 1 {
-				tpot = append(tpot, ms(lat-first)/float64(r.OutputTokens-1))
-			}
-		}
-		itl = appendITL(itl, r.Chunks)
-		itlChunk = appendChunkITL(itlChunk, r.Chunks)
+		st.Add(records[i])
 	}
-	s.DurationS = last.Seconds()
-	if last > 0 {
-		d := last.Seconds()
-		s.RequestThroughput = float64(s.Succeeded) / d
-		s.InputThroughput = float64(s.TotalInputTokens) / d
-		s.OutputThroughput = float64(s.TotalOutputTokens) / d
-		s.TotalThroughput = float64(s.TotalInputTokens+s.TotalOutputTokens) / d
-		s.MeanConcurrency = sumLatency.Seconds() / d
-	}
-	s.ServerLatencyMS = Distribute(server)
-	s.E2ELatencyMS = s.ServerLatencyMS
-	s.TotalLatencyMS = Distribute(total)
-	s.QueueTimeMS = Distribute(queue)
-	s.TTFTMS = Distribute(ttft)
-	s.ITLMS = Distribute(itl)
-	s.TPOTMS = Distribute(tpot)
-	s.ITLPerChunkMS = Distribute(itlChunk)
-	s.ScheduleLagMS = Distribute(lag)
-	s.SendLagMS = Distribute(sendLag)
-	s.PeakConcurrency = peakOverlap(ok, func(r *Record) (time.Duration, time.Duration) { return r.Sent, r.Done })
-	s.MaxQueueDepth = peakOverlap(ok, func(r *Record) (time.Duration, time.Duration) { return r.Arrival, r.Sent })
-	return s
+	return st.Summary()
 }
 
-// appendITL appends the per-token inter-token latencies of one request's
-// chunks, in milliseconds (see Summary).
-func appendITL(dst []float64, chunks []Chunk) []float64 {
-	for i := 1; i < len(chunks); i++ {
-		n := chunks[i].Tokens
-		if n <= 0 {
-			continue
-		}
-		per := ms(chunks[i].At-chunks[i-1].At) / float64(n)
-		for range n {
-			dst = append(dst, per)
-		}
-	}
-	return dst
-}
+// span is one request's interval [start, end) on the run's time axis.
+type span struct{ start, end time.Duration }
 
-// appendChunkITL appends one gap per chunk after the first, in
-// milliseconds, whatever the number of tokens each carried (see Summary).
-func appendChunkITL(dst []float64, chunks []Chunk) []float64 {
-	for i := 1; i < len(chunks); i++ {
-		dst = append(dst, ms(chunks[i].At-chunks[i-1].At))
-	}
-	return dst
-}
-
-// peakOverlap returns the largest number of intervals [start, end) that
-// contain one instant. An interval ending exactly when another starts does
-// not overlap it, and zero-length intervals never count.
-func peakOverlap(recs []*Record, span func(*Record) (time.Duration, time.Duration)) int {
+// peakOverlap returns the largest number of spans that contain one
+// instant. A span ending exactly when another starts does not overlap it,
+// and zero-length spans never count.
+func peakOverlap(spans []span) int {
 	type edge struct {
 		at    time.Duration
 		delta int
 	}
-	edges := make([]edge, 0, 2*len(recs))
-	for _, r := range recs {
-		a, b := span(r)
-		if b > a {
-			edges = append(edges, edge{a, +1}, edge{b, -1})
+	edges := make([]edge, 0, 2*len(spans))
+	for _, sp := range spans {
+		if sp.end > sp.start {
+			edges = append(edges, edge{sp.start, +1}, edge{sp.end, -1})
 		}
 	}
 	slices.SortFunc(edges, func(x, y edge) int {

@@ -34,48 +34,57 @@ type Bucket struct {
 // It returns nil when there is no measured request, and panics if width is
 // not positive.
 func Timeline(records []Record, width time.Duration) []Bucket {
+	return storeOf(records).Timeline(width)
+}
+
+// storeOf adds records to a new Store.
+func storeOf(records []Record) *Store {
+	st := NewStore()
+	for i := range records {
+		st.Add(records[i])
+	}
+	return st
+}
+
+// Timeline is the package function Timeline over the stored requests.
+func (s *Store) Timeline(width time.Duration) []Bucket {
 	if width <= 0 {
 		panic("metrics: Timeline width must be positive")
 	}
-	var last time.Duration
-	measured := 0
-	for i := range records {
-		if !records[i].Warmup {
-			measured++
-			last = max(last, records[i].Done)
-		}
-	}
-	if measured == 0 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.arrival.len() == 0 {
 		return nil
+	}
+	var last time.Duration
+	w := walker{s: s}
+	var r request
+	for w.next(&r) {
+		last = max(last, r.done)
 	}
 	buckets := make([]Bucket, int(last/width)+1)
 	for i := range buckets {
 		buckets[i].Start = time.Duration(i) * width
 	}
 	at := func(d time.Duration) *Bucket {
-		// Chunks never arrive after Done, but clamp anyway rather than index
-		// out of range on a hand-edited requests.jsonl.
 		return &buckets[min(max(int(d/width), 0), len(buckets)-1)]
 	}
-	for i := range records {
-		r := &records[i]
-		if r.Warmup {
+	w = walker{s: s}
+	for w.next(&r) {
+		if !r.ok() {
+			at(r.done).Failed++
 			continue
 		}
-		if !r.OK() {
-			at(r.Done).Failed++
-			continue
-		}
-		at(r.Done).Completed++
+		at(r.done).Completed++
 		streamed := 0
-		for _, c := range r.Chunks {
-			if c.Tokens > 0 {
-				at(c.At).OutputTokens += c.Tokens
-				streamed += c.Tokens
+		w.chunks(&r, func(_ int, t, _ time.Duration, n int) {
+			if n > 0 {
+				at(t).OutputTokens += n
+				streamed += n
 			}
-		}
-		if rest := r.OutputTokens - streamed; rest > 0 {
-			at(r.Done).OutputTokens += rest
+		})
+		if rest := r.out - streamed; rest > 0 {
+			at(r.done).OutputTokens += rest
 		}
 	}
 	return buckets
@@ -92,39 +101,48 @@ type Step struct {
 // over the run, as the steps where it changes. Like Summary.PeakConcurrency
 // it counts successful measured requests only, so its largest Value equals
 // that figure.
-func InFlight(records []Record) []Step {
-	return occupancy(records, func(r *Record) (time.Duration, time.Duration) { return r.Sent, r.Done })
-}
+func InFlight(records []Record) []Step { return storeOf(records).InFlight() }
 
 // QueueDepth returns the number of requests arrived but not yet sent (the
 // client-side queue) over the run, as the steps where it changes. Like
 // Summary.MaxQueueDepth it counts successful measured requests only, so its
 // largest Value equals that figure.
-func QueueDepth(records []Record) []Step {
-	return occupancy(records, func(r *Record) (time.Duration, time.Duration) { return r.Arrival, r.Sent })
+func QueueDepth(records []Record) []Step { return storeOf(records).QueueDepth() }
+
+// InFlight is the package function InFlight over the stored requests.
+func (s *Store) InFlight() []Step {
+	return s.occupancy(func(r *request) span { return span{r.sent, r.done} })
 }
 
-// occupancy returns how many intervals [start, end) of successful measured
-// records contain each instant, as the steps where that number changes.
-// Changes at one instant are merged into one Step, and an instant where
-// the number does not change in the end gives none. Zero-length intervals
-// never count. The result starts with {0, 0} when the first change comes
-// later than 0, and is nil when no interval has positive length.
-func occupancy(records []Record, span func(*Record) (time.Duration, time.Duration)) []Step {
+// QueueDepth is the package function QueueDepth over the stored requests.
+func (s *Store) QueueDepth() []Step {
+	return s.occupancy(func(r *request) span { return span{r.arrival, r.sent} })
+}
+
+// occupancy returns how many spans of successful measured requests contain
+// each instant, as the steps where that number changes. Changes at one
+// instant are merged into one Step, and an instant where the number does
+// not change in the end gives none. Zero-length spans never count. The
+// result starts with {0, 0} when the first change comes later than 0, and
+// is nil when no span has positive length.
+func (s *Store) occupancy(of func(*request) span) []Step {
 	type edge struct {
 		at    time.Duration
 		delta int
 	}
 	var edges []edge
-	for i := range records {
-		r := &records[i]
-		if r.Warmup || !r.OK() {
+	s.mu.Lock()
+	w := walker{s: s}
+	var r request
+	for w.next(&r) {
+		if !r.ok() {
 			continue
 		}
-		if a, b := span(r); b > a {
-			edges = append(edges, edge{a, +1}, edge{b, -1})
+		if sp := of(&r); sp.end > sp.start {
+			edges = append(edges, edge{sp.start, +1}, edge{sp.end, -1})
 		}
 	}
+	s.mu.Unlock()
 	if len(edges) == 0 {
 		return nil
 	}

@@ -69,11 +69,11 @@ var (
 // title and in its middle, so every run directory has the same files. An
 // error in one chart does not stop the others; the paths of the charts
 // written are returned with all errors joined.
-func (r *Run) WriteCharts(records []metrics.Record) ([]string, error) {
+func (r *Run) WriteCharts(st *metrics.Store) ([]string, error) {
 	charts := []struct {
 		name string
 		size [2]vg.Length
-		draw func([]metrics.Record, draw.Canvas)
+		draw func(*metrics.Store, draw.Canvas)
 	}{
 		{LatencyChart, latencySize, drawLatency},
 		{ThroughputChart, throughputSize, drawThroughput},
@@ -83,7 +83,7 @@ func (r *Run) WriteCharts(records []metrics.Record) ([]string, error) {
 	var errs []error
 	for _, c := range charts {
 		path := r.Path(c.name)
-		if err := writeFileFunc(path, func(w io.Writer) error { return renderPNG(w, c.size, records, c.draw) }); err != nil {
+		if err := writeFileFunc(path, func(w io.Writer) error { return renderPNG(w, c.size, st, c.draw) }); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -95,40 +95,20 @@ func (r *Run) WriteCharts(records []metrics.Record) ([]string, error) {
 // renderPNG draws one chart on a white canvas and encodes it as PNG. A
 // panic inside gonum plot becomes an error, so a chart cannot take the
 // summary of a finished run down with it.
-func renderPNG(w io.Writer, size [2]vg.Length, records []metrics.Record, drawFn func([]metrics.Record, draw.Canvas)) (err error) {
+func renderPNG(w io.Writer, size [2]vg.Length, st *metrics.Store, drawFn func(*metrics.Store, draw.Canvas)) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("drawing chart: panic: %v", p)
 		}
 	}()
 	c := vgimg.NewWith(vgimg.UseWH(size[0], size[1]), vgimg.UseDPI(ChartDPI))
-	drawFn(records, draw.New(c))
+	drawFn(st, draw.New(c))
 	_, err = vgimg.PngCanvas{Canvas: c}.WriteTo(w)
 	return err
 }
 
-// measuredOK returns the successful measured (non-warmup) records.
-func measuredOK(records []metrics.Record) []*metrics.Record {
-	var ok []*metrics.Record
-	for i := range records {
-		if r := &records[i]; !r.Warmup && r.OK() {
-			ok = append(ok, r)
-		}
-	}
-	return ok
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func drawLatency(records []metrics.Record, dc draw.Canvas) {
-	var server, total, ttft []float64
-	for _, r := range measuredOK(records) {
-		server = append(server, ms(r.Done-r.Sent))
-		total = append(total, ms(r.Done-r.Arrival))
-		if r.FirstToken > 0 {
-			ttft = append(ttft, ms(r.FirstToken-r.Sent))
-		}
-	}
+func drawLatency(st *metrics.Store, dc draw.Canvas) {
+	server, total, ttft, _ := st.Latencies()
 	row := []*plot.Plot{
 		histogram("Server latency (sent → done)", "server latency (ms)", server),
 		histogram("Total latency (arrived → done)", "total latency (ms)", total),
@@ -186,11 +166,11 @@ func vline(x, top float64, c color.Color, name string, p *plot.Plot) *plotter.Li
 	return l
 }
 
-func drawThroughput(records []metrics.Record, dc draw.Canvas) {
+func drawThroughput(st *metrics.Store, dc draw.Canvas) {
 	const xLabel = "time since run start (s)"
 	reqs := newPlot("Requests per second", xLabel, "requests/s")
 	toks := newPlot("Output tokens per second", xLabel, "output tokens/s")
-	buckets := metrics.Timeline(records, BucketWidth)
+	buckets := st.Timeline(BucketWidth)
 	if len(buckets) == 0 {
 		noData(reqs)
 		noData(toks)
@@ -234,16 +214,13 @@ func bucketSteps(values []float64) plotter.XYs {
 	return append(xys, plotter.XY{X: float64(len(values)) * per, Y: values[len(values)-1]})
 }
 
-func drawConcurrency(records []metrics.Record, dc draw.Canvas) {
+func drawConcurrency(st *metrics.Store, dc draw.Canvas) {
 	p := newPlot("Concurrency (successful requests)", "time since run start (s)", "requests")
-	inFlight, queue := metrics.InFlight(records), metrics.QueueDepth(records)
+	inFlight, queue := st.InFlight(), st.QueueDepth()
 	if len(inFlight) == 0 {
 		noData(p)
 	} else {
-		var end time.Duration
-		for _, r := range measuredOK(records) {
-			end = max(end, r.Done)
-		}
+		_, _, _, end := st.Latencies()
 		addSeries(p, "in flight (sent → done)", seriesA, stepXYs(inFlight, end))
 		addSeries(p, "client queue (arrived → sent)", seriesB, stepXYs(queue, end))
 		p.Y.Min = 0

@@ -22,6 +22,9 @@ type RecordWriter struct {
 	mu     sync.Mutex
 	f      *os.File
 	closed bool
+	lines  int64
+	size   int64 // bytes of whole lines written
+	err    error // the first failed write; later writes fail at once
 }
 
 // CreateRecords creates the JSON Lines file path (it must not exist) and
@@ -47,10 +50,28 @@ func (w *RecordWriter) Write(rec metrics.Record) error {
 	if w.closed {
 		return fmt.Errorf("report: writing record %d to %s: %w", rec.Index, w.f.Name(), os.ErrClosed)
 	}
-	if _, err := w.f.Write(b); err != nil {
-		return fmt.Errorf("report: writing record %d: %w", rec.Index, err)
+	if w.err != nil {
+		return fmt.Errorf("report: record %d not written: %w", rec.Index, w.err)
 	}
+	if n, err := w.f.Write(b); err != nil {
+		// A full disk may take part of the line: cut the file back to the
+		// last whole line, so that no reader ever sees a torn one.
+		if n > 0 {
+			err = errors.Join(err, w.f.Truncate(w.size))
+		}
+		w.err = fmt.Errorf("writing %s: %w", w.f.Name(), err)
+		return fmt.Errorf("report: record %d: %w", rec.Index, w.err)
+	}
+	w.lines++
+	w.size += int64(len(b))
 	return nil
+}
+
+// Lines is the number of whole lines written.
+func (w *RecordWriter) Lines() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lines
 }
 
 // Close closes the file. Later calls to Close do nothing and return nil;

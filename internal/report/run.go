@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/sgltest/sgltest/internal/metrics"
+	"github.com/sgltest/sgltest/internal/timeline"
 )
 
 // File names inside a run directory.
@@ -23,7 +26,9 @@ const (
 
 // SummaryVersion is the schema version written to summary.json. It changes
 // only when a field is removed or changes meaning; adding fields keeps it.
-const SummaryVersion = 1
+// Version 2: "failed" no longer counts cancelled requests, TPOT has no
+// samples from requests that were not streamed.
+const SummaryVersion = 2
 
 // Run is one run directory. Its methods write the files described in the
 // package documentation; they may be called from one goroutine at a time,
@@ -32,9 +37,11 @@ type Run struct {
 	dir string
 }
 
-// Create makes the run directory root/name, creating root if needed. name
-// is one path element, e.g. "20261123-195501-node-moderate-poisson". It is
-// an error if the directory already exists, so two runs never mix files.
+// Create makes a new run directory under root (created if needed), named
+// name, or name with "-2", "-3", ... appended when that exists: two runs,
+// even of two processes started at the same millisecond, never share a
+// directory. name is one path element, e.g.
+// "20261123-195501.123-node-moderate-poisson".
 func Create(root, name string) (*Run, error) {
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) {
 		return nil, fmt.Errorf("report: run name %q is not a single path element", name)
@@ -42,11 +49,38 @@ func Create(root, name string) (*Run, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
-	dir := filepath.Join(root, name)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("report: creating run directory: %w", err)
+	for n := 1; ; n++ {
+		dir := filepath.Join(root, name)
+		if n > 1 {
+			dir += "-" + strconv.Itoa(n)
+		}
+		err := os.Mkdir(dir, 0o755) // atomic: exactly one creator succeeds
+		if err == nil {
+			return &Run{dir: dir}, nil
+		}
+		if !errors.Is(err, fs.ErrExist) || n >= maxRunSuffix {
+			return nil, fmt.Errorf("report: creating run directory: %w", err)
+		}
 	}
-	return &Run{dir: dir}, nil
+}
+
+// maxRunSuffix bounds the search for a free run directory name.
+const maxRunSuffix = 10000
+
+// CheckWritable reports whether runs can be written under root, creating
+// root if needed: a probe file is created and removed. Call it before
+// anything launches.
+func CheckWritable(root string) error {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("reports directory: %w", err)
+	}
+	f, err := os.CreateTemp(root, ".sgltest-probe-*")
+	if err != nil {
+		return fmt.Errorf("reports directory %s is not writable: %w", root, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }
 
 // Dir returns the run directory's path.
@@ -57,13 +91,7 @@ func (r *Run) Path(name string) string { return filepath.Join(r.dir, name) }
 
 // WriteConfig writes v to config.json as indented JSON, replacing any
 // earlier config.json.
-func (r *Run) WriteConfig(v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("report: encoding %s: %w", ConfigFile, err)
-	}
-	return writeFile(r.Path(ConfigFile), bytes.NewReader(append(b, '\n')))
-}
+func (r *Run) WriteConfig(v any) error { return writeJSON(r.Path(ConfigFile), v) }
 
 // Requests creates requests.jsonl and returns a writer appending one line
 // per Record. It is an error if the file already exists.
@@ -76,27 +104,161 @@ func (r *Run) Requests() (*RecordWriter, error) {
 type SummaryFile struct {
 	// Version is SummaryVersion when written.
 	Version int `json:"version"`
+	// Verdict is the run's one-word outcome: "pass", "fail" (a bound
+	// failed), "invalid" (the figures cannot be trusted: see Invalid) or
+	// "interrupted". Before the scenario's checks run it is "pass" or
+	// "invalid"/"interrupted".
+	Verdict string `json:"verdict"`
+	// Valid is false when the figures do not measure what the scenario
+	// asked for; Invalid then says why.
+	Valid   bool   `json:"valid"`
+	Invalid string `json:"invalid_reason,omitempty"`
+	// Interrupted is set when a signal stopped the run.
+	Interrupted bool `json:"interrupted"`
+	// Stopped says why the run stopped before its end, when it did.
+	Stopped string `json:"stopped,omitempty"`
 	// Header says what was measured.
 	Header Header `json:"header"`
 	// Summary holds the figures, as metrics.Summary defines them.
 	Summary metrics.Summary `json:"summary"`
+	// Accounting checks that every request is counted once.
+	Accounting Accounting `json:"accounting"`
+	// Client is the load generator's self-check.
+	Client ClientCheck `json:"client"`
+	// Windows are the figures between the timeline's events.
+	Windows []Window `json:"windows,omitempty"`
+	// Events is what happened during the run (events.jsonl).
+	Events []timeline.Event `json:"events,omitempty"`
+	// Bounds are the scenario's expectations with their measured values
+	// and verdicts, added once the checks ran.
+	Bounds []Bound `json:"bounds"`
 }
 
-// WriteSummary writes summary.json (SummaryFile, indented) and summary.txt
-// (FormatText). h.Dir is set to the run directory when empty. Each file is
-// written whole or not at all.
-func (r *Run) WriteSummary(s metrics.Summary, h Header) error {
-	if h.Dir == "" {
-		h.Dir = r.dir
+// Accounting is every measured request counted once:
+// Sent = Succeeded + Failed + Cancelled, and requests.jsonl has Sent lines.
+type Accounting struct {
+	Sent        int            `json:"sent"`
+	Succeeded   int            `json:"succeeded"`
+	Failed      int            `json:"failed"`
+	FailedBy    map[string]int `json:"failed_by,omitempty"`
+	Cancelled   int            `json:"cancelled"`
+	CancelledBy map[string]int `json:"cancelled_by,omitempty"`
+	// Lines is the number of lines in requests.jsonl; Warmup the warmup
+	// requests, written to warmup.jsonl instead.
+	Lines  int64 `json:"requests_jsonl_lines"`
+	Warmup int   `json:"warmup"`
+	// Error says what does not add up; empty when everything does.
+	Error string `json:"error,omitempty"`
+}
+
+// Line is the accounting as one line of text, e.g. "sent 200 = 190
+// succeeded + 8 failed (5 HTTP 503, 3 timed out) + 2 cancelled".
+func (a Accounting) Line() string {
+	s := fmt.Sprintf("sent %d = %d succeeded + %d failed", a.Sent, a.Succeeded, a.Failed)
+	if len(a.FailedBy) > 0 {
+		s += " (" + byReason(a.FailedBy) + ")"
 	}
-	b, err := json.MarshalIndent(SummaryFile{Version: SummaryVersion, Header: h, Summary: s}, "", "  ")
+	s += fmt.Sprintf(" + %d cancelled", a.Cancelled)
+	if len(a.CancelledBy) > 0 {
+		s += " (" + byReason(a.CancelledBy) + ")"
+	}
+	if a.Warmup > 0 {
+		s += fmt.Sprintf("; %d warmup", a.Warmup)
+	}
+	return s
+}
+
+func byReason(m map[string]int) string {
+	var parts []string
+	for _, e := range topErrors(m, 3) {
+		parts = append(parts, e)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// ClientCheck is the load generator's self-check figures.
+type ClientCheck struct {
+	ScheduleLagP99MS float64 `json:"schedule_lag_p99_ms"`
+	CPUBusy          float64 `json:"cpu_busy"`
+}
+
+// Window is the figures of the requests that arrived between two events.
+type Window struct {
+	Label     string  `json:"label"`
+	FromS     float64 `json:"from_s"`
+	ToS       float64 `json:"to_s"`
+	Requests  int     `json:"requests"`
+	Succeeded int     `json:"succeeded"`
+	Failed    int     `json:"failed"`
+	Cancelled int     `json:"cancelled"`
+	// ErrorRate is Failed / Requests; null when no request arrived.
+	ErrorRate         *float64             `json:"error_rate"`
+	RequestThroughput float64              `json:"request_throughput"`
+	OutputThroughput  float64              `json:"output_throughput"`
+	TTFTMS            metrics.Distribution `json:"ttft_ms"`
+	E2ELatencyMS      metrics.Distribution `json:"e2e_latency_ms"`
+}
+
+// Bound is one expectation of the scenario, judged.
+type Bound struct {
+	// Step is the sentence as written, Where its file and line.
+	Step  string `json:"step"`
+	Where string `json:"where,omitempty"`
+	// Figure names what was measured, Measured its value in Unit; both
+	// empty for a check that is not a number (all requests succeed).
+	Figure   string   `json:"figure,omitempty"`
+	Measured *float64 `json:"measured,omitempty"`
+	Unit     string   `json:"unit,omitempty"`
+	// Pass is the verdict; Message says what was measured against what.
+	Pass    bool   `json:"pass"`
+	Message string `json:"message,omitempty"`
+}
+
+// verdict is the run's one word before or after its bounds are judged.
+func (f *SummaryFile) verdict() string {
+	switch {
+	case f.Interrupted:
+		return "interrupted"
+	case !f.Valid:
+		return "invalid"
+	}
+	for _, b := range f.Bounds {
+		if !b.Pass {
+			return "fail"
+		}
+	}
+	return "pass"
+}
+
+// WriteSummary writes summary.json (f, indented) and summary.txt
+// (FormatText). Each file is written whole or not at all.
+func (r *Run) WriteSummary(f SummaryFile) error {
+	f.Verdict = f.verdict()
+	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return fmt.Errorf("report: encoding %s: %w", SummaryJSON, err)
 	}
 	return errors.Join(
 		writeFile(r.Path(SummaryJSON), bytes.NewReader(append(b, '\n'))),
-		writeFile(r.Path(SummaryText), strings.NewReader(FormatText(s, h))),
+		writeFile(r.Path(SummaryText), strings.NewReader(FormatText(f))),
 	)
+}
+
+// WriteVerdict adds the scenario's judged bounds to res's summary.json and
+// summary.txt.
+func WriteVerdict(res *Result, bounds []Bound) error {
+	res.File.Bounds = bounds
+	res.File.Verdict = res.File.verdict()
+	return (&Run{dir: res.Dir}).WriteSummary(res.File)
+}
+
+// writeJSON writes v as indented JSON to path, whole or not at all.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report: encoding %s: %w", filepath.Base(path), err)
+	}
+	return writeFile(path, bytes.NewReader(append(b, '\n')))
 }
 
 // ReadSummary reads a summary.json written by WriteSummary.

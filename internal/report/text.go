@@ -35,8 +35,19 @@ type Header struct {
 	// Clock, when set, says which clock ran: real servers in wall time, or
 	// the simulator's engines in virtual time.
 	Clock string `json:"clock,omitempty"`
-	// Dir is the run directory. WriteSummary fills it in when empty.
+	// Routing says who spread requests over the servers, e.g.
+	// "sgltest's dispatcher, policy shortest_queue"; empty for one server.
+	Routing string `json:"routing,omitempty"`
+	// Servers names each server by number and the URL it answered at.
+	Servers []ServerRef `json:"servers,omitempty"`
+	// Dir is the run directory.
 	Dir string `json:"run_dir,omitempty"`
+}
+
+// ServerRef names one server: "server-2" and where it answered.
+type ServerRef struct {
+	Name string `json:"name"`
+	URL  string `json:"url,omitempty"`
 }
 
 // MarshalJSON writes h with request_rate as a number, or "inf" for +Inf. A
@@ -93,13 +104,15 @@ const (
 	maxErrorLen = 120
 )
 
-// FormatText renders s under h in the Node Test Results layout: the header
+// FormatText renders a summary in the Node Test Results layout: the header
 // lines, throughput, server and total latency, queue, per-token latency
-// (TTFT, ITL, TPOT, E2E), request counts with the most frequent errors, and
-// the run directory when h.Dir is set. Numbers carry thousands separators;
-// a latency with no samples reads "n/a", never 0 ms. The result ends with a
-// newline.
-func FormatText(s metrics.Summary, h Header) string {
+// (TTFT, ITL, TPOT, E2E), request counts with the most frequent errors and
+// the accounting line, then the run's validity, its events, the figures
+// between them, its bounds once judged, and the run directory. Numbers
+// carry thousands separators; a latency with no samples reads "n/a",
+// never 0 ms. The result ends with a newline.
+func FormatText(f SummaryFile) string {
+	s, h := f.Summary, f.Header
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	dist := func(name string, d metrics.Distribution) {
@@ -124,6 +137,16 @@ func FormatText(s metrics.Summary, h Header) string {
 	} else {
 		line("Request Rate: %s", rateText(h.RequestRate))
 	}
+	if h.Routing != "" {
+		line("Routing: %s", h.Routing)
+	}
+	if len(h.Servers) > 1 || (len(h.Servers) == 1 && h.Servers[0].URL != "") {
+		refs := make([]string, len(h.Servers))
+		for i, r := range h.Servers {
+			refs[i] = strings.TrimSpace(r.Name + " " + r.URL)
+		}
+		line("Servers: %s", strings.Join(refs, ", "))
+	}
 	line("")
 	line("Throughput Metrics:")
 	line("- Request Throughput: %s req/s", number(s.RequestThroughput, 2))
@@ -138,7 +161,7 @@ func FormatText(s metrics.Summary, h Header) string {
 	line("")
 	line("Queue Metrics:")
 	line("- Mean Queue Time: %s", msText(s.QueueTimeMS, s.QueueTimeMS.Mean))
-	line("- Max Queue Depth: %s", number(float64(s.MaxQueueDepth), 0))
+	line("- Max Queue Depth (client): %s", number(float64(s.MaxQueueDepth), 0))
 	line("")
 	line("Token Latency Metrics:")
 	dist("TTFT", s.TTFTMS)
@@ -152,8 +175,61 @@ func FormatText(s metrics.Summary, h Header) string {
 	for _, e := range topErrors(s.Errors, maxErrorLines) {
 		line("  - %s", e)
 	}
+	if s.Cancelled > 0 {
+		line("- Cancelled Requests: %s", number(float64(s.Cancelled), 0))
+		for _, e := range topErrors(s.CancelReasons, maxErrorLines) {
+			line("  - %s", e)
+		}
+	}
 	line("- Peak Concurrency: %s", number(float64(s.PeakConcurrency), 0))
 	line("- Duration: %s s", number(s.DurationS, 2))
+	line("- Accounting: %s", f.Accounting.Line())
+	if f.Accounting.Error != "" {
+		line("  - %s", f.Accounting.Error)
+	}
+	line("")
+	switch {
+	case f.Valid:
+		line("Validity: valid (client p99 schedule lag %s ms, CPU %s%% busy)", number(f.Client.ScheduleLagP99MS, 3), number(100*f.Client.CPUBusy, 0))
+	default:
+		line("Validity: INVALID: %s", f.Invalid)
+	}
+	if len(f.Events) > 0 {
+		line("")
+		line("Events:")
+		for _, e := range f.Events {
+			line("- %s", e)
+		}
+	}
+	if len(f.Windows) > 0 {
+		line("")
+		line("Between Events:")
+		for _, w := range f.Windows {
+			rate := "n/a"
+			if w.ErrorRate != nil {
+				rate = number(100**w.ErrorRate, 1) + "%"
+			}
+			line("- %s s to %s s (%s): %s requests, %s failed (%s), %s req/s, median TTFT %s, P99 TTFT %s",
+				number(w.FromS, 1), number(w.ToS, 1), w.Label, number(float64(w.Requests), 0), number(float64(w.Failed), 0), rate,
+				number(w.RequestThroughput, 2), msText(w.TTFTMS, w.TTFTMS.Median), msText(w.TTFTMS, w.TTFTMS.P99))
+		}
+	}
+	if len(f.Bounds) > 0 {
+		line("")
+		line("Expectations:")
+		for _, bd := range f.Bounds {
+			mark := "PASS"
+			if !bd.Pass {
+				mark = "FAIL"
+			}
+			msg := bd.Step
+			if bd.Message != "" {
+				msg += ": " + bd.Message
+			}
+			line("- %s %s", mark, msg)
+		}
+		line("Verdict: %s", f.verdict())
+	}
 	if h.Dir != "" {
 		line("")
 		line("Run Directory: %s", h.Dir)

@@ -206,3 +206,20 @@ func (h humanInt) Set(s string) error {
 	*h.p = v * mult
 	return nil
 }
+
+// Check validates a simulator argument list (without the leading "sim")
+// as Main would, without serving: every flag, the profile, and the
+// settings against the profile. A plan checks its simulated servers with
+// it before anything launches.
+func Check(args []string) error {
+	cfg, profileName, err := parseFlags(args, io.Discard)
+	if err != nil {
+		return err
+	}
+	prof, err := LoadProfile(profileName)
+	if err != nil {
+		return err
+	}
+	_, err = NewServer(Options{Config: cfg, Profile: prof})
+	return err
+}

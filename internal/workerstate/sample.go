@@ -53,6 +53,15 @@ func (c Counters) Sub(prev Counters) Counters {
 	}
 }
 
+// Add returns c + d.
+func (c Counters) Add(d Counters) Counters {
+	return Counters{
+		Requests: c.Requests + d.Requests, PromptTokens: c.PromptTokens + d.PromptTokens,
+		GenerationTokens: c.GenerationTokens + d.GenerationTokens, CachedTokens: c.CachedTokens + d.CachedTokens,
+		E2ESum: c.E2ESum + d.E2ESum, E2ECount: c.E2ECount + d.E2ECount,
+	}
+}
+
 // Routing returns the counters the routing metrics take
 // (metrics.SharesFromCounters).
 func (c Counters) Routing() metrics.WorkerCounters {

@@ -13,10 +13,16 @@ import (
 	"github.com/sgltest/sgltest/router"
 )
 
-// Scraper reads every worker's /metrics each Interval and keeps each
-// worker's samples in order. Its methods are safe for concurrent use: Run
-// writes while policies read Latest.
+// Scraper reads every worker's /metrics each Interval, hands each sample
+// to Observe, and keeps each worker's first and two newest samples (what
+// Diff and policies need; the whole history is Observe's to keep). Its
+// methods are safe for concurrent use: Run writes while policies read
+// Latest.
 type Scraper struct {
+	// Observe, when set before Run, receives every successful scrape of
+	// worker i (its index in the URLs given to New), in order per worker.
+	Observe func(i int, s Sample)
+
 	urls     []string
 	interval time.Duration
 	now      func() time.Duration
@@ -26,6 +32,19 @@ type Scraper struct {
 	mu     sync.RWMutex
 	series map[string][]Sample
 	errs   map[string]error // the last failed scrape per worker, cleared on success
+	health []Health
+}
+
+// Health is what the scrapes say of one worker.
+type Health struct {
+	// LastOK is when the last successful scrape was read (on the caller's
+	// clock); OK is false while no scrape has succeeded yet.
+	LastOK time.Duration
+	OK     bool
+	// Failing counts the failed scrapes since the last success; Err is the
+	// last of them.
+	Failing int
+	Err     error
 }
 
 // New returns a Scraper of the given worker base URLs. now is the run's
@@ -46,6 +65,7 @@ func New(urls []string, interval time.Duration, now func() time.Duration, logger
 		http:   &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: max(interval, time.Second)},
 		log:    logger,
 		series: map[string][]Sample{}, errs: map[string]error{},
+		health: make([]Health, len(urls)),
 	}, nil
 }
 
@@ -58,14 +78,26 @@ func (s *Scraper) ScrapeOnce(ctx context.Context) error {
 		wg.Go(func() {
 			smp, err := s.scrape(ctx, u)
 			s.mu.Lock()
-			defer s.mu.Unlock()
+			h := &s.health[i]
 			if err != nil {
 				errs[i] = err
 				s.errs[u] = err
+				h.Failing++
+				h.Err = err
+				s.mu.Unlock()
 				return
 			}
 			delete(s.errs, u)
-			s.series[u] = append(s.series[u], smp)
+			*h = Health{LastOK: smp.At, OK: true}
+			ser := append(s.series[u], smp)
+			if len(ser) > 3 { // keep the first and the two newest
+				ser = append(ser[:1], ser[len(ser)-2:]...)
+			}
+			s.series[u] = ser
+			s.mu.Unlock()
+			if s.Observe != nil {
+				s.Observe(i, smp)
+			}
 		})
 	}
 	wg.Wait()
@@ -112,7 +144,15 @@ func (s *Scraper) Run(ctx context.Context) error {
 	}
 }
 
-// Series returns a copy of url's samples, oldest first.
+// Health returns what the scrapes say of worker i.
+func (s *Scraper) Health(i int) Health {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.health[i]
+}
+
+// Series returns a copy of url's retained samples, oldest first: its first
+// and two newest.
 func (s *Scraper) Series(url string) []Sample {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

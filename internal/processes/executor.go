@@ -1,0 +1,316 @@
+package processes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sgltest/sgltest/internal/dispatch"
+	"github.com/sgltest/sgltest/internal/launcher"
+	"github.com/sgltest/sgltest/internal/load"
+	"github.com/sgltest/sgltest/internal/metrics"
+	"github.com/sgltest/sgltest/internal/plan"
+	"github.com/sgltest/sgltest/internal/timeline"
+	"github.com/sgltest/sgltest/internal/workerstate"
+	"github.com/sgltest/sgltest/router"
+)
+
+// ScrapeInterval is how often every server's /metrics is read during a run:
+// the state dispatcher policies see, the per-server series, and the health
+// checks that notice a server gone.
+const ScrapeInterval = 250 * time.Millisecond
+
+// Executor runs plans with real processes in wall-clock time.
+type Executor struct {
+	// LogDir receives each process's output as <name>.log.
+	LogDir string
+	// Venv is the directory holding the real router's environments
+	// (sglang-router/ and smg/), as `make venv` makes them.
+	Venv   string
+	Logger *slog.Logger
+}
+
+// ErrInterrupted is the cause a suite gives its context when a signal
+// stops it; Execute then reports the run as interrupted.
+var ErrInterrupted = errors.New("interrupted by signal")
+
+// Execute launches p's servers, plays w against them and streams
+// everything into obs. It returns once every process it started is gone.
+// The Outcome says whether the run ran to its end; the error is for what
+// kept it from starting or from being measured (a server that would not
+// start, a router that is not installed).
+func (e *Executor) Execute(ctx context.Context, p *plan.Plan, w plan.Work, obs timeline.Observer) (out timeline.Outcome, err error) {
+	x := &execution{p: p, w: w, obs: obs, log: e.Logger, venv: e.Venv, provisional: time.Now()}
+	if x.log == nil {
+		x.log = slog.New(slog.DiscardHandler)
+	}
+	x.l = launcher.New(e.LogDir, x.log)
+	if p.Limits.ReadyTimeout > 0 {
+		x.readyTimeout = p.Limits.ReadyTimeout
+	}
+	defer func() {
+		x.ending.Store(true)
+		err = errors.Join(err, x.l.StopAll())
+	}()
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	x.cancel = cancel
+	return x.run(ctx, runCtx)
+}
+
+// execution is one Execute's state.
+type execution struct {
+	p            *plan.Plan
+	w            plan.Work
+	obs          timeline.Observer
+	log          *slog.Logger
+	venv         string
+	l            *launcher.Launcher
+	readyTimeout time.Duration
+	cancel       context.CancelCauseFunc
+
+	// provisional is when Execute began; start, once the load generator
+	// took its start instant, the run's time base.
+	provisional time.Time
+	start       atomic.Pointer[time.Time]
+	ending      atomic.Bool // the run is over: exits are ours
+
+	targets    []*target // the servers, in plan order
+	router     *target   // the real router, when there is one
+	scraper    *workerstate.Scraper
+	dispatcher *dispatch.Dispatcher
+
+	mu      sync.Mutex
+	pending []timeline.Event // before the start instant, in order
+	samples []pendingSample
+	stopped error // the first reason the run stopped early
+}
+
+type pendingSample struct {
+	i int
+	s workerstate.Sample
+}
+
+// now is the offset from the start instant, or (before it) from when
+// Execute began.
+func (x *execution) now() time.Duration {
+	if s := x.start.Load(); s != nil {
+		return time.Since(*s)
+	}
+	return time.Since(x.provisional)
+}
+
+// event sends ev now, or keeps it until the start instant is known.
+func (x *execution) event(ev timeline.Event) {
+	x.mu.Lock()
+	if x.start.Load() == nil {
+		x.pending = append(x.pending, ev)
+		x.mu.Unlock()
+		return
+	}
+	x.mu.Unlock()
+	x.log.Info("event", "event", ev.String())
+	x.obs.Event(ev)
+}
+
+// sample sends a scrape now, or keeps it until the start instant is known.
+func (x *execution) sample(i int, s workerstate.Sample) {
+	x.targets[i].scraped()
+	x.mu.Lock()
+	if x.start.Load() == nil {
+		x.samples = append(x.samples, pendingSample{i, s})
+		x.mu.Unlock()
+		return
+	}
+	x.mu.Unlock()
+	x.obs.Sample(i, s)
+}
+
+// begin is the load generator's start instant: what happened before it is
+// sent with its offset from it (negative), and the timeline starts.
+func (x *execution) begin(start time.Time) {
+	x.mu.Lock()
+	shift := start.Sub(x.provisional)
+	x.start.Store(&start)
+	pending, samples := x.pending, x.samples
+	x.pending, x.samples = nil, nil
+	x.mu.Unlock()
+	for _, ev := range pending {
+		ev.At -= shift
+		x.obs.Event(ev)
+	}
+	for _, s := range samples {
+		s.s.At -= shift
+		x.obs.Sample(s.i, s.s)
+	}
+	x.obs.Event(timeline.Event{Kind: timeline.LoadStarted})
+}
+
+// stop ends the run early with why, once; later reasons are logged only.
+func (x *execution) stop(why error) {
+	x.mu.Lock()
+	first := x.stopped == nil
+	if first {
+		x.stopped = why
+	}
+	x.mu.Unlock()
+	if first {
+		x.event(timeline.Event{At: x.now(), Kind: timeline.Stopping, Detail: why.Error()})
+		x.cancel(why)
+	}
+}
+
+func (x *execution) run(parent, ctx context.Context) (timeline.Outcome, error) {
+	if err := x.startServers(ctx); err != nil {
+		return x.outcome(parent, load.Health{}), err
+	}
+	urls := make([]string, len(x.targets))
+	for i, t := range x.targets {
+		urls[i] = t.url()
+	}
+	scr, err := workerstate.New(urls, ScrapeInterval, x.now, x.log)
+	if err != nil {
+		return x.outcome(parent, load.Health{}), err
+	}
+	scr.Observe = x.sample
+	x.scraper = scr
+	if err := scr.ScrapeOnce(ctx); err != nil {
+		return x.outcome(parent, load.Health{}), fmt.Errorf("reading the servers' /metrics before the run: %w", err)
+	}
+
+	gen := &load.Generator{
+		Client:    &load.Client{HTTP: load.NewHTTPClient(), API: x.p.Client.API, NoStream: x.p.Client.NoStream},
+		RIDPrefix: "sgltest-", Logger: x.log, MaxConcurrency: x.p.Arrival.MaxInFlight, Warmup: x.p.Client.Warmup,
+		Bounds: x.p.Client.Bounds, RequestTimeout: x.p.Limits.RequestTimeout, Discard: true,
+	}
+	switch r := x.p.Routing; {
+	case r == nil:
+		gen.Target = urls[0]
+	case r.Via == plan.ViaDispatcher:
+		policy, err := router.New(r.Policy, router.Options{Seed: x.p.Seed})
+		if err != nil {
+			return x.outcome(parent, load.Health{}), err
+		}
+		d, err := dispatch.New(policy, urls, x.log)
+		if err != nil {
+			return x.outcome(parent, load.Health{}), err
+		}
+		d.State = scr
+		x.dispatcher = d
+		gen.Route = d.Route
+	default:
+		if err := x.startRouter(ctx, urls); err != nil {
+			return x.outcome(parent, load.Health{}), err
+		}
+		gen.Target = x.router.url()
+	}
+
+	var bg sync.WaitGroup
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	gen.OnStart = func(start time.Time) {
+		x.begin(start)
+		bg.Go(func() { x.applyTimeline(watchCtx) })
+		bg.Go(func() { x.watchHealth(watchCtx) })
+		bg.Go(func() { x.deadline(watchCtx) })
+	}
+	bg.Go(func() { _ = scr.Run(watchCtx) }) // failed scrapes show in the health checks
+	sink := func(r metrics.Record) error { x.obs.Add(r); return nil }
+	res, playErr := gen.Play(ctx, x.w.Requests, x.w.Schedule, sink)
+	end := x.now()
+	x.ending.Store(true)
+	stopWatching()
+	bg.Wait()
+	if x.start.Load() == nil { // the warmup failed or the run was stopped before it began
+		x.begin(time.Now())
+	}
+	x.event(timeline.Event{At: end, Kind: timeline.LoadFinished})
+	for i := range res.Records { // the warmup records: measured ones went to the sink
+		x.obs.Add(res.Records[i])
+	}
+	out := x.outcome(parent, res.Health)
+	if out.Stopped != nil {
+		// The run's context ended on purpose: Play's error is that.
+		playErr = nil
+	}
+	finalErr := x.finalScrape(parent)
+	return out, errors.Join(playErr, finalErr)
+}
+
+// outcome says how the run ended.
+func (x *execution) outcome(parent context.Context, h load.Health) timeline.Outcome {
+	out := timeline.Outcome{Health: h}
+	x.mu.Lock()
+	out.Stopped = x.stopped
+	x.mu.Unlock()
+	if parent.Err() != nil {
+		out.Interrupted = errors.Is(context.Cause(parent), ErrInterrupted)
+		if out.Stopped == nil {
+			out.Stopped = context.Cause(parent)
+		}
+	}
+	return out
+}
+
+// finalScrape reads every server that should be up once more, so the
+// counters cover the whole run. A server down by plan, or a run that
+// stopped early, excuses a failed scrape.
+func (x *execution) finalScrape(parent context.Context) error {
+	if x.scraper == nil || parent.Err() != nil {
+		return nil
+	}
+	err := x.scraper.ScrapeOnce(parent)
+	if err == nil {
+		return nil
+	}
+	x.mu.Lock()
+	stopped := x.stopped != nil
+	x.mu.Unlock()
+	for _, t := range x.targets {
+		if t.expectUp() && !stopped {
+			return fmt.Errorf("reading the servers' /metrics after the run: %w", err)
+		}
+	}
+	return nil
+}
+
+// startServers starts every server at once (real SGLang takes minutes
+// each) and watches each.
+func (x *execution) startServers(ctx context.Context) error {
+	x.targets = make([]*target, len(x.p.Servers))
+	errs := make([]error, len(x.p.Servers))
+	var wg sync.WaitGroup
+	for i, s := range x.p.Servers {
+		t := &target{x: x, name: s.Name, index: i, cfg: s.Launch}
+		if x.readyTimeout > 0 {
+			t.cfg.ReadyTimeout = x.readyTimeout
+		}
+		x.targets[i] = t
+		wg.Go(func() { errs[i] = t.startServer(ctx, timeline.Started, 0) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// startRouter starts the real router in front of urls.
+func (x *execution) startRouter(ctx context.Context, urls []string) error {
+	pkg, module := "sglang-router", launcher.RouterModuleSGLang
+	if x.p.Routing.Via == plan.ViaSMG {
+		pkg, module = "smg", launcher.RouterModuleSMG
+	}
+	py := filepath.Join(x.venv, pkg, "bin", "python")
+	if _, err := os.Stat(py); err != nil {
+		return fmt.Errorf("the real router (%s) is not installed at %s: run `make venv`, or set SGLTEST_VENV to the directory holding %s/", pkg, py, pkg)
+	}
+	x.router = &target{x: x, name: plan.RouterTarget, index: -1, router: true,
+		rcfg: launcher.RouterConfig{Name: plan.RouterTarget, Python: py, Module: module, Workers: urls, Policy: x.p.Routing.Policy}}
+	if err := x.router.startRouter(ctx, timeline.Started, 0); err != nil {
+		return fmt.Errorf("starting the router: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/sgltest/sgltest/internal/metrics"
+	"github.com/sgltest/sgltest/internal/plan"
+	"github.com/sgltest/sgltest/internal/workerstate"
+)
+
+// RoutingFile is the name of the routing figures' file in a run directory.
+const RoutingFile = "routing.json"
+
+// Routing is what a run measured about how requests were spread over its
+// servers: requests, tokens and cache hits per server (in wall-clock runs
+// from each server's own counters, so it holds whoever routed; in virtual
+// time from the records), their balance, and per-server latency when the
+// client knew each request's server (sgltest's dispatcher). It is
+// routing.json.
+type Routing struct {
+	Routing *plan.Routing           `json:"routing,omitempty"`
+	Workers []metrics.WorkerShare   `json:"workers"`
+	Latency []metrics.WorkerLatency `json:"latency_by_worker,omitempty"`
+	// RequestBalance is the coefficient of variation of requests per
+	// server: 0 is perfectly even; NaN (written null) when none counted.
+	RequestBalance float64 `json:"request_balance"`
+	// CacheHitRate is Σ cached / Σ prompt tokens over all servers; HasCache
+	// is false when no prompt tokens were counted.
+	CacheHitRate float64 `json:"cache_hit_rate"`
+	HasCache     bool    `json:"has_cache_hit_rate"`
+}
+
+// Text renders the routing figures for the printed summary.
+func (r *Routing) Text() string {
+	var b strings.Builder
+	via := "direct"
+	if r.Routing != nil {
+		via = fmt.Sprintf("%s, policy %s", r.Routing.Via, r.Routing.Policy)
+	}
+	fmt.Fprintf(&b, "Routing (%s):\n", via)
+	for _, w := range r.Workers {
+		rate := "n/a"
+		if h, ok := w.CacheHitRate(); ok {
+			rate = fmt.Sprintf("%.1f%%", 100*h)
+		}
+		fmt.Fprintf(&b, "- %s: %.0f requests, %.0f input tokens, cache hit rate %s\n", w.Label(), w.Requests, w.InputTokens, rate)
+	}
+	if r.HasCache {
+		fmt.Fprintf(&b, "- Overall Cache Hit Rate: %.1f%%\n", 100*r.CacheHitRate)
+	}
+	if !math.IsNaN(r.RequestBalance) {
+		fmt.Fprintf(&b, "- Request Balance (CV): %.3f\n", r.RequestBalance)
+	}
+	return b.String()
+}
+
+// MarshalJSON writes NaN balance as null: JSON has no NaN.
+func (r Routing) MarshalJSON() ([]byte, error) {
+	type plain Routing
+	var bal *float64
+	if !math.IsNaN(r.RequestBalance) {
+		bal = &r.RequestBalance
+	}
+	return json.Marshal(struct {
+		plain
+		RequestBalance *float64 `json:"request_balance"`
+	}{plain(r), bal})
+}
+
+// counters adds up one server's counters over a run from its scrapes,
+// across restarts: a counter that goes down started again from zero.
+type counters struct {
+	first, last workerstate.Counters
+	total       workerstate.Counters
+	samples     int
+}
+
+func (c *counters) add(s workerstate.Counters) {
+	if c.samples == 0 {
+		c.first, c.last = s, s
+		c.samples = 1
+		return
+	}
+	c.samples++
+	if s.Requests < c.last.Requests || s.PromptTokens < c.last.PromptTokens {
+		// A fresh process: what it counted since it started is all new.
+		c.total = c.total.Add(s)
+	} else {
+		c.total = c.total.Add(s.Sub(c.last))
+	}
+	c.last = s
+}
