@@ -18,7 +18,7 @@ SMG_VERSION := 1.9.0
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/sgltest
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/sgltest
 
 # The main job: every feature on the embedded simulator, through the binary
 # QA uses. The routing features need the real router, so the venvs come

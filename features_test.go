@@ -4,6 +4,7 @@ package sgltest_test
 
 import (
 	"flag"
+	"os"
 	"sync"
 	"testing"
 
@@ -54,6 +55,7 @@ func TestFeatures(t *testing.T) {
 	o.Strict = true
 	o.NoColors = true
 	o.TestingT = t
+	o.Output = steps.WithoutSnippets(os.Stdout)
 	if args := flag.Args(); len(args) > 0 {
 		o.Paths = args
 	}

@@ -215,7 +215,7 @@ func (t *Test) CheckFailover(st Step, target string, within time.Duration) error
 	down, err := event(r, timeline.Killed, target)
 	if err != nil {
 		if down, err = event(r, timeline.Stopped, target); err != nil {
-			return err
+			return fmt.Errorf("%s was neither killed nor stopped in this run (run: %s)", target, r.Dir)
 		}
 	}
 	until := time.Duration(0)
@@ -287,7 +287,21 @@ func (t *Test) CheckRecovery(st Step, b Bound, target string, within time.Durati
 	return t.record(r, rb)
 }
 
-
-
 // ParseComparison reads a comparison in words or symbols.
 func ParseComparison(s string) (figures.Comparison, error) { return figures.ParseComparison(s) }
+
+// FigureInfo describes one figure of the registry for the vocabulary.
+type FigureInfo struct {
+	Name, Unit, Doc     string
+	PerServer, Windowed bool
+}
+
+// Figures lists the registry, in its order.
+func Figures() []FigureInfo {
+	out := make([]FigureInfo, len(figures.Defs))
+	for i := range figures.Defs {
+		d := &figures.Defs[i]
+		out[i] = FigureInfo{Name: d.Name, Unit: string(d.Unit), Doc: d.Doc, PerServer: d.PerServer(), Windowed: d.Windowed()}
+	}
+	return out
+}

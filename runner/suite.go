@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sgltest/sgltest/internal/launcher"
+	"github.com/sgltest/sgltest/internal/processes"
 )
 
 // Environment variables that configure a suite. They work the same for all
@@ -128,31 +129,58 @@ func envOr(key, def string) string {
 
 // Suite is what lives for one run of scenarios: settings, the interrupt
 // context, and the count of scenarios started (a run that starts none is a
-// failure, never a pass).
+// failure, never a pass) and of invalid runs.
 type Suite struct {
 	Settings Settings
 
-	ctx  context.Context
-	stop context.CancelFunc
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	signals chan os.Signal
+	done    chan struct{}
 
 	mu        sync.Mutex
 	scenarios int
+	invalid   int
 	simBin    string
 	builtDir  string
 	simErr    error
 	simOnce   sync.Once
+	closeOnce sync.Once
 }
 
-// NewSuite reads the settings and starts catching SIGINT and SIGTERM: a
-// signal cancels the suite's context, which stops the load and every server
-// of the running test before the process exits.
+// NewSuite reads the settings and starts catching SIGINT and SIGTERM. The
+// first signal cancels the suite's context (cause
+// processes.ErrInterrupted): the running scenario stops its load and its
+// servers, keeps what it measured, and no further scenario starts. A
+// second signal kills every process sgltest started and exits at once.
 func NewSuite() (*Suite, error) {
-	s, err := SettingsFromEnv()
+	set, err := SettingsFromEnv()
 	if err != nil {
 		return nil, err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	return &Suite{Settings: s, ctx: ctx, stop: stop}, nil
+	ctx, cancel := context.WithCancelCause(context.Background())
+	s := &Suite{Settings: set, ctx: ctx, cancel: cancel, signals: make(chan os.Signal, 2), done: make(chan struct{})}
+	signal.Notify(s.signals, os.Interrupt, syscall.SIGTERM)
+	go s.watchSignals()
+	return s, nil
+}
+
+func (s *Suite) watchSignals() {
+	select {
+	case <-s.signals:
+	case <-s.done:
+		return
+	}
+	fmt.Fprintln(os.Stderr, "\nsgltest: interrupted: stopping the running scenario and keeping what it measured; press Ctrl-C again to stop at once")
+	s.cancel(processes.ErrInterrupted)
+	select {
+	case <-s.signals:
+	case <-s.done:
+		return
+	}
+	fmt.Fprintln(os.Stderr, "sgltest: interrupted twice: killing every process sgltest started and exiting")
+	launcher.KillAll()
+	os.Exit(130)
 }
 
 // Interrupted reports whether a signal has cancelled the suite.
@@ -161,7 +189,10 @@ func (s *Suite) Interrupted() bool { return s.ctx.Err() != nil }
 // Close releases the signal handlers and removes a simulator binary the
 // suite built. It is safe to call more than once.
 func (s *Suite) Close() {
-	s.stop()
+	s.closeOnce.Do(func() {
+		signal.Stop(s.signals)
+		close(s.done)
+	})
 	if s.builtDir != "" {
 		_ = os.RemoveAll(s.builtDir) // a leftover in the cache directory is harmless
 		s.builtDir = ""
@@ -180,6 +211,27 @@ func (s *Suite) Finish() error {
 		return ErrNoScenarios
 	}
 	return nil
+}
+
+// Outcome is how a suite went, beyond godog's pass or fail.
+type Outcome struct {
+	// Invalid counts the runs whose figures could not be trusted.
+	Invalid int
+	// Interrupted is set when a signal stopped the suite.
+	Interrupted bool
+}
+
+// Outcome reports the suite's invalid runs and interruption.
+func (s *Suite) Outcome() Outcome {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Outcome{Invalid: s.invalid, Interrupted: s.Interrupted()}
+}
+
+func (s *Suite) noteInvalid() {
+	s.mu.Lock()
+	s.invalid++
+	s.mu.Unlock()
 }
 
 // NewTest starts one scenario's test.

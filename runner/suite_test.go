@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"github.com/sgltest/sgltest/internal/load"
 	"strings"
 	"testing"
 	"time"
@@ -45,11 +46,11 @@ func TestSettingsFromEnvReadsTheSuiteWideSelfCheckBounds(t *testing.T) {
 func TestScenarioSentenceWinsOverTheSuiteSettingForTheLagBound(t *testing.T) {
 	s := &Suite{Settings: Settings{MaxScheduleLag: 50 * time.Millisecond, MaxCPUBusy: 0.9}}
 	tt := s.NewTest("x")
-	if got := tt.bounds(); got.MaxScheduleLag != 50*time.Millisecond || got.MaxCPUBusy != 0.9 {
+	if got := tt.selfCheck(); got.MaxScheduleLag != 50*time.Millisecond || got.MaxCPUBusy != 0.9 {
 		t.Errorf("suite setting: got %+v", got)
 	}
-	tt.SetClient(Client{MaxScheduleLag: 5 * time.Millisecond})
-	if got := tt.bounds(); got.MaxScheduleLag != 5*time.Millisecond {
+	tt.SetClient(Client{Bounds: load.Bounds{MaxScheduleLag: 5 * time.Millisecond}})
+	if got := tt.selfCheck(); got.MaxScheduleLag != 5*time.Millisecond {
 		t.Errorf("scenario sentence: got %+v", got)
 	}
 }

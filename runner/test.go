@@ -7,7 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
-		"regexp"
+	"regexp"
 	"strings"
 	"time"
 
@@ -148,6 +148,9 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) error {
 	}
 	res, closeErr := rec.Close(label, out)
 	t.runs = append(t.runs, res)
+	if !res.File.Valid {
+		t.suite.noteInvalid()
+	}
 	fmt.Fprint(summaryOut, report.FormatText(res.File))
 	if res.Routing != nil && len(p.Servers) > 1 {
 		fmt.Fprint(summaryOut, res.Routing.Text())
@@ -331,9 +334,6 @@ func slug(s string) string {
 	}
 	return s
 }
-
-
-
 
 // simulatorProfile loads a simulator profile by name or path.
 func simulatorProfile(name string) (simulator.Profile, error) { return simulator.LoadProfile(name) }

@@ -21,6 +21,8 @@ var givens = []step{
 			"prefill size N (-1 disables chunking), schedule policy NAME (fcfs, lpm, ...), mem fraction F. \"on an A100\" / " +
 			"\"on an H100\" picks the simulator profile for that GPU. Several servers need a routing step.",
 		example: "Given 4 simulated SGLang servers with max running requests 64 and chunked prefill size 4096 on an H100",
+		also: []string{"Given a simulated SGLang server with max running requests 64", "Given an SGLang server with max running requests 256",
+			"Given 4 SGLang servers with max running requests 256", "Given an SGLang server with max running requests 64 and tensor parallel size 2"},
 		fn: func(ctx context.Context, n, simulated, set, gpu string) error {
 			k := 1
 			if n != "a" && n != "an" && n != "one" {

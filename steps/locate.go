@@ -3,6 +3,7 @@ package steps
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -141,17 +142,27 @@ func locate(p *messages.Pickle) map[string]string {
 }
 
 // suggest returns up to n sentences of the vocabulary closest to text, as
-// examples a QA engineer can copy.
+// examples a QA engineer can copy: the smallest character edit distance
+// once numbers and quoted strings are made alike.
 func suggest(text string, n int) []string {
 	type cand struct {
 		example string
 		dist    int
 	}
-	words := tokens(text)
+	norm := normalize(text)
 	var cs []cand
+	seen := map[string]bool{}
 	for _, s := range sentences {
-		ex := strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(s.example, "Given "), "When "), "Then ")
-		cs = append(cs, cand{s.example, editDistance(words, tokens(ex))})
+		for _, ex := range append([]string{s.example}, s.also...) {
+			bare := ex
+			for _, k := range []string{"Given ", "When ", "Then "} {
+				bare = strings.TrimPrefix(bare, k)
+			}
+			if !seen[bare] {
+				seen[bare] = true
+				cs = append(cs, cand{ex, editDistance([]rune(norm), []rune(normalize(bare)))})
+			}
+		}
 	}
 	slices.SortStableFunc(cs, func(a, b cand) int { return a.dist - b.dist })
 	out := make([]string, 0, n)
@@ -161,38 +172,21 @@ func suggest(text string, n int) []string {
 	return out
 }
 
-// tokens splits a sentence into lower-case words, with every number and
-// quoted string the same token, so that "arrive at 20" and "arrive at 40"
-// are alike.
-func tokens(s string) []string {
-	var out []string
-	for _, w := range strings.Fields(strings.ToLower(s)) {
-		switch {
-		case strings.HasPrefix(w, `"`):
-			w = `"…"`
-		case strings.IndexFunc(w, func(r rune) bool { return r < '0' || r > '9' }) < 0 || isNumberish(w):
-			w = "#"
-		}
-		out = append(out, w)
-	}
-	return out
+var (
+	quoted = regexp.MustCompile(`"[^"]*"`)
+	digits = regexp.MustCompile(`\d+(?:\.\d+)?`)
+)
+
+// normalize lower-cases a sentence and makes every number "#" and every
+// quoted string "\"\"", so that "arrive at 20" and "arrive at 40" are
+// alike.
+func normalize(s string) string {
+	s = quoted.ReplaceAllString(strings.ToLower(s), `""`)
+	return digits.ReplaceAllString(s, "#")
 }
 
-func isNumberish(w string) bool {
-	if w == "" {
-		return false
-	}
-	digits := 0
-	for _, r := range w {
-		if r >= '0' && r <= '9' {
-			digits++
-		}
-	}
-	return digits*2 >= len(w)
-}
-
-// editDistance is the word-level Levenshtein distance.
-func editDistance(a, b []string) int {
+// editDistance is the Levenshtein distance between two sequences.
+func editDistance[T comparable](a, b []T) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

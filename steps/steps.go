@@ -38,8 +38,10 @@ type step struct {
 	pattern string
 	doc     string
 	example string
-	fn      any
-	judge   func(ctx context.Context, st runner.Step, args []string) error
+	// also are more examples, for "did you mean" suggestions.
+	also  []string
+	fn    any
+	judge func(ctx context.Context, st runner.Step, args []string) error
 }
 
 // sentences is the whole vocabulary, in the order VOCABULARY.md lists it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -32,6 +33,7 @@ func InitializeTestSuite(ts *godog.TestSuiteContext) {
 			return
 		}
 		defer suite.Close()
+		outcome = suite.Outcome()
 		// godog has no way for a hook to fail the run, and a run that
 		// executed nothing must never pass a gate: exit here.
 		if err := suite.Finish(); err != nil {
@@ -143,4 +145,44 @@ func InitializeScenario(sc *godog.ScenarioContext) {
 // always, and the given paths.
 func Options(paths ...string) godog.Options {
 	return godog.Options{Strict: true, Paths: paths, Format: "pretty", Concurrency: 1}
+}
+
+// outcome is the suite's outcome, kept when the suite closes.
+var outcome runner.Outcome
+
+// Result is how the last suite went beyond godog's status: how many runs
+// were invalid, whether a signal stopped it. The sgltest binary turns it
+// into its exit code.
+func Result() runner.Outcome { return outcome }
+
+// WithoutSnippets passes godog's output to w but drops the Go snippets it
+// prints for undefined steps: a QA engineer gets the undefined sentence at
+// its line with the closest sentences instead (see InitializeScenario).
+func WithoutSnippets(w io.Writer) io.Writer { return &snippetFilter{w: w} }
+
+type snippetFilter struct {
+	w       io.Writer
+	line    []byte
+	dropped bool
+}
+
+const snippetHeader = "You can implement step definitions for undefined steps with these snippets"
+
+func (f *snippetFilter) Write(p []byte) (int, error) {
+	for _, c := range p {
+		f.line = append(f.line, c)
+		if c != '\n' {
+			continue
+		}
+		if strings.Contains(string(f.line), snippetHeader) {
+			f.dropped = true
+		}
+		if !f.dropped {
+			if _, err := f.w.Write(f.line); err != nil {
+				return 0, err
+			}
+		}
+		f.line = f.line[:0]
+	}
+	return len(p), nil
 }

@@ -76,6 +76,10 @@ var thens = []step{
 			"bound in each full window of the run (latencies and error rate by arrival, throughputs by completion). " +
 			"Short forms such as `P99 total latency < 2s` work too.",
 		example: "Then the P95 ITL on server 2 is below 20 ms",
+		also: []string{"Then the P99 total latency is below 10 s", "Then the request throughput is at least 15 req/s",
+			"Then the error rate is below 1%", "Then the mean TTFT is at most 200 ms", "Then P99 total latency < 2s",
+			"Then the output token throughput is at least 1000 tok/s", "Then the max queue depth is below 10",
+			"Then the request throughput in every 1 s window is at least 10 req/s"},
 		judge: func(ctx context.Context, st runner.Step, g []string) error {
 			b, err := bound(g)
 			if err != nil {

@@ -1,17 +1,17 @@
 // Command sgltest runs sgltest's scenarios with no Go toolchain needed, and
-// serves the SGLang simulator:
-//
-//	sgltest [godog flags] [features/x.feature ...]   run scenarios (default: features/)
-//	sgltest sim --model-path M --port N [...]        serve the simulator
-//	sgltest help                                     this text
+// serves the SGLang simulator. "sgltest help" lists its commands, settings
+// and exit codes.
 package main
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/cucumber/godog"
@@ -19,11 +19,18 @@ import (
 	logrusslog "github.com/sirupsen/logrus/hooks/slog"
 	flag "github.com/spf13/pflag"
 
-	"log/slog"
-
 	"github.com/sgltest/sgltest/internal/simulator"
 	"github.com/sgltest/sgltest/runner"
 	"github.com/sgltest/sgltest/steps"
+)
+
+// Exit codes, documented in usage and the README.
+const (
+	exitPass        = 0
+	exitFail        = 1
+	exitUsage       = 2
+	exitInvalid     = 3
+	exitInterrupted = 130
 )
 
 func main() {
@@ -35,37 +42,107 @@ func run(args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "sim":
 			return sim(args[1:], stderr)
+		case "lint":
+			return lint(args[1:], stdout, stderr)
+		case "vocabulary", "vocab":
+			fmt.Fprint(stdout, steps.Vocabulary())
+			return exitPass
+		case "version", "--version", "-v":
+			fmt.Fprintln(stdout, "sgltest", version())
+			return exitPass
 		case "help", "-h", "--help":
 			usage(stdout)
-			return 0
+			return exitPass
+		case "run":
+			args = args[1:]
 		}
 	}
 	return scenarios(args, stdout, stderr)
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, `usage:
-  sgltest [godog flags] [paths...]   run scenarios (default path: features)
-  sgltest sim [SGLang flags]         serve the SGLang simulator
-Run "sgltest --godog-help" for the godog flags (tags, formats, ...).
-`)
+// version is the module version the binary was built from, with the VCS
+// revision when the build recorded one.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v += " " + s.Value[:min(12, len(s.Value))]
+		case "vcs.modified":
+			if s.Value == "true" {
+				v += "+dirty"
+			}
+		}
+	}
+	return v
 }
 
-func scenarios(args []string, stdout, stderr io.Writer) int {
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `sgltest tells you how fast an SGLang deployment really is.
+
+Usage:
+  sgltest [run] [flags] [paths...]   run the scenarios of feature files (default path: features)
+  sgltest lint [paths...]            check feature files without running anything
+  sgltest vocabulary                 print every sentence a scenario may use (steps/VOCABULARY.md)
+  sgltest sim [SGLang flags]         serve the SGLang simulator (sgltest sim -h for its flags)
+  sgltest version                    print the version
+  sgltest help                       this text
+
+Flags of run:
+  -t, --tags EXPR           run the scenarios whose tags match (godog syntax: @a && ~@b, @a,@b)
+  -f, --format FORMATS      godog formatters: pretty (default), progress, junit:FILE, cucumber:FILE, ...
+      --max-schedule-lag D  bound on the load generator's p99 schedule lag for every scenario (e.g. 50ms)
+      --max-cpu-busy F      bound on sgltest's CPU use, a fraction of its cores (e.g. 0.98)
+      --godog-help          every godog flag
+
+Environment:
+  %-26s where run directories go (default %s)
+  %-26s sim (the embedded simulator, default) or sglang (real SGLang on GPUs)
+  %-26s the model to serve (--model-path); needed with SGLTEST_BACKEND=sglang
+  %-26s GPU ids for servers, e.g. 0,1,2,3 (server i gets the i-th)
+  %-26s the Python with sglang installed (default %s)
+  %-26s the simulator's profile, a name or a .json path (default %s)
+  %-26s the directory holding the router venvs (default %s; make venv)
+  %-26s the sgltest binary whose sim command is the simulator (default: this one)
+  %-26s as --max-schedule-lag
+  %-26s as --max-cpu-busy
+
+Reports: each run writes reports/<time>-<scenario>/ with config.json, requests.jsonl, events.jsonl,
+summary.json (the CI contract: verdict, validity, bounds), summary.txt, servers.csv, routing.json,
+charts and logs; see reports/README.md.
+
+Exit codes:
+  0    every scenario passed
+  1    a scenario failed: a bound was not met, a step failed, a sentence is undefined, or none ran
+  2    usage error: a bad flag, setting or path
+  3    a run was invalid: its figures would measure the client, or it stopped early
+  130  interrupted (Ctrl-C: the running scenario ends cleanly; a second Ctrl-C stops at once)
+`, runner.EnvReports, runner.DefaultReports, runner.EnvBackend, runner.EnvModel, runner.EnvGPUs, runner.EnvPython,
+		runner.DefaultPython, runner.EnvSimProfile, runner.DefaultSimProfile, runner.EnvVenv, runner.DefaultVenv,
+		runner.EnvBinary, runner.EnvMaxScheduleLag, runner.EnvMaxCPUBusy)
+}
+
+func scenarios(args []string, stdout, stderr io.Writer) (code int) {
 	opts := steps.Options()
 	fs := flag.NewFlagSet("sgltest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	godog.BindCommandLineFlags("", &opts)
 	fs.AddFlagSet(flag.CommandLine)
 	help := fs.Bool("godog-help", false, "list the godog flags")
 	lag := fs.String("max-schedule-lag", "", "bound on the load generator's p99 schedule lag for every scenario, e.g. 50ms (same as "+runner.EnvMaxScheduleLag+")")
 	cpu := fs.String("max-cpu-busy", "", "bound on sgltest's CPU use as a fraction of its cores, e.g. 0.98 (same as "+runner.EnvMaxCPUBusy+")")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		fmt.Fprintf(stderr, "sgltest: %v\n(sgltest help lists the commands and flags)\n", err)
+		return exitUsage
 	}
 	if *help {
+		fs.SetOutput(stdout)
 		fs.PrintDefaults()
-		return 0
+		return exitPass
 	}
 	// The flags are the environment variables under another name: the suite
 	// reads its settings from the environment whichever way it is run.
@@ -76,10 +153,10 @@ func scenarios(args []string, stdout, stderr io.Writer) int {
 	}
 	if _, err := runner.SettingsFromEnv(); err != nil {
 		fmt.Fprintln(stderr, "sgltest:", err)
-		return 2
+		return exitUsage
 	}
 	opts.Strict = true // a CI gate must not pass on undefined or pending steps
-	opts.Output = stdout
+	opts.Output = steps.WithoutSnippets(stdout)
 	if !isTerminal(stdout) {
 		opts.NoColors = true // colour codes are noise in files and CI logs
 	}
@@ -87,13 +164,58 @@ func scenarios(args []string, stdout, stderr io.Writer) int {
 	if len(opts.Paths) == 0 {
 		opts.Paths = []string{"features"}
 	}
+	for _, p := range opts.Paths {
+		if _, err := os.Stat(strings.SplitN(p, ":", 2)[0]); err != nil {
+			fmt.Fprintln(stderr, "sgltest:", err)
+			return exitUsage
+		}
+	}
 	runner.UseSelfAsBinary()
-	return godog.TestSuite{
+	defer func() {
+		// godog panics on some malformed tag expressions; say what was wrong.
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "sgltest: cannot run with tags %q: %v\n", opts.Tags, r)
+			code = exitUsage
+		}
+	}()
+	status := godog.TestSuite{
 		Name:                 "sgltest",
 		TestSuiteInitializer: steps.InitializeTestSuite,
 		ScenarioInitializer:  steps.InitializeScenario,
 		Options:              &opts,
 	}.Run()
+	out := steps.Result()
+	switch {
+	case out.Interrupted:
+		return exitInterrupted
+	case status == 2:
+		return exitUsage
+	case status != 0 && out.Invalid > 0:
+		return exitInvalid
+	case status != 0:
+		return exitFail
+	}
+	return exitPass
+}
+
+func lint(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		args = []string{"features"}
+	}
+	problems, err := steps.Lint(args)
+	if err != nil {
+		fmt.Fprintln(stderr, "sgltest lint:", err)
+		return exitUsage
+	}
+	for _, p := range problems {
+		fmt.Fprintln(stdout, p)
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(stdout, "%d problem(s); every sentence is listed by `sgltest vocabulary`\n", len(problems))
+		return exitFail
+	}
+	fmt.Fprintln(stdout, "ok: every step matches exactly one sentence")
+	return exitPass
 }
 
 func isTerminal(w io.Writer) bool {
@@ -114,7 +236,8 @@ func sim(args []string, stderr io.Writer) int {
 	defer stop()
 	if err := simulator.Main(ctx, args, stderr, log); err != nil {
 		fmt.Fprintln(stderr, "sgltest sim:", err)
-		return 1
+		return exitFail
 	}
-	return 0
+	return exitPass
 }
+

@@ -296,3 +296,9 @@ func serverMax(q Query, f func(report.ServerPoint) float64) (float64, error) {
 	}
 	return peak, nil
 }
+
+// PerServer reports whether the figure can be read on one server.
+func (d *Def) PerServer() bool { return d.perServer }
+
+// Windowed reports whether the figure can be bounded in every window.
+func (d *Def) Windowed() bool { return d.windowed }

@@ -147,6 +147,21 @@ func (l *Launcher) Restart(ctx context.Context, s *Server, cfg Config) (*Server,
 	return l.Start(ctx, cfg)
 }
 
+// groups holds every process group any Launcher started and has not
+// stopped, for KillAll.
+var groups sync.Map // pid -> *Server
+
+// KillAll sends SIGKILL to every process group any Launcher of this process
+// started and has not stopped, without waiting: the last resort when the
+// user asks to stop at once. Children exit with their parent anyway
+// (Pdeathsig); this reaches their own children too.
+func KillAll() {
+	groups.Range(func(k, _ any) bool {
+		_ = killGroup(k.(int))
+		return true
+	})
+}
+
 // StopAll stops every server this Launcher started and has not stopped yet,
 // in parallel, and returns their Stop errors joined. It is idempotent and
 // takes no lock while stopping, so it is safe to defer (it runs during a
@@ -216,12 +231,14 @@ func (l *Launcher) spawn(cfg Config, argv, env []string) (*Server, error) {
 		forget:    l.forget,
 	}
 	l.live[cfg.Name] = s
+	groups.Store(s.pid, s)
 	go s.reap(cmd, f)
 	s.log.Info("server started", "pid", s.pid, "argv", argv, "env", env, "log", logPath)
 	return s, nil
 }
 
 func (l *Launcher) forget(s *Server) {
+	groups.Delete(s.pid)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.live[s.cfg.Name] == s {

@@ -39,7 +39,7 @@ func TestWriteChartsWritesEveryChartAsAPNG(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // drawing is CPU-bound and slow under -race
 			run := newRun(t)
-			paths, err := run.WriteCharts(tc.records)
+			paths, err := run.WriteCharts(storeOf(tc.records))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +83,7 @@ func TestWriteChartsReturnsWriteErrors(t *testing.T) {
 	if err := os.Remove(run.Dir()); err != nil {
 		t.Fatal(err)
 	}
-	paths, err := run.WriteCharts(randomRecords(rand.New(rand.NewPCG(9, 9)), 10))
+	paths, err := run.WriteCharts(storeOf(randomRecords(rand.New(rand.NewPCG(9, 9)), 10)))
 	if err == nil {
 		t.Fatal("WriteCharts into a removed directory succeeded")
 	}
@@ -113,4 +113,13 @@ func TestNiceTicksLabelRoundNumbersWithSeparators(t *testing.T) {
 			t.Errorf("Ticks(%v, %v) labels (-want +got):\n%s", tc.min, tc.max, diff)
 		}
 	}
+}
+
+// storeOf adds records to a new Store, as a Recorder does.
+func storeOf(recs []metrics.Record) *metrics.Store {
+	st := metrics.NewStore()
+	for _, r := range recs {
+		st.Add(r)
+	}
+	return st
 }

@@ -2,12 +2,12 @@ package report
 
 import (
 	"encoding/json"
-	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	gocmp "github.com/google/go-cmp/cmp"
@@ -27,13 +27,42 @@ func TestCreateMakesOneNewDirectory(t *testing.T) {
 	if fi, err := os.Stat(run.Dir()); err != nil || !fi.IsDir() {
 		t.Errorf("run directory: %v, %v", fi, err)
 	}
-	if _, err := Create(root, "run-1"); !errors.Is(err, os.ErrExist) {
-		t.Errorf("Create of an existing run = %v, want os.ErrExist", err)
+	again, err := Create(root, "run-1")
+	if err != nil || again.Dir() != filepath.Join(root, "run-1-2") {
+		t.Errorf("Create of an existing name = %v, %v; want a new directory run-1-2", again, err)
 	}
 	for _, name := range []string{"", ".", "..", "a/b", `a\b`} {
 		if _, err := Create(root, name); err == nil {
 			t.Errorf("Create(root, %q) succeeded, want an error", name)
 		}
+	}
+}
+
+func TestRunsCreatedAtOnceInOneDirectoryNeverCollide(t *testing.T) {
+	root := t.TempDir()
+	const n = 64
+	dirs := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			run, err := Create(root, "20261202-043327.327-same-millisecond")
+			errs[i] = err
+			if err == nil {
+				dirs[i] = run.Dir()
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("run %d: %v", i, errs[i])
+		}
+		if seen[dirs[i]] {
+			t.Fatalf("two runs got %s", dirs[i])
+		}
+		seen[dirs[i]] = true
 	}
 }
 
@@ -78,18 +107,15 @@ func TestSummaryJSONRoundTrips(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			run := newRun(t)
-			if err := run.WriteSummary(tc.sum, tc.h); err != nil {
+			want := SummaryFile{Version: SummaryVersion, Verdict: "pass", Valid: true, Header: tc.h, Summary: tc.sum,
+				Accounting: Accounting{Sent: tc.sum.Requests, Succeeded: tc.sum.Succeeded, Failed: tc.sum.Failed, FailedBy: tc.sum.Errors}}
+			if err := run.WriteSummary(want); err != nil {
 				t.Fatal(err)
 			}
 			got, err := ReadSummary(run.Path(SummaryJSON))
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantHeader := tc.h
-			if wantHeader.Dir == "" {
-				wantHeader.Dir = run.Dir()
-			}
-			want := SummaryFile{Version: SummaryVersion, Header: wantHeader, Summary: tc.sum}
 			if diff := gocmp.Diff(want, got); diff != "" {
 				t.Errorf("summary.json round trip (-want +got):\n%s", diff)
 			}
@@ -97,7 +123,7 @@ func TestSummaryJSONRoundTrips(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := gocmp.Diff(FormatText(tc.sum, wantHeader), string(text)); diff != "" {
+			if diff := gocmp.Diff(FormatText(want), string(text)); diff != "" {
 				t.Errorf("summary.txt (-want +got):\n%s", diff)
 			}
 		})
@@ -108,7 +134,7 @@ func TestSummaryJSONSchema(t *testing.T) {
 	// The keys CI reads; renaming any of them breaks the contract.
 	run := newRun(t)
 	s, h := seedSummary()
-	if err := run.WriteSummary(s, h); err != nil {
+	if err := run.WriteSummary(SummaryFile{Version: SummaryVersion, Valid: true, Header: h, Summary: s}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(run.Path(SummaryJSON))
@@ -123,8 +149,17 @@ func TestSummaryJSONSchema(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.Version != 1 {
-		t.Errorf("version = %d, want 1", doc.Version)
+	if doc.Version != 2 {
+		t.Errorf("version = %d, want 2", doc.Version)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"verdict", "valid", "interrupted", "accounting", "client", "bounds"} {
+		if _, ok := top[k]; !ok {
+			t.Errorf("summary.json lacks %q", k)
+		}
 	}
 	for _, k := range []string{"model", "gpu", "max_running_requests", "request_rate", "run_dir"} {
 		if _, ok := doc.Header[k]; !ok {
@@ -136,7 +171,7 @@ func TestSummaryJSONSchema(t *testing.T) {
 	}
 	for _, k := range []string{"requests", "succeeded", "failed", "duration_s", "request_throughput",
 		"output_throughput", "server_latency_ms", "ttft_ms", "itl_ms", "tpot_ms", "e2e_latency_ms",
-		"peak_concurrency", "max_queue_depth", "errors"} {
+		"peak_concurrency", "max_queue_depth", "errors", "cancelled"} {
 		if _, ok := doc.Summary[k]; !ok {
 			t.Errorf("summary lacks %q", k)
 		}
@@ -178,7 +213,7 @@ func TestHeaderJSONRequestRate(t *testing.T) {
 
 func TestWriteSummaryReportsAnUnwritableRate(t *testing.T) {
 	run := newRun(t)
-	if err := run.WriteSummary(metrics.Summary{}, Header{RequestRate: math.NaN()}); err == nil {
+	if err := run.WriteSummary(SummaryFile{Header: Header{RequestRate: math.NaN()}}); err == nil {
 		t.Error("WriteSummary with a NaN rate succeeded")
 	}
 }

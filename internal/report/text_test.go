@@ -58,7 +58,7 @@ Latency Metrics:
 
 Queue Metrics:
 - Mean Queue Time: 67.4 ms
-- Max Queue Depth: 42
+- Max Queue Depth (client): 42
 
 Token Latency Metrics:
 - Mean TTFT: 35.2 ms
@@ -81,11 +81,16 @@ Request Metrics:
   - 1: context deadline exceeded
 - Peak Concurrency: 57
 - Duration: 101.32 s
+- Accounting: sent 1002 = 1000 succeeded + 2 failed (1: HTTP 503: server overloaded; 1: context deadline exceeded) + 0 cancelled
+
+Validity: valid (client p99 schedule lag 0.000 ms, CPU 0% busy)
 
 Run Directory: reports/20261123-195501-node-moderate-poisson
 ==========================================================
 `
-	if diff := gocmp.Diff(want, FormatText(s, h)); diff != "" {
+	f := SummaryFile{Summary: s, Header: h, Valid: true,
+		Accounting: Accounting{Sent: s.Requests, Succeeded: s.Succeeded, Failed: s.Failed, FailedBy: s.Errors}}
+	if diff := gocmp.Diff(want, FormatText(f)); diff != "" {
 		t.Errorf("FormatText mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -113,12 +118,12 @@ func TestFormatTextHeaderLines(t *testing.T) {
 		{
 			name: "no run directory line without a directory",
 			h:    Header{RequestRate: 1},
-			want: []string{"- Duration: 0.00 s\n=====", "Mean TTFT: n/a"},
+			want: []string{"CPU 0% busy)\n=====", "Mean TTFT: n/a"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := FormatText(metrics.Summary{}, tc.h)
+			got := FormatText(SummaryFile{Header: tc.h, Valid: true})
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("FormatText lacks %q:\n%s", w, got)
@@ -133,7 +138,7 @@ func TestFormatTextListsTheMostFrequentErrorsFirst(t *testing.T) {
 		"a": 1, "b": 7, "c": 3, "d": 3, "e": 1, "f": 1, "g": 2,
 		strings.Repeat("é", 100): 5, // 200 bytes: cut at a rune boundary
 	}
-	got := FormatText(metrics.Summary{Failed: 23, Errors: errs}, Header{})
+	got := FormatText(SummaryFile{Summary: metrics.Summary{Failed: 23, Errors: errs}, Valid: true})
 	want := "- Failed Requests: 23\n" +
 		"  - 7: b\n" +
 		"  - 5: " + strings.Repeat("é", 60) + "…\n" +
