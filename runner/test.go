@@ -156,14 +156,15 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) error {
 		fmt.Fprint(summaryOut, res.Routing.Text())
 	}
 	err = errors.Join(execErr, closeErr)
-	switch {
+	switch f := res.File; {
 	case out.Interrupted:
 		err = errors.Join(errors.New("interrupted by signal"), err)
-	case !res.File.Valid:
-		err = errors.Join(errors.New(res.File.Invalid), err)
-	}
-	if err != nil && !res.File.Valid && out.Health.Reason != "" && strings.Contains(res.File.Invalid, out.Health.Reason) {
-		err = fmt.Errorf("%w; the figures would measure the client, not the server", err)
+	case !f.Valid && !out.Health.Valid && strings.Contains(f.Invalid, out.Health.Reason):
+		err = errors.Join(fmt.Errorf("%s; the figures would measure the client, not the server", f.Invalid), err)
+	case !f.Valid:
+		err = errors.Join(errors.New(f.Invalid), err)
+	case f.Stopped != "":
+		err = errors.Join(fmt.Errorf("the run stopped early: %s", f.Stopped), err)
 	}
 	return where(err)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -185,5 +186,104 @@ func TestInterruptLeavesNoChildProcess(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(reports, "*", "summary.json"))
 	if len(files) != 1 {
 		t.Errorf("interrupted run left no summary.json; output:\n%s", out.String())
+	}
+}
+
+// startLongRun starts sgltest on a feature and returns once requests are
+// being measured, with the command and its output buffer.
+func startLongRun(t *testing.T, bin, feature string) (*exec.Cmd, *bytes.Buffer, string) {
+	t.Helper()
+	reports := t.TempDir()
+	cmd := exec.Command(bin, writeFeature(t, feature))
+	cmd.Env = append(os.Environ(), "SGLTEST_REPORTS="+reports)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		files, _ := filepath.Glob(filepath.Join(reports, "*", "requests.jsonl"))
+		if len(files) == 1 {
+			if b, _ := os.ReadFile(files[0]); bytes.Count(b, []byte("\n")) >= 5 {
+				return cmd, &out, reports
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no measured requests within 60 s; output:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// simulatorOf returns the pid of the one simulator child of cmd.
+func simulatorOf(t *testing.T, bin string, cmd *exec.Cmd) int {
+	t.Helper()
+	for _, p := range processesOf(bin) {
+		if pid, _ := strconv.Atoi(p); pid != cmd.Process.Pid {
+			return pid
+		}
+	}
+	t.Fatal("no simulator child found")
+	return 0
+}
+
+const longRun = `Feature: long
+  Scenario: a load long enough to break
+    Given a simulated SGLang server with max running requests 16
+    And a server that does not answer for 2 s has stalled
+    When 1200 random prompts with 64 input and 16 output tokens arrive at 20 requests per second
+    Then all requests succeed
+`
+
+func TestUnplannedFaultsStopTheRunAtOnceNamingTheServerAndTime(t *testing.T) {
+	bin := buildBinary(t)
+	tests := []struct {
+		name   string
+		signal syscall.Signal
+		want   []string
+	}{
+		{"a server that dies", syscall.SIGKILL, []string{"the run stopped early: server-1 exited at", "when nothing planned it: signal: killed"}},
+		{"a server that stops answering", syscall.SIGSTOP, []string{"the run stopped early: server-1 stopped answering at", "no /metrics answer for 2s"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd, out, reports := startLongRun(t, bin, longRun)
+			began := time.Now()
+			if err := syscall.Kill(simulatorOf(t, bin, cmd), tc.signal); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("exit %v, want 1 (a failed scenario); output:\n%s", err, out.String())
+			}
+			// A 60 s run must not play out: the fault stops it within seconds.
+			if took := time.Since(began); took > 30*time.Second {
+				t.Errorf("the run went on %v after the fault", took)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			if left := processesOf(bin); len(left) > 0 {
+				t.Errorf("processes left behind: %v", left)
+			}
+			files, _ := filepath.Glob(filepath.Join(reports, "*", "summary.json"))
+			if len(files) != 1 {
+				t.Fatalf("no summary.json")
+			}
+			b, _ := os.ReadFile(files[0])
+			for _, w := range []string{`"verdict": "fail"`, `"stopped": "server-1`} {
+				if !bytes.Contains(b, []byte(w)) {
+					t.Errorf("summary.json lacks %s", w)
+				}
+			}
+			if !bytes.Contains(b, []byte(`"requests_jsonl_lines"`)) || bytes.Contains(b, []byte(`"error": "accounting`)) {
+				t.Errorf("accounting does not add up:\n%s", b)
+			}
+		})
 	}
 }

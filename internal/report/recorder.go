@@ -229,7 +229,6 @@ func (r *Recorder) Close(label string, out timeline.Outcome) (*Result, error) {
 	}
 	if out.Stopped != nil {
 		f.Stopped = out.Stopped.Error()
-		why = append(why, "the run stopped early: "+out.Stopped.Error())
 	}
 	if f.Accounting.Error != "" {
 		why = append(why, f.Accounting.Error)

@@ -105,9 +105,9 @@ type SummaryFile struct {
 	// Version is SummaryVersion when written.
 	Version int `json:"version"`
 	// Verdict is the run's one-word outcome: "pass", "fail" (a bound
-	// failed), "invalid" (the figures cannot be trusted: see Invalid) or
-	// "interrupted". Before the scenario's checks run it is "pass" or
-	// "invalid"/"interrupted".
+	// failed, or the run stopped early: see Stopped), "invalid" (the
+	// figures cannot be trusted: see Invalid) or "interrupted". Before the
+	// scenario's checks run it is "pass" unless one of the others holds.
 	Verdict string `json:"verdict"`
 	// Valid is false when the figures do not measure what the scenario
 	// asked for; Invalid then says why.
@@ -115,7 +115,9 @@ type SummaryFile struct {
 	Invalid string `json:"invalid_reason,omitempty"`
 	// Interrupted is set when a signal stopped the run.
 	Interrupted bool `json:"interrupted"`
-	// Stopped says why the run stopped before its end, when it did.
+	// Stopped says why the run stopped before its end, when it did: a
+	// server or router that exited or stalled when nothing planned it, or
+	// the run's deadline. Such a run fails.
 	Stopped string `json:"stopped,omitempty"`
 	// Header says what was measured.
 	Header Header `json:"header"`
@@ -221,6 +223,8 @@ func (f *SummaryFile) verdict() string {
 		return "interrupted"
 	case !f.Valid:
 		return "invalid"
+	case f.Stopped != "":
+		return "fail"
 	}
 	for _, b := range f.Bounds {
 		if !b.Pass {

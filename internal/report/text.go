@@ -194,6 +194,9 @@ func FormatText(f SummaryFile) string {
 	default:
 		line("Validity: INVALID: %s", f.Invalid)
 	}
+	if f.Stopped != "" {
+		line("Stopped Early: %s", f.Stopped)
+	}
 	if len(f.Events) > 0 {
 		line("")
 		line("Events:")
