@@ -92,59 +92,71 @@ type Summary struct {
 // Summarize summarises each GPU's samples (the window's, in time order),
 // one Summary per Index in Index order.
 func Summarize(samples []GPU) []Summary {
-	byGPU := map[int][]GPU{}
-	for _, g := range samples {
-		byGPU[g.Index] = append(byGPU[g.Index], g)
+	byGPU := map[int][]int{} // positions in samples
+	for i := range samples {
+		byGPU[samples[i].Index] = append(byGPU[samples[i].Index], i)
 	}
 	out := make([]Summary, 0, len(byGPU))
-	for _, gs := range byGPU {
-		out = append(out, summarizeGPU(gs))
+	var buf []float64
+	for _, pos := range byGPU {
+		var s Summary
+		s, buf = summarizeGPU(samples, pos, buf)
+		out = append(out, s)
 	}
 	slices.SortFunc(out, func(a, b Summary) int { return a.Index - b.Index })
 	return out
 }
 
-func summarizeGPU(gs []GPU) Summary {
-	first, last := gs[0], gs[len(gs)-1]
+// summarizeGPU summarises the samples at pos, using buf as scratch space,
+// and returns buf for reuse.
+func summarizeGPU(samples []GPU, pos []int, buf []float64) (Summary, []float64) {
+	first, last := &samples[pos[0]], &samples[pos[len(pos)-1]]
+	stats := func(fig func(*GPU) Figure) Stats {
+		var st Stats
+		st, buf = statsOf(samples, pos, fig, buf)
+		return st
+	}
 	s := Summary{
 		Index: last.Index, UUID: last.UUID, Name: last.Name, Simulated: last.Simulated,
-		Samples: len(gs), First: first.At, Last: last.At,
-		UtilizationPct:       stats(gs, func(g GPU) Figure { return g.UtilizationPct }),
-		MemoryUtilizationPct: stats(gs, func(g GPU) Figure { return g.MemoryUtilizationPct }),
-		MemoryUsedBytes:      stats(gs, func(g GPU) Figure { return g.MemoryUsedBytes }),
+		Samples: len(pos), First: first.At, Last: last.At,
+		UtilizationPct:       stats(func(g *GPU) Figure { return g.UtilizationPct }),
+		MemoryUtilizationPct: stats(func(g *GPU) Figure { return g.MemoryUtilizationPct }),
+		MemoryUsedBytes:      stats(func(g *GPU) Figure { return g.MemoryUsedBytes }),
 		MemoryTotalBytes:     last.MemoryTotalBytes,
-		PowerWatts:           stats(gs, func(g GPU) Figure { return g.PowerWatts }),
-		SMClockMHz:           stats(gs, func(g GPU) Figure { return g.SMClockMHz }),
-		TemperatureC:         stats(gs, func(g GPU) Figure { return g.TemperatureC }),
-		ProcessMemoryBytes:   stats(gs, func(g GPU) Figure { return g.ProcessMemoryBytes }),
-		SMActivityPct:        stats(gs, func(g GPU) Figure { return g.SMActivityPct }),
+		PowerWatts:           stats(func(g *GPU) Figure { return g.PowerWatts }),
+		SMClockMHz:           stats(func(g *GPU) Figure { return g.SMClockMHz }),
+		TemperatureC:         stats(func(g *GPU) Figure { return g.TemperatureC }),
+		ProcessMemoryBytes:   stats(func(g *GPU) Figure { return g.ProcessMemoryBytes }),
+		SMActivityPct:        stats(func(g *GPU) Figure { return g.SMActivityPct }),
 		ThrottleReasons:      map[string]int{},
-		EnergyJoules:         energy(first, last, len(gs)),
+		EnergyJoules:         energy(first, last, len(pos)),
 	}
 	read := false
-	for _, g := range gs {
-		if !g.ThrottleReasons.OK() {
-			s.ThrottleMissing = g.ThrottleReasons.Missing
+	for _, p := range pos {
+		tr := &samples[p].ThrottleReasons
+		if !tr.OK() {
+			s.ThrottleMissing = tr.Missing
 			continue
 		}
 		read = true
-		for _, r := range g.ThrottleReasons.Value {
+		for _, r := range tr.Value {
 			s.ThrottleReasons[r]++
 		}
 	}
 	if read {
 		s.ThrottleMissing = ""
 	}
-	return s
+	return s, buf
 }
 
-// stats summarises the samples in which fig was read. With none, Missing
-// is the last reason given, preferring a reason other than the baseline.
-func stats(gs []GPU, fig func(GPU) Figure) Stats {
-	var vals []float64
+// statsOf summarises the samples at pos in which fig was read, using buf
+// as scratch space. With none, Missing is the last reason given,
+// preferring a reason other than the baseline.
+func statsOf(samples []GPU, pos []int, fig func(*GPU) Figure, buf []float64) (Stats, []float64) {
+	vals := buf[:0]
 	why := ""
-	for _, g := range gs {
-		f := fig(g)
+	for _, p := range pos {
+		f := fig(&samples[p])
 		switch {
 		case f.OK():
 			vals = append(vals, f.Value)
@@ -153,7 +165,7 @@ func stats(gs []GPU, fig func(GPU) Figure) Stats {
 		}
 	}
 	if len(vals) == 0 {
-		return Stats{Missing: why}
+		return Stats{Missing: why}, vals
 	}
 	slices.Sort(vals)
 	var sum float64
@@ -163,11 +175,11 @@ func stats(gs []GPU, fig func(GPU) Figure) Stats {
 	return Stats{
 		Count: len(vals), Mean: sum / float64(len(vals)),
 		P95: metrics.Percentile(vals, 95), Max: vals[len(vals)-1],
-	}
+	}, vals
 }
 
 // energy is the counter's difference from first to last, in joules.
-func energy(first, last GPU, n int) Figure {
+func energy(first, last *GPU, n int) Figure {
 	switch {
 	case n < 2:
 		return missing[float64]("the energy over a window needs two samples")
