@@ -37,13 +37,15 @@ type nvmlDevice struct {
 	h          nvml.Device
 	uuid, name string
 	// gpmMissing is why GPM cannot be read on this device; empty when it
-	// can. prev and cur are the two GPM samples the metric is computed
-	// between; havePrev is false until cur has been filled once.
+	// can. The metric is computed from prev to cur; havePrev says prev
+	// holds a sample.
 	gpmMissing string
 	prev, cur  nvml.GpmSample
 	havePrev   bool
 	metrics    *nvml.GpmMetricsGetType
 }
+
+var _ Sampler = (*nvmlSampler)(nil)
 
 func openWith(lib nvml.Interface, opts NVMLOptions, parent func(int) (int, error)) (_ *nvmlSampler, err error) {
 	if ret := lib.Init(); ret != nvml.SUCCESS {

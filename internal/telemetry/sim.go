@@ -22,6 +22,8 @@ type SimSampler struct {
 	prev []simulator.GPUReading
 }
 
+var _ Sampler = (*SimSampler)(nil)
+
 // NewSimSampler returns a SimSampler over read.
 func NewSimSampler(read func(at time.Duration) ([]simulator.GPUReading, error)) *SimSampler {
 	return &SimSampler{read: read}
