@@ -18,6 +18,9 @@
 //   - steptime.go: the step-time model (simulator-design.md s5.2).
 //   - profile.go: profiles as data (fixtures/profiles/*.json), each number
 //     with its provenance.
+//   - gpu.go: simulated GPU figures (busy time, a power model from the
+//     profile's idle and TDP watts, memory from the KV cache in use), for
+//     /metrics and for virtual time (GPUModel.Read).
 //   - server.go: the driver goroutine that owns the engine and sleeps on a
 //     Clock (clock.go) until each step ends, and records per-request timing
 //     as outputs become visible; handlers.go (native API and info),
@@ -65,6 +68,10 @@
 // counters, the front-end counters, and the TTFT, inter-token, end-to-end
 // and queue-time histograms with SGLang's default buckets; the
 // histograms are observed when outputs become visible to the front end.
+// It also has the simulator's own families, named sgltest:sim_*: the
+// step-lateness histogram (MetricStepLateness) and the simulated GPU
+// figures (MetricGPUBusy, MetricGPUElapsed, MetricGPUEnergy,
+// MetricGPUMemoryUsed, MetricGPUMemoryTotal; gpu.go).
 // With --api-key every path but /health* and /metrics needs
 // "Authorization: Bearer KEY" (401 {"error":"Unauthorized"} otherwise). A
 // request refused because --max-queued-requests requests already wait is a

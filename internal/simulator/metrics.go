@@ -77,6 +77,7 @@ func (s *Server) writeMetrics(w io.Writer) {
 	f.e2e.write(w, api.MetricE2E, front)
 	family(MetricStepLateness, "histogram", "sgltest simulator: how late each engine step ended in real time.")
 	f.lateness.write(w, MetricStepLateness, front)
+	s.writeGPUMetrics(w)
 }
 
 // metricNumAbortedRequests counts requests aborted before they finished

@@ -50,10 +50,14 @@ type ModelFacts struct {
 	VocabSize     Param    `json:"vocab_size"`
 }
 
-// GPUFacts names the accelerator and its memory.
+// GPUFacts names the accelerator and its memory, and optionally its power
+// range for the simulated power model (gpu.go): a profile without both
+// IdleWatts and TDPWatts reports no simulated power or energy.
 type GPUFacts struct {
 	Name        string `json:"name"`
 	MemoryBytes Param  `json:"memory_bytes"`
+	IdleWatts   *Param `json:"idle_watts,omitempty"`
+	TDPWatts    *Param `json:"tdp_watts,omitempty"`
 }
 
 // Capacity holds the KV pool and the memory settings SGLang would pick on
@@ -231,10 +235,45 @@ func (p *Profile) validate(source string) error {
 			}
 		}
 	}
+	p.validatePower(bad)
 	if s.JitterSigma.Value > maxJitterSigma {
 		bad("step_time.jitter_sigma", fmt.Sprintf("must be at most %v (got %v)", maxJitterSigma, s.JitterSigma.Value))
 	}
 	// Map iteration above is unordered; sort so the message is stable.
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
+}
+
+// validatePower checks the optional power range: both ends or neither,
+// each with provenance, idle not above TDP.
+func (p *Profile) validatePower(bad func(field, msg string)) {
+	idle, tdp := p.GPU.IdleWatts, p.GPU.TDPWatts
+	switch {
+	case idle == nil && tdp == nil:
+		return
+	case idle == nil:
+		bad("gpu.idle_watts", "is missing (gpu.tdp_watts is set; give both or neither)")
+		return
+	case tdp == nil:
+		bad("gpu.tdp_watts", "is missing (gpu.idle_watts is set; give both or neither)")
+		return
+	}
+	ok := true
+	for _, f := range []struct {
+		field string
+		p     *Param
+		r     rule
+	}{{"gpu.idle_watts", idle, nonNegative}, {"gpu.tdp_watts", tdp, positive}} {
+		if strings.TrimSpace(f.p.Provenance) == "" {
+			bad(f.field, "has no provenance")
+			ok = false
+		}
+		if msg := f.r.check(f.p.Value); msg != "" {
+			bad(f.field, fmt.Sprintf("%s (got %v)", msg, f.p.Value))
+			ok = false
+		}
+	}
+	if ok && idle.Value > tdp.Value {
+		bad("gpu.idle_watts", fmt.Sprintf("must not exceed gpu.tdp_watts %v (got %v)", tdp.Value, idle.Value))
+	}
 }

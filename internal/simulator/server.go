@@ -82,6 +82,9 @@ type Server struct {
 	ridSeq  atomic.Uint64
 
 	front *frontMetrics
+	// gpuModel and gpuStart give the simulated GPU figures (gpu.go).
+	gpuModel GPUModel
+	gpuStart time.Duration
 }
 
 // NewServer checks the settings against the profile and builds a server.
@@ -127,6 +130,7 @@ func NewServer(opts Options) (*Server, error) {
 	if s.clock == nil {
 		s.clock = NewWallClock()
 	}
+	s.gpuModel, s.gpuStart = NewGPUModel(opts.Profile), s.clock.Now()
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -207,6 +211,7 @@ type driver struct {
 	clock  Clock
 	front  *frontMetrics
 	notify chan struct{} // wakes an idle driver; capacity 1
+	busy   busyMeter
 
 	mu      sync.Mutex
 	inbox   []command
@@ -319,7 +324,10 @@ func (d *driver) run(ctx context.Context) {
 			}
 			continue
 		}
-		if d.clock.SleepUntil(ctx, st.End) != nil {
+		d.busy.begin(st.Start, st.End)
+		err := d.clock.SleepUntil(ctx, st.End)
+		d.busy.finish(d.clock.Now())
+		if err != nil {
 			return
 		}
 		d.front.lateness.observe(max(0, d.clock.Now()-st.End).Seconds(), 1)
