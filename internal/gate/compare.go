@@ -91,7 +91,8 @@ func (t Table) Verdicts() []Verdict {
 
 // String renders the table as text: a header naming both sides and the
 // rule, one line per figure (both medians, the change, its interval, the
-// U test's p, the MDE and the verdict), the explanation of every verdict
+// Hodges-Lehmann shift in the figure's unit, the U test's p, the MDE and
+// the verdict), the explanation of every verdict
 // that is not a pass, and the overall outcome.
 func (t Table) String() string {
 	var b strings.Builder
@@ -100,9 +101,9 @@ func (t Table) String() string {
 	fmt.Fprintf(&b, "B (candidate): %s%s\n", t.B, nB)
 	fmt.Fprintf(&b, "rule: B is worse than A by more than %s; %s bootstrap CI of the change in medians, one-sided exact U test at alpha %g, MDE at %g%% power\n\n",
 		pct0(t.Rule.Tolerance), pct0(t.Rule.Confidence), t.Rule.Alpha, 100*mdePower)
-	cells := [][]string{{"figure", "unit", "median A", "median B", "delta", pct0(t.Rule.Confidence) + " CI", "p", "MDE", "verdict"}}
+	cells := [][]string{{"figure", "unit", "median A", "median B", "delta", pct0(t.Rule.Confidence) + " CI", "HL shift", "p", "MDE", "verdict"}}
 	for _, r := range t.Rows {
-		row := []string{r.Figure.label(), r.Figure.Unit, "—", "—", "", "", "", "", r.Note}
+		row := []string{r.Figure.label(), r.Figure.Unit, "—", "—", "", "", "", "", "", r.Note}
 		if r.A != nil {
 			row[2] = num(median(r.A))
 		}
@@ -114,15 +115,16 @@ func (t Table) String() string {
 			if !math.IsNaN(v.CILow) {
 				row[5] = "[" + pct(v.CILow) + ", " + pct(v.CIHigh) + "]"
 			}
+			row[6] = signedNum(v.Shift)
 			if !math.IsNaN(v.P) {
-				row[6] = strconv.FormatFloat(v.P, 'g', 2, 64)
+				row[7] = strconv.FormatFloat(v.P, 'g', 2, 64)
 			}
-			row[7] = mdeCell(v.MDE)
-			row[8] = v.Outcome.String()
+			row[8] = mdeCell(v.MDE)
+			row[9] = v.Outcome.String()
 		}
 		cells = append(cells, row)
 	}
-	writeColumns(&b, cells, []bool{false, false, true, true, true, true, true, true, false})
+	writeColumns(&b, cells, []bool{false, false, true, true, true, true, true, true, true, false})
 	var notes []string
 	for _, v := range t.Verdicts() {
 		if v.Outcome != Pass {
@@ -185,6 +187,13 @@ func num(v float64) string {
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
 	return strconv.FormatFloat(v, 'f', 3, 64)
+}
+
+func signedNum(v float64) string {
+	if v > 0 {
+		return "+" + num(v)
+	}
+	return num(v)
 }
 
 func mdeCell(f float64) string {

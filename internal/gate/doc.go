@@ -47,8 +47,10 @@
 //     or it lies beyond it but the U test does not confirm (too few
 //     repeats, or one wild repeat).
 //
-// A baseline whose median is 0 makes a relative change undefined: all
-// zeros on both sides pass, anything else is inconclusive. Values must be
+// A side with a single repeat says nothing about noise, so the verdict is
+// inconclusive whatever the values. A baseline whose median is 0 makes a
+// relative change undefined: all zeros on both sides pass, anything else
+// is inconclusive. Values must be
 // finite and not negative.
 //
 // # Minimum detectable effect

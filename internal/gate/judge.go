@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -124,6 +125,41 @@ type Verdict struct {
 
 func (v Verdict) String() string { return v.Reason }
 
+// MarshalJSON writes the verdict for reports: the figure, the outcome, the
+// tolerance and alpha, the counts and estimates (null where not finite:
+// no p-value, an undefined change, an MDE of "none") and the reason.
+func (v Verdict) MarshalJSON() ([]byte, error) {
+	finite := func(f float64) *float64 {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil
+		}
+		return &f
+	}
+	return json.Marshal(struct {
+		Figure          Figure   `json:"figure"`
+		Outcome         Outcome  `json:"outcome"`
+		Tolerance       float64  `json:"tolerance"`
+		Alpha           float64  `json:"alpha"`
+		Confidence      float64  `json:"confidence"`
+		BaselineN       int      `json:"baseline_repeats"`
+		CandidateN      int      `json:"candidate_repeats"`
+		BaselineMedian  float64  `json:"baseline_median"`
+		CandidateMedian float64  `json:"candidate_median"`
+		Change          *float64 `json:"change"`
+		CILow           *float64 `json:"ci_low"`
+		CIHigh          *float64 `json:"ci_high"`
+		Shift           float64  `json:"hodges_lehmann_shift"`
+		P               *float64 `json:"p"`
+		PExact          bool     `json:"p_exact"`
+		MDE             *float64 `json:"mde"`
+		Reason          string   `json:"reason"`
+	}{
+		v.Figure, v.Outcome, v.Rule.Tolerance, v.Rule.Alpha, v.Rule.Confidence, v.BaselineN, v.CandidateN,
+		v.BaselineMedian, v.CandidateMedian, finite(v.Change), finite(v.CILow), finite(v.CIHigh), v.Shift,
+		finite(v.P), v.PExact, finite(v.MDE), v.Reason,
+	})
+}
+
 // mdePower is the detection probability the MDE is quoted at.
 const mdePower = 0.80
 
@@ -163,6 +199,15 @@ func Judge(f Figure, baseline, candidate []float64, r Rule) (Verdict, error) {
 		return v, nil
 	}
 	v.Change = v.CandidateMedian/v.BaselineMedian - 1
+	if v.BaselineN < 2 || v.CandidateN < 2 {
+		// One repeat says nothing about noise: its "interval" would be a
+		// point, and a pass from it would be the absolute-threshold gate
+		// this package replaces.
+		v.Outcome = Inconclusive
+		v.Reason = fmt.Sprintf("%s inconclusive: %s, but a side with a single repeat gives no estimate of noise (%s); repeat each side at least %d times",
+			name, pct(v.Change), reps, max(2, minRepeats(r.Alpha)))
+		return v, nil
+	}
 	v.CILow, v.CIHigh = bootstrapChange(baseline, candidate, r.Confidence, r.Resamples, figureSeed(r.Seed, f.Name))
 
 	// The U test asks whether the candidate, brought back by the tolerance,
@@ -209,20 +254,19 @@ func Judge(f Figure, baseline, candidate []float64, r Rule) (Verdict, error) {
 // advice says what to do about an inconclusive verdict.
 func advice(v Verdict) string {
 	if math.IsInf(v.MDE, 1) {
-		_, need := repeatsForAlpha(v.Rule.Alpha)
-		return fmt.Sprintf("the U test needs at least %d repeats per side to reach alpha %g: add repeats", need, v.Rule.Alpha)
+		return fmt.Sprintf("the U test needs at least %d repeats per side to reach alpha %g: add repeats", minRepeats(v.Rule.Alpha), v.Rule.Alpha)
 	}
 	return "add repeats or reduce noise, or rerun to see if it recurs"
 }
 
-// repeatsForAlpha is the smallest k for which k vs k repeats can reach p ≤
-// alpha, and that minimum p.
-func repeatsForAlpha(alpha float64) (float64, int) {
-	for k := 1; ; k++ {
-		if p := minP(k, k); p <= alpha {
-			return p, k
-		}
+// minRepeats is the smallest k for which k vs k repeats can reach p ≤
+// alpha.
+func minRepeats(alpha float64) int {
+	k := 1
+	for minP(k, k) > alpha {
+		k++
 	}
+	return k
 }
 
 // mdeScale converts the noise of one repeat into that of the rule's

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -39,6 +40,9 @@ func TestJudgeReachesTheVerdictTheRuleGives(t *testing.T) {
 			[]string{"inconclusive", "straddles the 10% tolerance", "add repeats"}},
 		{"2 repeats cannot confirm a regression", latency, []float64{100, 101}, []float64{150, 152}, 0.10, Inconclusive,
 			[]string{"lies beyond the 10% tolerance but the U test does not confirm it", "MDE none at these repeats", "at least 3 repeats per side"}},
+		{"a single repeat is no evidence either way", latency, []float64{100}, []float64{100.5}, 0.10, Inconclusive,
+			[]string{"+0.5%", "a side with a single repeat gives no estimate of noise (1 vs 1 repeats)", "at least 3 times"}},
+		{"a single candidate repeat", latency, base, []float64{180}, 0.10, Inconclusive, []string{"(5 vs 1 repeats)"}},
 		{"throughput 30% lower", throughput, base, scaled([]float64{100.3, 99.1, 101.2, 98.7, 100.9}, 0.7), 0.05, Regression,
 			[]string{"output token throughput regressed", "-29.8%", "beyond the 5% tolerance"}},
 		{"throughput 30% higher is a pass", throughput, base, scaled(base, 1.3), 0.05, Pass, []string{"+30.0%"}},
@@ -208,5 +212,30 @@ func TestMDEIsDetectedAboutFourTimesInFive(t *testing.T) {
 		if atTol > 0.08 {
 			t.Errorf("%s n=%d σ=%.2f: a worsening of exactly the tolerance was a regression in %.2f of trials; want at most alpha, 0.05 (0.08 with 200 trials)", tt.fig.Worse, tt.n, tt.sigma, atTol)
 		}
+	}
+}
+
+func TestVerdictMarshalsNonFiniteEstimatesAsNull(t *testing.T) {
+	v, err := Judge(latency, []float64{100, 101}, []float64{150, 152}, DefaultRule(0.10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["outcome"] != "inconclusive" || got["mde"] != nil || got["baseline_repeats"] != 2.0 || got["tolerance"] != 0.1 {
+		t.Errorf("JSON %s", data)
+	}
+	if f := got["figure"].(map[string]any); f["name"] != "ttft_ms.p99" || f["worse"] != "higher" {
+		t.Errorf("figure %v", f)
+	}
+	z, _ := Judge(latency, []float64{0, 0, 1}, []float64{2, 3, 4}, DefaultRule(0.10))
+	if data, err := json.Marshal(z); err != nil || !strings.Contains(string(data), `"change":null`) || !strings.Contains(string(data), `"p":null`) {
+		t.Errorf("zero baseline: %s, %v", data, err)
 	}
 }

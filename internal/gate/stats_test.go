@@ -81,8 +81,13 @@ func TestMinPIsTheExactTestsSmallestPValue(t *testing.T) {
 			t.Errorf("%d vs %d: perfectly separated p %v, minP %v", k.n1, k.n2, p, minP(k.n1, k.n2))
 		}
 	}
-	if p, k := repeatsForAlpha(0.05); k != 3 || p != 0.05 {
-		t.Errorf("repeatsForAlpha(0.05) = %v, %d; want 0.05, 3", p, k)
+	for _, tt := range []struct {
+		alpha float64
+		want  int
+	}{{0.05, 3}, {0.01, 5}, {0.5, 1}} {
+		if k := minRepeats(tt.alpha); k != tt.want {
+			t.Errorf("minRepeats(%v) = %d, want %d", tt.alpha, k, tt.want)
+		}
 	}
 }
 
