@@ -153,6 +153,7 @@ func TestGateFlagsA20PercentSlowerProfileAndRarelyAFalseAlarm(t *testing.T) {
 	}
 
 	var caught, alarms int
+	var overall [2][4]int                // [unchanged, slower][outcome]
 	perFigure := map[string]*[2][4]int{} // [unchanged, slower][outcome]
 	for _, f := range proofFigures {
 		perFigure[f] = &[2][4]int{}
@@ -166,6 +167,7 @@ func TestGateFlagsA20PercentSlowerProfileAndRarelyAFalseAlarm(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			overall[c][o]++
 			switch {
 			case c == 0 && o == Regression:
 				alarms++
@@ -187,6 +189,8 @@ func TestGateFlagsA20PercentSlowerProfileAndRarelyAFalseAlarm(t *testing.T) {
 		c := perFigure[f]
 		fmt.Fprintf(&tab, "%-22s %8d/%d/%d %25d/%d/%d\n", f, c[0][Pass], c[0][Inconclusive], c[0][Regression], c[1][Pass], c[1][Inconclusive], c[1][Regression])
 	}
+	fmt.Fprintf(&tab, "%-22s %8d/%d/%d %25d/%d/%d\n", "overall (trials)", overall[0][Pass], overall[0][Inconclusive], overall[0][Regression],
+		overall[1][Pass], overall[1][Inconclusive], overall[1][Regression])
 	t.Logf("%d trials, %d repeats per side, %d requests per repeat at %g req/s, tolerance %g%%, alpha %g, %g%% CI, %d resamples; %v\n%s",
 		trials, proofRepeats, proofRequests, proofRate, 100*proofTolerance, rule.Alpha, 100*rule.Confidence, rule.Resamples,
 		time.Since(start).Round(time.Millisecond), tab.String())
