@@ -16,3 +16,19 @@ func BenchmarkJudge_5v5(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUTest_50v50 is the largest exact U test (above it the normal
+// approximation takes over).
+func BenchmarkUTest_50v50(b *testing.B) {
+	rng := newTestRand(1)
+	x := make([]float64, 50)
+	y := make([]float64, 50)
+	for i := range x {
+		x[i], y[i] = rng.Float64(), rng.Float64()+0.1
+	}
+	for b.Loop() {
+		if !uTest(x, y, true).Exact {
+			b.Fatal("not exact")
+		}
+	}
+}

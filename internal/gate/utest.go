@@ -10,6 +10,13 @@ import (
 // samples of 50 cost 5·10⁷ and stay exact.
 const exactWork = 6e7
 
+// uResult is a U test's outcome.
+type uResult struct {
+	U     float64 // Mann-Whitney U of y: pairs (x_i, y_j) with y_j > x_i, ties counting ½
+	P     float64 // one-sided p-value
+	Exact bool
+}
+
 // uTest is the one-sided Mann-Whitney U (Wilcoxon rank-sum) test of
 // whether y is stochastically larger than x (greater true) or smaller
 // (greater false). Ties get mid-ranks. The p-value is exact — the
@@ -17,12 +24,6 @@ const exactWork = 6e7
 // len(y) of the pooled mid-ranks, which stays exact with ties — whenever
 // exactWork allows, and otherwise the normal approximation with tie and
 // continuity corrections.
-type uResult struct {
-	U     float64 // Mann-Whitney U of y: pairs (x_i, y_j) with y_j > x_i, ties counting ½
-	P     float64 // one-sided p-value
-	Exact bool
-}
-
 func uTest(x, y []float64, greater bool) uResult {
 	n1, n2 := len(x), len(y)
 	n := n1 + n2
