@@ -4,6 +4,8 @@ BIN     := bin/sgltest
 # go test kills a test binary after 10 minutes by default; scenarios can
 # legitimately take longer, so the limit is explicit.
 TIMEOUT ?= 30m
+# go-nvml's header marks some NVML calls deprecated; the warnings are noise.
+export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
 # The real SGLang router, from PyPI, each in its own virtual environment
 # (both packages install a console script named smg). Tests find them here.

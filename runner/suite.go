@@ -47,6 +47,9 @@ const (
 	// EnvMaxCPUBusy bounds the sgltest process's CPU use during a run, as a
 	// fraction of its cores (such as 0.98); past it a run is invalid.
 	EnvMaxCPUBusy = "SGLTEST_MAX_CPU_BUSY"
+	// EnvReadyTimeout bounds each server's start (a Go duration such as
+	// 20m); the default is 600 s for SGLang and 30 s for the simulator.
+	EnvReadyTimeout = "SGLTEST_READY_TIMEOUT"
 )
 
 // Documented defaults for the settings above.
@@ -72,6 +75,9 @@ type Settings struct {
 	// race default for the lag).
 	MaxScheduleLag time.Duration
 	MaxCPUBusy     float64
+	// ReadyTimeout bounds each server's start; zero takes the backend's
+	// default.
+	ReadyTimeout time.Duration
 }
 
 // SettingsFromEnv reads Settings from the environment, applying the
@@ -107,6 +113,13 @@ func SettingsFromEnv() (Settings, error) {
 			return s, fmt.Errorf("%s=%q: expected a fraction of the cores in (0, 1], such as 0.98", EnvMaxCPUBusy, v)
 		}
 		s.MaxCPUBusy = f
+	}
+	if v := os.Getenv(EnvReadyTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return s, fmt.Errorf("%s=%q: expected a positive duration such as 20m", EnvReadyTimeout, v)
+		}
+		s.ReadyTimeout = d
 	}
 	if g := os.Getenv(EnvGPUs); g != "" {
 		for _, f := range strings.Split(g, ",") {

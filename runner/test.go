@@ -19,6 +19,7 @@ import (
 	"github.com/sgltest/sgltest/internal/processes"
 	"github.com/sgltest/sgltest/internal/report"
 	"github.com/sgltest/sgltest/internal/simulator"
+	"github.com/sgltest/sgltest/internal/telemetry"
 	"github.com/sgltest/sgltest/internal/timeline"
 	"github.com/sgltest/sgltest/internal/virtual"
 )
@@ -184,6 +185,12 @@ func (t *Test) resolve(a Arrival, label string) (*plan.Plan, error) {
 	}
 	if p.Limits.StallAfter == 0 {
 		p.Limits.StallAfter = plan.DefaultStallAfter
+	}
+	if p.Limits.GPUInterval == 0 {
+		p.Limits.GPUInterval = telemetry.DefaultInterval
+	}
+	if p.Limits.ReadyTimeout == 0 {
+		p.Limits.ReadyTimeout = t.suite.Settings.ReadyTimeout
 	}
 	p.Client.Bounds = t.selfCheck()
 	p.Timeline = append([]plan.Action(nil), t.plan.Timeline...)

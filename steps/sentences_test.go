@@ -37,6 +37,9 @@ func TestSentencesQAWritesMatchExactlyOnePattern(t *testing.T) {
 		"the prompts are 100 random prompts with 1 to 8192 input and 128 output tokens",
 		"the servers serve Llama-2-7B on an A100",
 		"the cache hit rate on server 1 is at least 20%",
+		"the mean GPU utilization is at least 80%",
+		"the peak GPU memory is below 70 GiB",
+		"the energy per output token is below 0.5 J",
 	} {
 		if n := match(text); n != 1 {
 			t.Errorf("%q matches %d sentences, want exactly 1", text, n)

@@ -23,7 +23,7 @@ const (
 	// cmpare is a comparison in words or symbols.
 	cmpare = `(below|at most|above|at least|<=|>=|<|>|≤|≥)`
 	// stat is a statistic: mean, median, min, max, std or a percentile.
-	stat = `(mean|average|median|min|max|std|[Pp]\d+(?:\.\d+)?)`
+	stat = `(mean|average|median|min|max|peak|std|[Pp]\d+(?:\.\d+)?)`
 	// server names one server of the scenario, or the router.
 	target = `(server \d+|the router)`
 )

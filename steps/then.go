@@ -24,7 +24,7 @@ var figure = func() string {
 
 // unit is what a bound's number is in: a latency unit, a rate, a percent,
 // or nothing for counts and ratios.
-const unit = `(ms|s|min|req/s|tok/s|%|requests?)?`
+const unit = `(ms|s|min|req/s|tok/s|%|requests?|GiB|MiB|GB|MB|W|J|mJ)?`
 
 // bound reads a bound's groups: statistic, figure, server, window (number,
 // unit), comparison, number, unit.

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cucumber/godog"
 	"github.com/sirupsen/logrus"
@@ -20,6 +21,7 @@ import (
 	flag "github.com/spf13/pflag"
 
 	"github.com/sgltest/sgltest/internal/simulator"
+	"github.com/sgltest/sgltest/internal/telemetry"
 	"github.com/sgltest/sgltest/runner"
 	"github.com/sgltest/sgltest/steps"
 )
@@ -44,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return sim(args[1:], stderr)
 		case "lint":
 			return lint(args[1:], stdout, stderr)
+		case "gpu-check":
+			return gpuCheck(args[1:], stdout, stderr)
 		case "vocabulary", "vocab":
 			fmt.Fprint(stdout, steps.Vocabulary())
 			return exitPass
@@ -89,6 +93,7 @@ Usage:
   sgltest lint [paths...]            check feature files without running anything
   sgltest vocabulary                 print every sentence a scenario may use (steps/VOCABULARY.md)
   sgltest sim [SGLang flags]         serve the SGLang simulator (sgltest sim -h for its flags)
+  sgltest gpu-check [flags]          sample every GPU through NVML for a few seconds and print every figure
   sgltest version                    print the version
   sgltest help                       this text
 
@@ -241,3 +246,18 @@ func sim(args []string, stderr io.Writer) int {
 	return exitPass
 }
 
+func gpuCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sgltest gpu-check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ids := fs.IntSlice("gpus", nil, "NVML indices of the GPUs to check (default: every GPU)")
+	dur := fs.Duration("duration", 5*time.Second, "how long to sample")
+	every := fs.Duration("interval", telemetry.DefaultInterval, "how often to sample")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if err := telemetry.Check(context.Background(), stdout, *ids, *dur, *every); err != nil {
+		fmt.Fprintln(stderr, "sgltest gpu-check:", err)
+		return exitFail
+	}
+	return exitPass
+}

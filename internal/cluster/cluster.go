@@ -79,6 +79,9 @@ type EngineSample struct {
 	// requests this engine finished, as sglang:num_requests_total and the
 	// token counters do.
 	Requests, PromptTokens, GenerationTokens, CachedTokens int64
+	// Elapsed is the time since this incarnation started; Busy how much of
+	// it the engine spent in steps (a step in flight counts up to now).
+	Elapsed, Busy time.Duration
 }
 
 // Event priorities at one instant: a fault before anything reaches an
@@ -197,6 +200,9 @@ type node struct {
 	pauseFrom, pauseTo time.Duration
 	shift              bool
 	counts             EngineSample // counters of this incarnation
+	// born is when this incarnation started; busy its time in finished
+	// steps and the one in flight, whole.
+	born, busyTime time.Duration
 }
 
 func (n *node) paused(at time.Duration) bool { return at >= n.pauseFrom && at < n.pauseTo }
@@ -344,6 +350,7 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 			return
 		}
 		n.busy, n.step = true, st
+		n.busyTime += st.End - st.Start
 		q.replaceTop(event{at: st.End, prio: prioStepEnd, engine: k, gen: n.gen})
 	}
 	for i, f := range faults {
@@ -412,6 +419,7 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 					return err
 				}
 				n.eng, n.down, n.stale, n.counts = eng, false, true, EngineSample{}
+				n.born, n.busyTime = ev.at, 0
 				report(Event{At: ev.at, Engine: k, Kind: EventReady, Away: ev.at - n.downAt})
 				believe(k, ev.at, false)
 				continue
@@ -482,6 +490,10 @@ func Run(cfg Config, reqs []Request, emit func(metrics.Record)) error {
 				}
 				smp := m.counts
 				smp.Usage, smp.Metrics = m.eng.Usage(), m.eng.Metrics()
+				smp.Elapsed, smp.Busy = ev.at-m.born, m.busyTime
+				if m.busy && m.step.End > ev.at {
+					smp.Busy -= m.step.End - max(m.step.Start, ev.at) // the rest of the step in flight
+				}
 				cfg.OnSample(k, ev.at, smp)
 			}
 			if next < len(reqs) || pending > 0 {

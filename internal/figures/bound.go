@@ -130,6 +130,22 @@ func convert(written string, u Unit) (float64, error) {
 			return 1, nil
 		}
 		return 0, fmt.Errorf("unit %q: this figure is a plain number", written)
+	case GiB:
+		switch written {
+		case "GiB", "GB":
+			return 1, nil
+		case "MiB", "MB":
+			return 1.0 / 1024, nil
+		}
+		return 0, fmt.Errorf("unit %q: GPU memory is bounded in GiB or MiB", written)
+	case Joules:
+		switch written {
+		case "J":
+			return 1, nil
+		case "mJ":
+			return 0.001, nil
+		}
+		return 0, fmt.Errorf("unit %q: energy is bounded in J or mJ", written)
 	}
 	if written != string(u) {
 		return 0, fmt.Errorf("unit %q: this figure is measured in %s", written, u)

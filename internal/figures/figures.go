@@ -11,6 +11,7 @@ import (
 
 	"github.com/sgltest/sgltest/internal/metrics"
 	"github.com/sgltest/sgltest/internal/report"
+	"github.com/sgltest/sgltest/internal/telemetry"
 )
 
 // Unit is what a figure's value is measured in.
@@ -24,6 +25,9 @@ const (
 	Percent Unit = "%"
 	Count   Unit = "count"
 	Ratio   Unit = "ratio"
+	GiB     Unit = "GiB"
+	Watts   Unit = "W"
+	Joules  Unit = "J"
 )
 
 // Def is one figure of the registry.
@@ -33,17 +37,17 @@ type Def struct {
 	Name string
 	Unit Unit
 	Doc  string
-	// sample names the latency samples of a distribution figure (a Stat
-	// picks from them); empty for a plain figure, which value reads.
-	sample string
-	value  func(q Query) (float64, error)
+	// samples reads a distribution figure's samples, sorted, in its unit
+	// (a Stat picks from them); nil for a plain figure, which value reads.
+	samples func(q Query) ([]float64, error)
+	value   func(q Query) (float64, error)
 	// perServer and windowed say whether "on server N" and "in every N s
 	// window" apply.
 	perServer, windowed bool
 }
 
 // Latency reports whether the figure is a distribution that takes a Stat.
-func (d *Def) Latency() bool { return d.sample != "" }
+func (d *Def) Latency() bool { return d.samples != nil }
 
 // Query says which part of a run a figure is read from.
 type Query struct {
@@ -61,7 +65,40 @@ func (q Query) whole() bool { return q.From == 0 && q.To == 0 && q.Server == 0 }
 var errNoSamples = errors.New("no samples: no successful request produced one")
 
 func latency(name, sample, doc string) Def {
-	return Def{Name: name, Unit: MS, Doc: doc, sample: sample, perServer: true, windowed: true}
+	read := func(q Query) ([]float64, error) {
+		if q.Server > 0 {
+			if err := clientSeesServers(q.Run); err != nil {
+				return nil, err
+			}
+		}
+		return q.Run.Store.Samples(sample, selection(q))
+	}
+	return Def{Name: name, Unit: MS, Doc: doc, samples: read, perServer: true, windowed: true}
+}
+
+// gpu is a distribution over the run's GPU samples: every GPU's (or, on
+// server N, the N-th GPU's) readings of one figure, in unit.
+func gpu(name string, unit Unit, doc string, pick func(g telemetry.GPU) telemetry.Figure, scale float64) Def {
+	read := func(q Query) ([]float64, error) {
+		if why := q.Run.File.GPU.Unavailable; why != "" {
+			return nil, fmt.Errorf("no GPU telemetry: %s", why)
+		}
+		var out []float64
+		for _, g := range q.Run.GPUSamples {
+			if q.Server > 0 && g.Index != q.Server-1 {
+				continue
+			}
+			if f := pick(g); f.OK() {
+				out = append(out, f.Value*scale)
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("no GPU sample could read the %s", name)
+		}
+		slices.Sort(out)
+		return out, nil
+	}
+	return Def{Name: name, Unit: unit, Doc: doc, samples: read, perServer: true}
 }
 
 // Defs is the registry, in the order the vocabulary lists it.
@@ -75,6 +112,20 @@ var Defs = []Def{
 	latency("tpot", metrics.TPOT, "Time per output token: (server latency − TTFT) / (output tokens − 1), streamed requests with more than one token."),
 	latency("queue time", metrics.QueueTime, "Sent − Arrival: the wait in the client (an in-flight cap, routing)."),
 	latency("schedule lag", metrics.ScheduleLag, "Arrival − Scheduled: how late the load generator woke for a request (every request)."),
+	gpu("gpu utilization", Percent, "Share of time the GPU was busy, per sample (NVML's utilization; the simulator's step time over the interval, marked simulated).",
+		func(g telemetry.GPU) telemetry.Figure { return g.UtilizationPct }, 1),
+	gpu("gpu memory", GiB, "GPU memory in use, per sample (the simulator: weights plus KV cache in use).",
+		func(g telemetry.GPU) telemetry.Figure { return g.MemoryUsedBytes }, 1.0/(1<<30)),
+	gpu("gpu power", Watts, "Board power, per sample (the simulator: idle + (TDP − idle) × busy fraction).",
+		func(g telemetry.GPU) telemetry.Figure { return g.PowerWatts }, 1),
+	{Name: "energy per output token", Unit: Joules, Doc: "Every GPU's energy over the measured window / the output tokens of successful requests.",
+		value: func(q Query) (float64, error) {
+			e := q.Run.File.GPU.EnergyPerOutputTokenJ
+			if !e.OK() {
+				return 0, fmt.Errorf("no energy per output token: %s", e.Missing)
+			}
+			return e.Value, nil
+		}},
 	{Name: "request throughput", Unit: ReqPerS, Doc: "Successful requests per second of the run (in a window: completed in it).", windowed: true,
 		value: func(q Query) (float64, error) { return throughput(q, func(s *metrics.Summary) float64 { return s.RequestThroughput }) }},
 	{Name: "output token throughput", Unit: TokPerS, Doc: "Output tokens of successful requests per second (in a window: streamed in it).", windowed: true,
@@ -164,7 +215,7 @@ func (d *Def) Value(q Query) (float64, error) {
 			return 0, fmt.Errorf("server %d: the scenario has servers 1 to %d", q.Server, n)
 		}
 	}
-	if d.sample == "" {
+	if d.samples == nil {
 		if q.Stat != "" {
 			return 0, fmt.Errorf("%s takes no statistic (%s)", d.Name, q.Stat)
 		}
@@ -173,13 +224,7 @@ func (d *Def) Value(q Query) (float64, error) {
 	if q.Stat == "" {
 		return 0, fmt.Errorf("%s needs a statistic (mean, median, P99, ...)", d.Name)
 	}
-	sel := selection(q)
-	if q.Server > 0 {
-		if err := clientSeesServers(q.Run); err != nil {
-			return 0, err
-		}
-	}
-	samples, err := q.Run.Store.Samples(d.sample, sel)
+	samples, err := d.samples(q)
 	if err != nil {
 		return 0, err
 	}

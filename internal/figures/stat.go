@@ -17,9 +17,12 @@ type Stat string
 func ParseStat(s string) (Stat, error) {
 	l := strings.ToLower(strings.TrimSpace(s))
 	switch l {
-	case "mean", "median", "min", "max", "std", "average":
-		if l == "average" {
+	case "mean", "median", "min", "max", "std", "average", "peak":
+		switch l {
+		case "average":
 			l = "mean"
+		case "peak":
+			l = "max"
 		}
 		return Stat(l), nil
 	}
@@ -29,7 +32,7 @@ func ParseStat(s string) (Stat, error) {
 			return Stat(l), nil
 		}
 	}
-	return "", fmt.Errorf("unknown statistic %q: expected mean, median, min, max, std or a percentile P1 to P99.9", s)
+	return "", fmt.Errorf("unknown statistic %q: expected mean, median, min, max (peak), std or a percentile P1 to P99.9", s)
 }
 
 // String writes the statistic as reports show it (P99, median).

@@ -84,6 +84,8 @@ type Limits struct {
 	// ReadyTimeout bounds each server's start (and restore); zero takes
 	// the launcher's default for the backend.
 	ReadyTimeout time.Duration `json:"ready_timeout_ns,omitempty"`
+	// GPUInterval is how often GPU telemetry is sampled.
+	GPUInterval time.Duration `json:"gpu_interval_ns"`
 }
 
 // Defaults for Limits.
@@ -159,8 +161,8 @@ func (p *Plan) Validate() error {
 	if err := p.Client.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if p.Limits.RequestTimeout < 0 || p.Limits.Grace <= 0 || p.Limits.StallAfter <= 0 || p.Limits.ReadyTimeout < 0 {
-		bad("limits %+v: the deadline grace and the stall limit must be positive, the request and ready timeouts positive or 0 (none/default)", p.Limits)
+	if p.Limits.RequestTimeout < 0 || p.Limits.Grace <= 0 || p.Limits.StallAfter <= 0 || p.Limits.ReadyTimeout < 0 || p.Limits.GPUInterval <= 0 {
+		bad("limits %+v: the deadline grace, the stall limit and the GPU sampling interval must be positive, the request and ready timeouts positive or 0 (none/default)", p.Limits)
 	}
 	if err := p.validateTimeline(); err != nil {
 		errs = append(errs, err)

@@ -213,8 +213,10 @@ func (x *execution) run(parent, ctx context.Context) (timeline.Outcome, error) {
 
 	var bg sync.WaitGroup
 	watchCtx, stopWatching := context.WithCancel(ctx)
+	var gpus *gpuWatch
 	gen.OnStart = func(start time.Time) {
 		x.begin(start)
+		gpus = x.startGPUs(watchCtx, x.p.Limits.GPUInterval)
 		bg.Go(func() { x.applyTimeline(watchCtx) })
 		bg.Go(func() { x.watchHealth(watchCtx) })
 		bg.Go(func() { x.deadline(watchCtx) })
@@ -234,6 +236,9 @@ func (x *execution) run(parent, ctx context.Context) (timeline.Outcome, error) {
 		x.obs.Add(res.Records[i])
 	}
 	out := x.outcome(parent, res.Health)
+	if gpus != nil {
+		out.GPU = gpus.stop()
+	}
 	if out.Stopped != nil {
 		// The run's context ended on purpose: Play's error is that.
 		playErr = nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sgltest/sgltest/internal/metrics"
 	"github.com/sgltest/sgltest/internal/plan"
+	"github.com/sgltest/sgltest/internal/telemetry"
 	"github.com/sgltest/sgltest/internal/timeline"
 	"github.com/sgltest/sgltest/internal/workerstate"
 )
@@ -200,6 +201,8 @@ type Result struct {
 	Store *metrics.Store
 	// Series holds every scrape of each server (in plan order).
 	Series [][]ServerPoint
+	// GPUSamples holds every GPU sample of the measured window.
+	GPUSamples []telemetry.GPU
 }
 
 // Summary is the run's figures.
@@ -242,12 +245,13 @@ func (r *Recorder) Close(label string, out timeline.Outcome) (*Result, error) {
 	if len(why) > 0 {
 		f.Valid, f.Invalid = false, joinReasons(why)
 	}
+	f.GPU = gpuSection(out.GPU, sum.TotalOutputTokens)
 	f.Windows, errs = r.windows(evs, errs)
 	f.Verdict = f.verdict()
 	r.mu.Lock()
 	series := r.series
 	r.mu.Unlock()
-	res := &Result{Label: label, Dir: r.run.Dir(), File: f, Store: r.store, Series: series}
+	res := &Result{Label: label, Dir: r.run.Dir(), File: f, Store: r.store, Series: series, GPUSamples: out.GPU.Samples}
 	routing, err := r.routing()
 	if err != nil {
 		errs = append(errs, fmt.Errorf("routing figures: %w", err))

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/sgltest/sgltest/internal/metrics"
+	"github.com/sgltest/sgltest/internal/telemetry"
 	"github.com/sgltest/sgltest/internal/timeline"
 )
 
@@ -127,6 +128,8 @@ type SummaryFile struct {
 	Accounting Accounting `json:"accounting"`
 	// Client is the load generator's self-check.
 	Client ClientCheck `json:"client"`
+	// GPU is what the GPUs did during the measured window.
+	GPU GPUSection `json:"gpu"`
 	// Windows are the figures between the timeline's events.
 	Windows []Window `json:"windows,omitempty"`
 	// Events is what happened during the run (events.jsonl).
@@ -182,6 +185,34 @@ func byReason(m map[string]int) string {
 type ClientCheck struct {
 	ScheduleLagP99MS float64 `json:"schedule_lag_p99_ms"`
 	CPUBusy          float64 `json:"cpu_busy"`
+}
+
+// GPUSection is the run's GPU telemetry, summarised per GPU.
+type GPUSection struct {
+	// Source is "nvml" (real GPUs) or "simulated" (the simulator's model);
+	// Unavailable says why there is no telemetry, Incomplete why some
+	// samples failed.
+	Source      string              `json:"source,omitempty"`
+	Unavailable string              `json:"unavailable,omitempty"`
+	Incomplete  string              `json:"incomplete,omitempty"`
+	GPUs        []telemetry.Summary `json:"gpus,omitempty"`
+	// EnergyJoules is every GPU's energy over the window;
+	// EnergyPerOutputTokenJ divides it by the successful requests' output
+	// tokens.
+	EnergyJoules          telemetry.Figure `json:"energy_joules"`
+	EnergyPerOutputTokenJ telemetry.Figure `json:"energy_per_output_token_j"`
+}
+
+// gpuSection summarises a run's GPU samples.
+func gpuSection(g timeline.GPU, outputTokens int) GPUSection {
+	sec := GPUSection{Source: g.Source, Unavailable: g.Unavailable, Incomplete: g.Incomplete}
+	if len(g.Samples) == 0 && sec.Unavailable == "" {
+		sec.Unavailable = "no GPU was sampled (the run ended before the first sample)"
+	}
+	sec.GPUs = telemetry.Summarize(g.Samples)
+	sec.EnergyJoules = telemetry.TotalEnergy(sec.GPUs)
+	sec.EnergyPerOutputTokenJ = telemetry.EnergyPerToken(sec.GPUs, outputTokens)
+	return sec
 }
 
 // Window is the figures of the requests that arrived between two events.

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sgltest/sgltest/internal/metrics"
+	"github.com/sgltest/sgltest/internal/telemetry"
 )
 
 // Header describes what was measured: the lines above the figures in
@@ -187,6 +188,7 @@ func FormatText(f SummaryFile) string {
 	if f.Accounting.Error != "" {
 		line("  - %s", f.Accounting.Error)
 	}
+	gpuText(line, f.GPU)
 	line("")
 	switch {
 	case f.Valid:
@@ -345,4 +347,36 @@ func shorten(text string) string {
 		cut--
 	}
 	return text[:cut] + "…"
+}
+
+// gpuText writes the GPU section: one line per GPU and the energy.
+func gpuText(line func(string, ...any), g GPUSection) {
+	line("")
+	switch {
+	case g.Unavailable != "":
+		line("GPU Metrics: unavailable: %s", g.Unavailable)
+		return
+	case g.Source == "simulated":
+		line("GPU Metrics (simulated by the simulator's model, not measured):")
+	default:
+		line("GPU Metrics (%s):", g.Source)
+	}
+	stat := func(st telemetry.Stats, scale float64, unit string, prec int) string {
+		if st.Missing != "" || st.Count == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("mean %s, P95 %s, max %s %s", number(st.Mean*scale, prec), number(st.P95*scale, prec), number(st.Max*scale, prec), unit)
+	}
+	for _, s := range g.GPUs {
+		line("- GPU %d (%s): utilization %s; memory %s; power %s", s.Index, s.Name,
+			stat(s.UtilizationPct, 1, "%", 1), stat(s.MemoryUsedBytes, 1.0/(1<<30), "GiB", 1), stat(s.PowerWatts, 1, "W", 0))
+	}
+	if e := g.EnergyPerOutputTokenJ; e.OK() {
+		line("- Energy: %s J, %s J per output token", number(g.EnergyJoules.Value, 1), number(e.Value, 4))
+	} else {
+		line("- Energy per output token: n/a (%s)", e.Missing)
+	}
+	if g.Incomplete != "" {
+		line("- Incomplete: %s", g.Incomplete)
+	}
 }

@@ -3,6 +3,7 @@ package timeline
 import (
 	"github.com/sgltest/sgltest/internal/load"
 	"github.com/sgltest/sgltest/internal/metrics"
+	"github.com/sgltest/sgltest/internal/telemetry"
 	"github.com/sgltest/sgltest/internal/workerstate"
 )
 
@@ -57,4 +58,18 @@ type Outcome struct {
 	Stopped error
 	// Interrupted is set when a signal stopped the run.
 	Interrupted bool
+	// GPU is what the GPUs did during the measured window.
+	GPU GPU
+}
+
+// GPU is a run's GPU telemetry: the samples (real from NVML, or the
+// simulator's, marked Simulated), or why there are none.
+type GPU struct {
+	Samples []telemetry.GPU
+	// Source says where the samples came from: "nvml" or "simulated".
+	Source string
+	// Unavailable says why there are no samples (no NVML on this machine).
+	Unavailable string
+	// Incomplete says why some samples failed (a server that was down).
+	Incomplete string
 }

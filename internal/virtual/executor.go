@@ -13,6 +13,7 @@ import (
 	"github.com/sgltest/sgltest/internal/metrics"
 	"github.com/sgltest/sgltest/internal/plan"
 	"github.com/sgltest/sgltest/internal/simulator"
+	"github.com/sgltest/sgltest/internal/telemetry"
 	"github.com/sgltest/sgltest/internal/timeline"
 	"github.com/sgltest/sgltest/internal/workerstate"
 	"github.com/sgltest/sgltest/router"
@@ -96,7 +97,16 @@ func (e Executor) Execute(ctx context.Context, p *plan.Plan, w plan.Work, obs ti
 		}
 		cfg.Faults = append(cfg.Faults, f)
 	}
+	gpu := simulator.NewGPUModel(prof)
+	prev := make([]*simulator.GPUReading, len(p.Servers))
+	var gpus []telemetry.GPU
 	cfg.OnSample = func(k int, at time.Duration, s cluster.EngineSample) {
+		cur := gpu.Read(s.Elapsed, s.Busy, s.Usage.UsedTokens)
+		if prev[k] != nil && cur.Elapsed < prev[k].Elapsed {
+			prev[k] = nil // a new incarnation: its counters start again
+		}
+		gpus = append(gpus, telemetry.SimulatedGPU(k, at, prev[k], cur))
+		prev[k] = &cur
 		obs.Sample(k, workerstate.Sample{At: at, Running: s.Usage.Running, Queued: s.Usage.Queued,
 			UsedTokens: s.Usage.UsedTokens, TokenUsage: s.Metrics.TokenUsage, Throughput: s.Metrics.GenThroughput,
 			CacheHitRate: s.Metrics.CacheHitRate, Counters: workerstate.Counters{Requests: float64(s.Requests),
@@ -155,7 +165,7 @@ func (e Executor) Execute(ctx context.Context, p *plan.Plan, w plan.Work, obs ti
 		err = errors.Join(err, adapter.err)
 	}
 	log.Info("virtual run finished", "requests", len(creqs), "engines", len(p.Servers), "simulated", last)
-	return timeline.Outcome{Health: load.Health{Valid: true}}, err
+	return timeline.Outcome{Health: load.Health{Valid: true}, GPU: timeline.GPU{Samples: gpus, Source: "simulated"}}, err
 }
 
 // engineConfig maps the SGLang flags of a launch configuration onto the
