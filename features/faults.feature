@@ -4,10 +4,12 @@ Feature: Faults and restarts during a run
   every request is accounted for (sent = succeeded + failed + cancelled),
   and the summary shows the figures before, during and after each event.
 
+  Background:
+    Given the prompts are 240 random prompts with 128 input and 32 output tokens
+
   Scenario: a server dies and comes back while the load goes on
     Given 3 simulated SGLang servers with max running requests 64
     And requests are routed by sgltest's dispatcher with policy "round_robin"
-    And the prompts are 240 random prompts with 128 input and 32 output tokens
     When server 2 is killed after 3 s and restored after 6 s
     And the prompts arrive at 20 requests per second
     Then at most 10% of requests fail
@@ -26,6 +28,20 @@ Feature: Faults and restarts during a run
     And requests stop failing within 1 s after server 2 is killed
     And the P99 TTFT is below 500 ms again within 2 s after server 2 is restored
 
+  Scenario Outline: what <who> does when a worker dies
+    Given 2 simulated SGLang servers with max running requests 32
+    And requests are routed by <who> with policy "round_robin"
+    When server 2 is killed after 3 s
+    And the prompts arrive at 20 requests per second
+    Then at most 5% of requests fail
+    And requests stop failing within 2 s after server 2 is killed
+
+    Examples:
+      | who                  |
+      | the SGLang router    |
+      | smg                  |
+      | sgltest's dispatcher |
+
   Scenario: a parameter change during a run is a restart with new arguments
     Given a simulated SGLang server with max running requests 64
     And the prompts are 200 random prompts with 128 input and 64 output tokens
@@ -42,3 +58,11 @@ Feature: Faults and restarts during a run
     And the prompts arrive at 20 requests per second
     Then all requests succeed
     And the max TTFT on server 1 is above 1 s
+
+  Scenario: the router dies and comes back
+    Given 2 simulated SGLang servers with max running requests 32
+    And requests are routed by the SGLang router with policy "round_robin"
+    When the router is killed after 3 s and restored after 5 s
+    And the prompts arrive at 20 requests per second
+    Then at most 25% of requests fail
+    And requests stop failing within 3 s after the router is killed
