@@ -50,3 +50,27 @@ Feature: Node-level performance on one GPU
     And the prompts are replayed from the trace "fixtures/traces/sample.jsonl"
     When the trace is replayed at 2 times its speed
     Then all requests succeed
+
+  Scenario: static batches against continuous arrivals of the same prompts
+    Given a simulated SGLang server with max running requests 64
+    And the prompts are 64 random prompts with 256 input and 32 output tokens
+    When the next run is labelled "continuous"
+    And the prompts arrive all at once
+    And the next run is labelled "static batches"
+    And the prompts are sent in static batches of 8
+    Then all requests succeed
+    And the request throughput with "continuous" is higher than with "static batches"
+
+  Scenario: multi-turn conversations, each turn after the previous one
+    Given a simulated SGLang server with max running requests 64
+    And the prompts are 8 conversations of 4 turns with 64-token questions, 128-token answers and 16 output tokens
+    When the conversations are played turn by turn
+    Then all requests succeed
+    And the cache hit rate is at least 30%
+
+  Scenario: a hundred ShareGPT-shaped conversations at ten requests per second
+    Given a simulated SGLang server with max running requests 64
+    And the prompts are 100 ShareGPT conversations from "fixtures/sharegpt/generated.json"
+    When the prompts arrive at 10 requests per second
+    Then all requests succeed
+    And the P99 TTFT is below 1 s

@@ -99,40 +99,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// CheckCacheHitRateBeats fails unless the run labelled better had a higher
-// cache hit rate than the run labelled worse.
-func (t *Test) CheckCacheHitRateBeats(st Step, better, worse string) error {
-	b, err := t.Run(better)
-	if err != nil {
-		return err
-	}
-	w, err := t.Run(worse)
-	if err != nil {
-		return err
-	}
-	rate := func(r *Result) (float64, error) {
-		if r.Routing == nil || !r.Routing.HasCache {
-			return 0, fmt.Errorf("no cache hit rate in run %s: the servers counted no prompt tokens (run: %s)", r.Label, r.Dir)
-		}
-		return r.Routing.CacheHitRate, nil
-	}
-	rb, err := rate(b)
-	if err != nil {
-		return err
-	}
-	rw, err := rate(w)
-	if err != nil {
-		return err
-	}
-	v := verdict(st, rb > rw, "cache hit rate with %s is %.1f%%, against %.1f%% with %s (runs: %s, %s)",
-		better, 100*rb, 100*rw, worse, b.Dir, w.Dir)
-	if !v.Pass {
-		v.Message = fmt.Sprintf("cache hit rate with %s is %.1f%%, not higher than %.1f%% with %s (runs: %s, %s)",
-			better, 100*rb, 100*rw, worse, b.Dir, w.Dir)
-	}
-	return t.record(t.runs[len(t.runs)-1], v)
-}
-
 // CheckEveryServerServed fails unless every server got at least n of the
 // last run's requests (counted by the servers themselves).
 func (t *Test) CheckEveryServerServed(st Step, n int) error {
@@ -304,4 +270,60 @@ func Figures() []FigureInfo {
 		out[i] = FigureInfo{Name: d.Name, Unit: string(d.Unit), Doc: d.Doc, PerServer: d.PerServer(), Windowed: d.Windowed()}
 	}
 	return out
+}
+
+// CheckCompare judges a figure of the run labelled a against the same
+// figure of the run labelled b: higher (or lower, when higher is false).
+func (t *Test) CheckCompare(st Step, stat, figure string, a, b string, higher bool) error {
+	ra, err := t.Run(a)
+	if err != nil {
+		return err
+	}
+	rb, err := t.Run(b)
+	if err != nil {
+		return err
+	}
+	cmp := figures.Below
+	if higher {
+		cmp = figures.Above
+	}
+	def, err := figures.Lookup(figure)
+	if err != nil {
+		return err
+	}
+	bd := figures.Bound{Figure: def}
+	switch {
+	case def.Latency() && stat == "":
+		return fmt.Errorf("%s needs a statistic: mean, median or a percentile such as P99", def.Name)
+	case def.Latency():
+		if bd.Stat, err = figures.ParseStat(stat); err != nil {
+			return err
+		}
+	case stat != "":
+		return fmt.Errorf("%s takes no statistic (%s)", def.Name, stat)
+	}
+	read := func(r *Result) (float64, error) {
+		v, err := def.Value(figures.Query{Run: r, Stat: bd.Stat})
+		if err != nil {
+			return 0, fmt.Errorf("%s of run %q cannot be read: %w (run: %s)", bd.Name(), r.Label, err, r.Dir)
+		}
+		return v, nil
+	}
+	va, err := read(ra)
+	if err != nil {
+		return err
+	}
+	vb, err := read(rb)
+	if err != nil {
+		return err
+	}
+	word := "lower"
+	if higher {
+		word = "higher"
+	}
+	pass := cmp.Holds(va, vb)
+	v := verdict(st, pass, "%s with %q is %s, against %s with %q: expected %s (runs: %s, %s)", bd.Name(), a,
+		figures.Format(va, def.Unit), figures.Format(vb, def.Unit), b, word, ra.Dir, rb.Dir)
+	v.Figure, v.Unit, v.Measured = bd.Name()+" with "+a, string(def.Unit), &va
+	return t.record(t.runs[len(t.runs)-1], v)
 }

@@ -29,6 +29,8 @@ const (
 	ArriveUsers     = plan.ArriveUsers
 	ArrivePhases    = plan.ArrivePhases
 	ArriveTrace     = plan.ArriveTrace
+	ArriveBatches   = plan.ArriveBatches
+	ArriveTurns     = plan.ArriveTurns
 	ViaDispatcher   = plan.ViaDispatcher
 	ViaSGLangRouter = plan.ViaSGLangRouter
 	ViaSMG          = plan.ViaSMG
@@ -107,9 +109,22 @@ func (t *Test) SendPending(ctx context.Context) error {
 	a := *t.pending
 	t.pending = nil
 	if t.plan.Dataset == (Dataset{}) {
-		t.plan.Dataset = DefaultDataset(a.Rate)
+		d, err := DefaultDataset(a.Rate)
+		if err != nil {
+			return err
+		}
+		t.plan.Dataset = d
 	}
 	return t.Send(ctx, a, "")
+}
+
+// LabelNext names the next run, for comparisons between runs.
+func (t *Test) LabelNext(label string) error {
+	if _, err := t.Run(label); err == nil {
+		return fmt.Errorf("a run labelled %q already exists in this scenario", label)
+	}
+	t.nextLabel = label
+	return nil
 }
 
 // SetDataset declares what prompts are sent.

@@ -1,18 +1,21 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/sgltest/sgltest/fixtures"
 	"github.com/sgltest/sgltest/internal/launcher"
 	"github.com/sgltest/sgltest/internal/load"
 	"github.com/sgltest/sgltest/internal/plan"
@@ -39,6 +42,7 @@ type Test struct {
 	plan    plan.Plan // what the steps declared; Send resolves a copy
 	profile string    // the scenario's simulator profile; empty: the suite's
 	pending *Arrival  // an arrival declared by a Given, sent by the first Then
+	nextLabel string  // the label of the next run, when a step named it
 
 	runs   []*Result
 	bounds map[*Result][]report.Bound
@@ -92,6 +96,9 @@ func (t *Test) Close() error {
 // invalid with the reason. label names the run for comparisons (empty:
 // the routing policy, or "run N").
 func (t *Test) Send(ctx context.Context, a Arrival, label string) error {
+	if label == "" {
+		label, t.nextLabel = t.nextLabel, ""
+	}
 	if label == "" {
 		label = fmt.Sprintf("run %d", len(t.runs)+1)
 		if t.plan.Routing != nil {
@@ -348,15 +355,44 @@ func simulatorProfile(name string) (simulator.Profile, error) { return simulator
 
 // DefaultDataset is what a scenario that names no prompts sends: ten
 // seconds of its rate (at least 100 prompts) from the ShareGPT-shaped
-// fixture, as bench_serving defaults to ShareGPT.
-func DefaultDataset(rate float64) Dataset {
+// fixture (fixtures/sharegpt/README.md), as bench_serving defaults to
+// ShareGPT.
+func DefaultDataset(rate float64) (Dataset, error) {
 	n := 100
 	if !math.IsInf(rate, 1) && rate*10 > float64(n) {
 		n = int(math.Ceil(rate * 10))
 	}
-	return Dataset{ShareGPT: &load.ShareGPT{Path: DefaultShareGPT, Count: n}}
+	path, err := defaultShareGPT()
+	return Dataset{ShareGPT: &load.ShareGPT{Path: path, Count: n}}, err
 }
 
-// DefaultShareGPT is the ShareGPT-shaped fixture shipped with sgltest
-// (fixtures/sharegpt/README.md says how it was made).
-const DefaultShareGPT = "fixtures/sharegpt/generated.json"
+// defaultShareGPT returns the path of the ShareGPT-shaped fixture: the
+// checked-in file when run from the repository, else the binary's embedded
+// copy written once to the user's cache directory.
+func defaultShareGPT() (string, error) {
+	const repo = "fixtures/sharegpt/generated.json"
+	if _, err := os.Stat(repo); err == nil {
+		return repo, nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no ShareGPT fixture: %s is missing and there is no cache directory to unpack it to: %w", repo, err)
+	}
+	path := filepath.Join(cache, "sgltest", "sharegpt-generated.json")
+	if b, err := os.ReadFile(path); err == nil && bytes.Equal(b, fixtures.ShareGPT) {
+		return path, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".sharegpt-*")
+	if err != nil {
+		return "", err
+	}
+	_, werr := tmp.Write(fixtures.ShareGPT)
+	if err := errors.Join(werr, tmp.Close()); err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	return path, os.Rename(tmp.Name(), path)
+}

@@ -152,15 +152,6 @@ var thens = []step{
 	},
 	{
 		kind:    "Then",
-		pattern: `^the cache hit rate with "([^"]+)" is higher than with "([^"]+)"$`,
-		doc:     "Compares two labelled runs of one scenario (a comparison run is labelled by its policy).",
-		example: `Then the cache hit rate with "cache_aware" is higher than with "round_robin"`,
-		judge: func(ctx context.Context, st runner.Step, g []string) error {
-			return test(ctx).CheckCacheHitRateBeats(st, g[0], g[1])
-		},
-	},
-	{
-		kind:    "Then",
 		pattern: `^every server served at least ` + count + ` requests?$`,
 		doc:     "Each server's own request counter grew by at least this much during the run.",
 		example: "Then every server served at least 100 requests",
@@ -186,6 +177,20 @@ var thens = []step{
 				return fmt.Errorf("server %w", err)
 			}
 			return test(ctx).Check(st, b)
+		},
+	},
+}
+
+// comparisons judge one run against another of the same scenario.
+var comparisons = []step{
+	{
+		kind:    "Then",
+		pattern: `^(?:the )?(?:` + stat + ` )?` + figure + ` with "([^"]+)" is (higher|lower) than with "([^"]+)"$`,
+		doc:     "Compares a figure between two labelled runs of the scenario (a run is labelled by its routing policy, or by \"the next run is labelled\").",
+		example: `Then the request throughput with "continuous" is higher than with "static batches"`,
+		also:    []string{`Then the cache hit rate with "cache_aware" is higher than with "round_robin"`},
+		judge: func(ctx context.Context, st runner.Step, g []string) error {
+			return test(ctx).CheckCompare(st, g[0], g[1], g[2], g[4], g[3] == "higher")
 		},
 	},
 }

@@ -330,3 +330,62 @@ func parsePhases(t *godog.Table) ([]load.Phase, error) {
 	}
 	return out, nil
 }
+
+// workloads are the sentences of the seeds' other workloads: static
+// batches, multi-turn conversations, and labels for comparisons.
+var workloads = []step{
+	{
+		kind: "Given",
+		pattern: `^the prompts are ` + count + ` conversations of ` + count + ` turns with ` + count + `-token questions, ` + count +
+			`-token answers and ` + count + ` output tokens$`,
+		doc: "Multi-turn chats: turn k's prompt is the whole history (each earlier question followed by a stand-in of the " +
+			"answer's length) plus a new question, so each turn extends the previous turn's prompt and prefix caching " +
+			"applies to it (the stand-in is not the text the server generated, so the cache covers the history up to the " +
+			"previous question). Play them turn by turn, or at a rate.",
+		example: "Given the prompts are 8 conversations of 4 turns with 64-token questions, 128-token answers and 32 output tokens",
+		fn: func(ctx context.Context, n, turns, q, a, out string) error {
+			var v [5]int
+			for i, s := range []string{n, turns, q, a, out} {
+				var err error
+				if v[i], err = positive(s); err != nil {
+					return fmt.Errorf("conversations: %w", err)
+				}
+			}
+			test(ctx).SetDataset(runner.Dataset{MultiTurn: &load.MultiTurn{Conversations: v[0], Turns: v[1],
+				QuestionTokens: v[2], AnswerTokens: v[3], OutputTokens: v[4]}})
+			return nil
+		},
+	},
+	{
+		kind:    "When",
+		pattern: `^the conversations are played turn by turn$`,
+		doc:     "Every conversation starts at once; each later turn is sent when the same conversation's previous turn ended, whatever the others do.",
+		example: "When the conversations are played turn by turn",
+		fn: func(ctx context.Context) error {
+			return send(ctx, runner.Arrival{Kind: runner.ArriveTurns}, "", "")
+		},
+	},
+	{
+		kind:    "When",
+		pattern: `^the prompts are sent in static batches of ` + count + `$`,
+		doc: "Static batching, as clients did before continuous batching: N requests sent together, the next N only " +
+			"when every one of them has ended (compare it with continuous arrivals of the same prompts).",
+		example: "When the prompts are sent in static batches of 8",
+		fn: func(ctx context.Context, n string) error {
+			k, err := positive(n)
+			if err != nil {
+				return fmt.Errorf("batch size %w", err)
+			}
+			return send(ctx, runner.Arrival{Kind: runner.ArriveBatches, Batch: k}, "", "")
+		},
+	},
+	{
+		kind:    "When",
+		pattern: `^the next run is labelled "([^"]+)"$`,
+		doc:     "Names the run the next When step sends, so Then steps can compare runs by name.",
+		example: `When the next run is labelled "continuous"`,
+		fn: func(ctx context.Context, label string) error {
+			return test(ctx).LabelNext(label)
+		},
+	},
+}

@@ -82,6 +82,17 @@ type Schedule interface {
 	Finished(i int, at time.Duration)
 }
 
+// Orderer is a Schedule whose requests arrive in an order of its own: the
+// Generator asks it for the next one instead of calling Arrive with
+// 0, 1, 2, ... (Conversations: a conversation's next turn arrives when its
+// previous one ends, whatever the other conversations do).
+type Orderer interface {
+	Schedule
+	// Next blocks until a request is due and returns its index and the
+	// offset at which it was due; each index exactly once.
+	Next(ctx context.Context, clock *Clock) (i int, due time.Duration, err error)
+}
+
 // Offsets is an open-loop schedule: request i is due at offset Offsets[i]
 // from the start instant, whatever happens to the others. A late wake-up
 // delays one request and never the ones after it.
@@ -233,8 +244,13 @@ func (g *Generator) Play(ctx context.Context, reqs []Request, s Schedule, sink S
 	log.Info("load started", "requests", len(reqs), "target", g.Target, "api", g.Client.API.String())
 	admit := r.admitter(ctx, len(reqs))
 	var cancelled error
-	for i := range prep {
-		sched, err := s.Arrive(ctx, i, clock)
+	for k := range prep {
+		i, sched, err := k, time.Duration(0), error(nil)
+		if o, ok := s.(Orderer); ok {
+			i, sched, err = o.Next(ctx, clock)
+		} else {
+			sched, err = s.Arrive(ctx, i, clock)
+		}
 		if err == nil {
 			err = ctx.Err()
 		}

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -118,7 +119,14 @@ func TestClientPassesEverySamplingParameterThrough(t *testing.T) {
 func slowServer(t *testing.T, delay time.Duration) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(delay)
+		// Reading the body first lets the server notice a client that gives up.
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done(): // the client gave up
+			return
+		}
 		Stub{}.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)

@@ -179,8 +179,8 @@ func (p *Plan) validateVirtual() []error {
 	if !p.Simulated() {
 		errs = append(errs, errors.New("virtual time needs simulated servers, but the suite's backend is real SGLang"))
 	}
-	if p.Arrival.Kind == ArriveUsers || p.Arrival.MaxInFlight > 0 {
-		errs = append(errs, errors.New("virtual time runs open-loop arrivals only (a rate, burstiness, phases or a trace), not users or an in-flight cap"))
+	if k := p.Arrival.Kind; k == ArriveUsers || k == ArriveBatches || k == ArriveTurns || p.Arrival.MaxInFlight > 0 {
+		errs = append(errs, errors.New("virtual time runs open-loop arrivals only (a rate, burstiness, phases or a trace), not users, batches, conversations or an in-flight cap"))
 	}
 	if p.Routing != nil && p.Routing.Via != ViaDispatcher {
 		errs = append(errs, fmt.Errorf("virtual time cannot run the real router (%s); use sgltest's dispatcher", p.Routing.Via))

@@ -22,6 +22,9 @@ type Dataset struct {
 	ShareGPT *load.ShareGPT `json:"sharegpt,omitempty"`
 	// SharedPrefix: groups of prompts sharing a system prompt.
 	SharedPrefix *load.SharedPrefix `json:"shared_prefix,omitempty"`
+	// MultiTurn: synthetic conversations whose every turn extends the
+	// previous one's prompt.
+	MultiTurn *load.MultiTurn `json:"multi_turn,omitempty"`
 	// JSONL: a custom dataset, one request per line.
 	JSONL string `json:"jsonl,omitempty"`
 	// Trace: a Mooncake-style trace, whose arrival times come with it
@@ -34,7 +37,7 @@ type Dataset struct {
 // exists; reading the file happens in Work.
 func (d *Dataset) Validate() error {
 	kinds := 0
-	for _, set := range []bool{d.Random != nil, d.ShareGPT != nil, d.SharedPrefix != nil, d.JSONL != "", d.Trace != ""} {
+	for _, set := range []bool{d.Random != nil, d.ShareGPT != nil, d.SharedPrefix != nil, d.MultiTurn != nil, d.JSONL != "", d.Trace != ""} {
 		if set {
 			kinds++
 		}
@@ -82,6 +85,10 @@ func (d *Dataset) requests(seed uint64) ([]load.Request, error) {
 		s := *d.SharedPrefix
 		s.Seed, s.VocabSize = seed, VocabSize
 		return s.Requests()
+	case d.MultiTurn != nil:
+		m := *d.MultiTurn
+		m.Seed, m.VocabSize = seed, VocabSize
+		return m.Requests()
 	case d.JSONL != "":
 		return load.LoadJSONL(d.JSONL)
 	case d.Trace != "":
@@ -102,6 +109,8 @@ const (
 	ArriveUsers    ArrivalKind = "users"    // closed loop: Users users, each sends its next when its last ends
 	ArrivePhases   ArrivalKind = "phases"   // Phases played one after another (ramp, step, soak, burst)
 	ArriveTrace    ArrivalKind = "trace"    // the trace dataset's own timestamps, times the dataset's TraceScale
+	ArriveBatches  ArrivalKind = "batches"  // static batches of Batch requests, each when the last has ended
+	ArriveTurns    ArrivalKind = "turns"    // multi-turn conversations, each turn when its previous one ended
 )
 
 // Arrival says when prompts arrive, and how many may be in flight.
@@ -111,6 +120,7 @@ type Arrival struct {
 	RateString string       `json:"rate,omitempty"`
 	Burstiness float64      `json:"burstiness,omitempty"`
 	Users      int          `json:"users,omitempty"`
+	Batch      int          `json:"batch,omitempty"`
 	Phases     []load.Phase `json:"phases,omitempty"`
 	// MaxInFlight, when positive, caps requests in flight; the wait for a
 	// slot is queue time.
@@ -153,6 +163,14 @@ func (a *Arrival) Validate(d *Dataset) error {
 		if d == nil || d.Trace == "" {
 			err = errors.New("replaying a trace's timing needs the prompts to come from that trace")
 		}
+	case ArriveBatches:
+		if a.Batch <= 0 {
+			err = fmt.Errorf("static batch size %d: expected a positive number of requests", a.Batch)
+		}
+	case ArriveTurns:
+		if d == nil || d.MultiTurn == nil {
+			err = errors.New("playing conversations turn by turn needs multi-turn prompts (\"the prompts are N conversations of T turns ...\")")
+		}
 	default:
 		err = fmt.Errorf("unknown arrival process %q", a.Kind)
 	}
@@ -192,6 +210,10 @@ func (a *Arrival) schedule(n int, seed uint64, d *Dataset) (load.Schedule, error
 		return load.Offsets(at), err
 	case ArriveUsers:
 		return load.NewClosedLoop(a.Users)
+	case ArriveBatches:
+		return load.NewBatches(a.Batch)
+	case ArriveTurns:
+		return load.NewConversations(n, d.MultiTurn.Conversations)
 	}
 	return nil, fmt.Errorf("unknown arrival process %q", a.Kind)
 }
@@ -202,6 +224,10 @@ func (a *Arrival) Describe() string {
 	switch a.Kind {
 	case ArriveUsers:
 		s = fmt.Sprintf("%d closed-loop users", a.Users)
+	case ArriveBatches:
+		s = fmt.Sprintf("static batches of %d, each when the last has ended", a.Batch)
+	case ArriveTurns:
+		s = "conversations, each turn when its previous one ended"
 	case ArriveGamma:
 		s = fmt.Sprintf("%s req/s (gamma, burstiness %g)", RateString(a.Rate), a.Burstiness)
 	case ArrivePhases:

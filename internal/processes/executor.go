@@ -232,9 +232,6 @@ func (x *execution) run(parent, ctx context.Context) (timeline.Outcome, error) {
 		x.begin(time.Now())
 	}
 	x.event(timeline.Event{At: end, Kind: timeline.LoadFinished})
-	for i := range res.Records { // the warmup records: measured ones went to the sink
-		x.obs.Add(res.Records[i])
-	}
 	out := x.outcome(parent, res.Health)
 	if gpus != nil {
 		out.GPU = gpus.stop()
