@@ -38,9 +38,13 @@ Feature: Faults and restarts during a run
 
     Examples:
       | who                  |
-      | the SGLang router    |
-      | smg                  |
       | sgltest's dispatcher |
+
+    @router
+    Examples: the real routers
+      | who               |
+      | the SGLang router |
+      | smg               |
 
   Scenario: a parameter change during a run is a restart with new arguments
     Given a simulated SGLang server with max running requests 64
@@ -59,6 +63,7 @@ Feature: Faults and restarts during a run
     Then all requests succeed
     And the max TTFT on server 1 is above 1 s
 
+  @router
   Scenario: the router dies and comes back
     Given 2 simulated SGLang servers with max running requests 32
     And requests are routed by the SGLang router with policy "round_robin"

@@ -1,7 +1,9 @@
 Feature: Routing-level performance on several GPUs
   Several SGLang servers, one per GPU, behind a router: the real SGLang router
   (installed from PyPI) or sgltest's own dispatcher. Without GPUs the servers
-  are simulators.
+  are simulators. Scenarios tagged @router need the real router's virtual
+  environments (make venv); without them they are skipped, or fail when
+  SGLTEST_REQUIRE_ROUTER=1 (as make test sets).
 
   Scenario: shortest queue over four GPUs at 40 requests per second
     Given 4 simulated SGLang servers with max running requests 64
@@ -18,6 +20,7 @@ Feature: Routing-level performance on several GPUs
     And the prompts arrive at 20 requests per second, routed by sgltest's dispatcher with policy "cache_aware"
     Then the cache hit rate with "cache_aware" is higher than with "round_robin"
 
+  @router
   Scenario Outline: the real SGLang router with policy <policy>
     Given 2 simulated SGLang servers with max running requests 32
     And requests are routed by the SGLang router with policy "<policy>"
@@ -32,6 +35,7 @@ Feature: Routing-level performance on several GPUs
       | power_of_two | 1   |
       | cache_aware  | 1   |
 
+  @router
   Scenario: what the real router adds to latency
     Given a simulated SGLang server with max running requests 32
     And the prompts are 60 random prompts with 128 input and 16 output tokens
@@ -40,6 +44,7 @@ Feature: Routing-level performance on several GPUs
     And the router adds at most 20 ms to the median TTFT
     And the router adds at most 20 ms to the median server latency
 
+  @router
   Scenario: smg, the router's successor, in front of two servers
     Given 2 simulated SGLang servers with max running requests 32
     And requests are routed by smg with policy "round_robin"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -253,4 +254,17 @@ func (s *Suite) NewTest(name string) *Test {
 	s.scenarios++
 	s.mu.Unlock()
 	return &Test{suite: s, name: name}
+}
+
+// RouterInstalled reports whether the real routers' virtual environments
+// are where the settings say (sglang-router/ and smg/ under the venv
+// directory), naming the one missing.
+func (s *Suite) RouterInstalled() error {
+	for _, pkg := range []string{"sglang-router", "smg"} {
+		py := filepath.Join(s.Settings.Venv, pkg, "bin", "python")
+		if _, err := os.Stat(py); err != nil {
+			return fmt.Errorf("the real router (%s) is not installed at %s: run `make venv`, or set %s to the directory holding %s/", pkg, py, EnvVenv, pkg)
+		}
+	}
+	return nil
 }

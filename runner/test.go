@@ -36,13 +36,13 @@ type Result = report.Result
 // out into a report.Recorder, and keeps the Result; Then steps Check the
 // last run (or compare labelled runs).
 type Test struct {
-	suite   *Suite
-	name    string
-	servers []Server
-	plan    plan.Plan // what the steps declared; Send resolves a copy
-	profile string    // the scenario's simulator profile; empty: the suite's
-	pending *Arrival  // an arrival declared by a Given, sent by the first Then
-	nextLabel string  // the label of the next run, when a step named it
+	suite     *Suite
+	name      string
+	servers   []Server
+	plan      plan.Plan // what the steps declared; Send resolves a copy
+	profile   string    // the scenario's simulator profile; empty: the suite's
+	pending   *Arrival  // an arrival declared by a Given, sent by the first Then
+	nextLabel string    // the label of the next run, when a step named it
 
 	runs   []*Result
 	bounds map[*Result][]report.Bound

@@ -106,6 +106,17 @@ func InitializeScenario(sc *godog.ScenarioContext) {
 		if suite.Interrupted() {
 			return ctx, errors.New("skipped: the suite was interrupted")
 		}
+		// A skipped scenario does not count as run: a suite that skips them
+		// all fails as having run none.
+		if hasTag(p, RouterTag) {
+			if err := suite.RouterInstalled(); err != nil {
+				if os.Getenv(EnvRequireRouter) != "" {
+					return ctx, fmt.Errorf("%v (%s is set: scenarios tagged %s must run)", err, EnvRequireRouter, RouterTag)
+				}
+				fmt.Fprintf(os.Stderr, "sgltest: skipping %q: %v (set %s=1 to make this a failure)\n", p.Name, err, EnvRequireRouter)
+				return ctx, godog.ErrSkip
+			}
+		}
 		t := suite.NewTest(p.Name)
 		w := &scenarioWorld{test: t, pickle: p, where: locate(p)}
 		// Undefined or ambiguous sentences fail the scenario here, at their
@@ -185,4 +196,21 @@ func (f *snippetFilter) Write(p []byte) (int, error) {
 		f.line = f.line[:0]
 	}
 	return len(p), nil
+}
+
+// RouterTag marks the scenarios that run the real router, which needs its
+// virtual environments (make venv).
+const RouterTag = "@router"
+
+// EnvRequireRouter, when set, makes a scenario tagged RouterTag fail rather
+// than skip when the router is not installed (make test sets it).
+const EnvRequireRouter = "SGLTEST_REQUIRE_ROUTER"
+
+func hasTag(p *godog.Scenario, tag string) bool {
+	for _, t := range p.Tags {
+		if t.Name == tag {
+			return true
+		}
+	}
+	return false
 }

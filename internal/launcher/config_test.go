@@ -2,6 +2,7 @@ package launcher
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,21 @@ func TestServerURLReachesWildcardBindingsThroughLoopback(t *testing.T) {
 		if got := s.URL(); got != tt.want {
 			t.Errorf("URL() with Host %q = %q, want %q", tt.host, got, tt.want)
 		}
+	}
+}
+
+func TestRedactHidesSecretsInArgvAndEnvironment(t *testing.T) {
+	argv := []string{"python", "-m", "sglang.launch_server", "--api-key", "s3cret", "--port", "1", "--hf-token=hf_abc"}
+	want := []string{"python", "-m", "sglang.launch_server", "--api-key", Redacted, "--port", "1", "--hf-token=" + Redacted}
+	if got := Redact(argv); !slices.Equal(got, want) {
+		t.Errorf("Redact = %q, want %q", got, want)
+	}
+	if argv[4] != "s3cret" {
+		t.Error("Redact changed its argument")
+	}
+	env := []string{"HF_TOKEN=hf_abc", "OPENAI_API_KEY=sk", "PYTHONUNBUFFERED=1", "DB_PASSWORD=x"}
+	wantEnv := []string{"HF_TOKEN=" + Redacted, "OPENAI_API_KEY=" + Redacted, "PYTHONUNBUFFERED=1", "DB_PASSWORD=" + Redacted}
+	if got := RedactEnv(env); !slices.Equal(got, wantEnv) {
+		t.Errorf("RedactEnv = %q, want %q", got, wantEnv)
 	}
 }

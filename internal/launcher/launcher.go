@@ -107,19 +107,40 @@ func (l *Launcher) Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = DefaultReadyTimeout(cfg.Backend)
 	}
-	if cfg.Port == 0 {
-		p, err := freePort(cfg.Host)
-		if err != nil {
-			return nil, fmt.Errorf("picking a port for %s: %w", cfg.Name, err)
+	pick := cfg.Port == 0
+	for attempt := 1; ; attempt++ {
+		c := cfg.clone()
+		if pick {
+			p, err := pickPort(c.Host)
+			if err != nil {
+				return nil, fmt.Errorf("picking a port for %s: %w", c.Name, err)
+			}
+			c.Port = p
 		}
-		cfg.Port = p
+		s, err := l.startOnce(ctx, c)
+		if err != nil && pick && attempt < portAttempts && errors.Is(err, errPortTaken) {
+			// Another process took the free port between our probe and
+			// the child's bind: try another.
+			l.log.Warn("port taken before the server bound it; trying another", "server", c.Name, "port", c.Port)
+			continue
+		}
+		return s, err
 	}
-	cfg = cfg.clone()
+}
+
+// portAttempts bounds the retries when a picked port is taken before the
+// child binds it.
+const portAttempts = 5
+
+// errPortTaken marks a start that failed because the port was in use.
+var errPortTaken = errors.New("address already in use")
+
+// startOnce starts cfg (its port resolved) and waits until it is ready.
+func (l *Launcher) startOnce(ctx context.Context, cfg Config) (*Server, error) {
 	argv, env, err := cfg.Command()
 	if err != nil {
 		return nil, err
 	}
-
 	s, err := l.spawn(cfg, argv, env)
 	if err != nil {
 		return nil, err
@@ -128,7 +149,11 @@ func (l *Launcher) Start(ctx context.Context, cfg Config) (*Server, error) {
 		if serr := s.Stop(); serr != nil {
 			err = errors.Join(err, serr)
 		}
-		return nil, fmt.Errorf("%w\n%s", err, s.logTail())
+		tail := s.logTail()
+		if s.Err() != nil && strings.Contains(strings.ToLower(tail), "address already in use") {
+			err = fmt.Errorf("%w (%w)", err, errPortTaken)
+		}
+		return nil, fmt.Errorf("%w\n%s", err, tail)
 	}
 	return s, nil
 }
@@ -202,7 +227,7 @@ func (l *Launcher) spawn(cfg Config, argv, env []string) (*Server, error) {
 		f.Close()
 		return nil, fmt.Errorf("starting %s: %w", cfg.Name, err)
 	}
-	fmt.Fprintf(f, "=== sgltest launcher %s: starting %s: %s\n", time.Now().Format(time.RFC3339), cfg.Name, quoteArgv(argv))
+	fmt.Fprintf(f, "=== sgltest launcher %s: starting %s: %s\n", time.Now().Format(time.RFC3339), cfg.Name, quoteArgv(Redact(argv)))
 
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
@@ -233,7 +258,7 @@ func (l *Launcher) spawn(cfg Config, argv, env []string) (*Server, error) {
 	l.live[cfg.Name] = s
 	groups.Store(s.pid, s)
 	go s.reap(cmd, f)
-	s.log.Info("server started", "pid", s.pid, "argv", argv, "env", env, "log", logPath)
+	s.log.Info("server started", "pid", s.pid, "argv", Redact(argv), "env", RedactEnv(env), "log", logPath)
 	return s, nil
 }
 
@@ -334,6 +359,9 @@ func (l *Launcher) probe(ctx context.Context, url string, timeout time.Duration)
 	return nil
 }
 
+// pickPort picks the port of a server started with Port 0; tests replace it.
+var pickPort = freePort
+
 // freePort asks the kernel for a free port on host and releases it. Another
 // process may take the port before the child binds it; the window is short,
 // and the child then fails to bind and Start reports its exit.
@@ -357,4 +385,44 @@ func quoteArgv(argv []string) string {
 		q[i] = a
 	}
 	return strings.Join(q, " ")
+}
+
+// secretFlags take a secret as their value; Redact hides it.
+var secretFlags = []string{"--api-key", "--admin-api-key", "--hf-token", "--token"}
+
+// Redacted stands in for a secret in argv, environments and logs.
+const Redacted = "[redacted]"
+
+// Redact returns argv with the value of every secret flag (--api-key K or
+// --api-key=K) replaced by Redacted, for logs, events and config.json.
+func Redact(argv []string) []string {
+	out := slices.Clone(argv)
+	for i := 0; i < len(out); i++ {
+		name, _, hasValue := strings.Cut(out[i], "=")
+		if !slices.Contains(secretFlags, name) {
+			continue
+		}
+		if hasValue {
+			out[i] = name + "=" + Redacted
+		} else if i+1 < len(out) {
+			out[i+1] = Redacted
+			i++
+		}
+	}
+	return out
+}
+
+// RedactEnv returns env (KEY=VALUE entries) with the value of every entry
+// whose name says it holds a secret (KEY, TOKEN, SECRET, PASSWORD)
+// replaced by Redacted.
+func RedactEnv(env []string) []string {
+	out := slices.Clone(env)
+	for i, e := range out {
+		k, _, ok := strings.Cut(e, "=")
+		u := strings.ToUpper(k)
+		if ok && (strings.Contains(u, "KEY") || strings.Contains(u, "TOKEN") || strings.Contains(u, "SECRET") || strings.Contains(u, "PASSWORD")) {
+			out[i] = k + "=" + Redacted
+		}
+	}
+	return out
 }

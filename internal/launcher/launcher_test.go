@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -493,5 +494,30 @@ func TestChildIsKilledWhenLauncherProcessDies(t *testing.T) {
 			t.Fatalf("child %d still alive 10s after its launcher was SIGKILLed", child)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestStartTriesAnotherPortWhenThePickedOneIsTakenFirst(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	picks := 0
+	pickPort = func(host string) (int, error) {
+		picks++
+		if picks == 1 { // another process got there first
+			return taken.Addr().(*net.TCPAddr).Port, nil
+		}
+		return freePort(host)
+	}
+	t.Cleanup(func() { pickPort = freePort })
+	l, _ := newTestLauncher(t)
+	s, err := l.Start(t.Context(), fakeConfig(t, "retry"))
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if picks != 2 || s.Config().Port == taken.Addr().(*net.TCPAddr).Port {
+		t.Errorf("picked %d ports, serving on %d (the taken one is %d)", picks, s.Config().Port, taken.Addr().(*net.TCPAddr).Port)
 	}
 }

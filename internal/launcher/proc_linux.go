@@ -101,6 +101,3 @@ func procStat(pid int) (state byte, pgrp int, ok bool) {
 	}
 	return f[0][0], pgrp, true
 }
-
-// killGroup sends SIGKILL to process group pgid.
-func killGroup(pgid int) error { return syscall.Kill(-pgid, syscall.SIGKILL) }

@@ -261,3 +261,6 @@ func (c Config) clone() Config {
 	c.Env = slices.Clone(c.Env)
 	return c
 }
+
+// killGroup sends SIGKILL to process group pgid.
+func killGroup(pgid int) error { return syscall.Kill(-pgid, syscall.SIGKILL) }

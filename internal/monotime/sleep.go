@@ -6,7 +6,6 @@ package monotime
 
 import (
 	"context"
-	"syscall"
 	"time"
 )
 
@@ -41,8 +40,7 @@ func (s *Sleeper) Until(ctx context.Context, deadline time.Time) error {
 		if wait <= 0 {
 			return ctx.Err()
 		}
-		ts := syscall.NsecToTimespec(int64(wait))
-		_ = syscall.Nanosleep(&ts, nil) // EINTR: loop and sleep the rest
+		kernelSleep(wait)
 	}
 }
 

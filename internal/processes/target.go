@@ -108,7 +108,7 @@ func (t *target) start(ctx context.Context, kind timeline.Kind) error {
 func (t *target) running(srv *launcher.Server, kind timeline.Kind, argv []string) {
 	now := t.x.now()
 	t.mu.Lock()
-	ev := timeline.Event{At: now, Kind: kind, Target: t.name, URL: srv.URL(), Argv: argv}
+	ev := timeline.Event{At: now, Kind: kind, Target: t.name, URL: srv.URL(), Argv: launcher.Redact(argv)}
 	if kind != timeline.Started {
 		ev.Away = now - t.downAt
 	}

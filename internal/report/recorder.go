@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sgltest/sgltest/internal/launcher"
 	"github.com/sgltest/sgltest/internal/metrics"
 	"github.com/sgltest/sgltest/internal/plan"
 	"github.com/sgltest/sgltest/internal/telemetry"
@@ -174,7 +175,15 @@ func (r *Recorder) writeConfig() {
 		return
 	}
 	r.config = true
-	c := Config{Plan: r.plan}
+	// Secrets (an API key in the arguments or environment) never reach the
+	// run directory.
+	p := *r.plan
+	p.Servers = slices.Clone(p.Servers)
+	for i := range p.Servers {
+		l := &p.Servers[i].Launch
+		l.ExtraArgs, l.Env = launcher.Redact(l.ExtraArgs), launcher.RedactEnv(l.Env)
+	}
+	c := Config{Plan: &p}
 	for i, s := range r.plan.Servers {
 		c.Launched = append(c.Launched, Launched{Name: s.Name, URL: r.urls[i], Argv: r.argv[s.Name]})
 	}
