@@ -1,14 +1,15 @@
-// Package runner orchestrates one performance test: it takes what a
-// scenario declared (servers, workload), launches the servers, drives the
-// load, summarises the records, writes the run directory and judges the
-// expectations.
+// Package runner runs one scenario's performance test. It is the steps'
+// only door into the framework: it turns what a scenario declared into a
+// plan (package plan), has an executor carry the plan out (package
+// processes in wall-clock time, package virtual in virtual time) into a
+// report.Recorder, and judges the result against the scenario's bounds
+// (package figures).
 //
-// Read suite.go first (what lives for the whole run of scenarios: the
-// reports root, the backend, signal handling, the zero-scenario guard), then
-// test.go (one scenario's test: Given -> Server, When -> Run, Then ->
-// Check), then check.go (how a figure is named and compared). The steps
-// package binds Gherkin sentences to these calls and nothing else; this
-// package knows nothing of Gherkin.
-//
-// Data flows one way: runner -> launcher + load -> metrics -> report.
+// Read suite.go first (what lives for a whole run of scenarios: settings
+// from the environment, signal handling, the zero-scenario guard), then
+// declare.go (the Given side: servers, routing, prompts, timeline,
+// limits), test.go (Send: resolve, validate, execute, record), and
+// check.go (each check records its verdict in the run's summary and fails
+// with the measured value, the bound and the run directory). This package
+// knows nothing of Gherkin.
 package runner
