@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/sgltest/sgltest/internal/plan"
@@ -124,6 +126,17 @@ func (t *Test) LabelNext(label string) error {
 		return fmt.Errorf("a run labelled %q already exists in this scenario", label)
 	}
 	t.nextLabel = label
+	return nil
+}
+
+// SetDeployment targets a deployment that is already running at url (a
+// server, or a router whose workers it lists): nothing is launched.
+// apiKeyEnv, when set, names the environment variable holding its API key.
+func (t *Test) SetDeployment(url, apiKeyEnv string) error {
+	if apiKeyEnv != "" && os.Getenv(apiKeyEnv) == "" {
+		return fmt.Errorf("the API key variable %s is empty or unset", apiKeyEnv)
+	}
+	t.plan.Deployment = &plan.Deployment{URL: strings.TrimRight(url, "/"), APIKeyEnv: apiKeyEnv}
 	return nil
 }
 

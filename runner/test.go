@@ -201,13 +201,25 @@ func (t *Test) resolve(a Arrival, label string) (*plan.Plan, error) {
 	}
 	p.Client.Bounds = t.selfCheck()
 	p.Timeline = append([]plan.Action(nil), t.plan.Timeline...)
-	p.Servers = make([]plan.Server, len(t.servers))
-	for i, s := range t.servers {
-		ps, err := t.serverPlan(i, s, p.Clock)
+	p.Servers = nil
+	if d := t.plan.Deployment; d != nil {
+		dep := *d
+		p.Deployment = &dep
+		workers, isRouter, err := launcher.Discover(t.suite.ctx, dep.URL, os.Getenv(dep.APIKeyEnv))
 		if err != nil {
 			return nil, err
 		}
-		p.Servers[i] = ps
+		dep.Router = isRouter
+		for i, w := range workers {
+			p.Servers = append(p.Servers, plan.Server{Name: plan.ServerName(i), External: w})
+		}
+	}
+	for _, s := range t.servers {
+		ps, err := t.serverPlan(len(p.Servers), s, p.Clock)
+		if err != nil {
+			return nil, err
+		}
+		p.Servers = append(p.Servers, ps)
 	}
 	return &p, nil
 }
@@ -265,6 +277,14 @@ func (t *Test) serverPlan(i int, s Server, clock plan.Clock) (plan.Server, error
 func (t *Test) header(p *plan.Plan) report.Header {
 	h := report.Header{Model: p.Servers[0].Launch.ModelPath, MaxRunningRequests: p.Servers[0].Launch.MaxRunningRequests,
 		RequestRate: p.Arrival.Rate, Arrival: p.Arrival.Describe()}
+	if d := p.Deployment; d != nil {
+		h.Model, h.GPU = "as the deployment serves it", "the deployment's"
+		h.Routing = "the deployment at " + d.URL
+		if d.Router {
+			h.Routing = "the deployment's router at " + d.URL
+		}
+		return h
+	}
 	if p.Arrival.Kind == plan.ArriveTrace {
 		h.Arrival = fmt.Sprintf("the trace's own timestamps at %g× speed", 1/p.Dataset.TraceScale)
 	}

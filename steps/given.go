@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -73,6 +74,25 @@ var givens = []step{
 				test(ctx).SetArrival(runner.Arrival{Kind: runner.ArrivePoisson, Rate: r})
 			}
 			return nil
+		},
+	},
+	{
+		kind:    "Given",
+		pattern: `^the SGLang deployment at "([^"]+)"(?: with the API key from "([A-Za-z_][A-Za-z0-9_]*)")?$`,
+		doc: "Targets a deployment that is already running (staging): a server, or a router whose GET /workers lists " +
+			"its workers (they are scraped like launched servers). Nothing is launched, so faults and restarts are " +
+			"refused; every other sentence works. The URL may name environment variables (\"${STAGING_URL}\"); the API " +
+			"key is read from the named variable and never written anywhere.",
+		example: `Given the SGLang deployment at "http://127.0.0.1:30000" with the API key from "SGLANG_API_KEY"`,
+		fn: func(ctx context.Context, url, keyEnv string) error {
+			expanded := os.Expand(url, func(k string) string {
+				v := os.Getenv(k)
+				return v
+			})
+			if strings.TrimSpace(expanded) == "" {
+				return fmt.Errorf("deployment URL %q is empty once its environment variables are expanded", url)
+			}
+			return test(ctx).SetDeployment(expanded, keyEnv)
 		},
 	},
 	{

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -285,5 +288,68 @@ func TestUnplannedFaultsStopTheRunAtOnceNamingTheServerAndTime(t *testing.T) {
 				t.Errorf("accounting does not add up:\n%s", b)
 			}
 		})
+	}
+}
+
+func TestARunningDeploymentIsMeasuredWithoutLaunchingAnything(t *testing.T) {
+	bin := buildBinary(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	// A simulator started by hand, as a staging server would be.
+	sim := exec.Command(bin, "sim", "--model-path", "m", "--port", strconv.Itoa(port), "--enable-metrics")
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Process.Kill(); _ = sim.Wait() })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get(url + "/health"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hand-started simulator never became healthy")
+		}
+	}
+	reports := t.TempDir()
+	run := func(body string) (string, error) {
+		cmd := exec.Command(bin, writeFeature(t, body))
+		cmd.Env = append(os.Environ(), "SGLTEST_REPORTS="+reports, "STAGING_URL="+url)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run(`Feature: staging
+  Scenario: a staging server under a short load
+    Given the SGLang deployment at "${STAGING_URL}"
+    When 20 random prompts with 32 input and 8 output tokens arrive at 20 requests per second
+    Then all requests succeed
+    And the max running requests is at least 1
+`)
+	if err != nil {
+		t.Fatalf("the run failed: %v\n%s", err, out)
+	}
+	for _, w := range []string{"server-1 started: already running", "Routing: the deployment at " + url} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	if sim.ProcessState != nil {
+		t.Error("the hand-started simulator was stopped")
+	}
+	out, err = run(`Feature: staging faults
+  Scenario: a fault on a deployment sgltest did not start
+    Given the SGLang deployment at "${STAGING_URL}"
+    When server 1 is killed after 1 s
+    And 20 random prompts with 32 input and 8 output tokens arrive at 20 requests per second
+    Then all requests succeed
+`)
+	if err == nil || !strings.Contains(out, "is not sgltest's to kill, pause or restart") {
+		t.Errorf("a fault on a deployment was not refused: %v\n%s", err, out)
 	}
 }

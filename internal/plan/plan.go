@@ -37,7 +37,22 @@ type Plan struct {
 	Seed     uint64    `json:"seed"`
 	Limits   Limits    `json:"limits"`
 	Timeline []Action  `json:"timeline,omitempty"`
+	// Deployment, when set, is a deployment sgltest did not start: the load
+	// goes to its URL, and Servers are the workers found there.
+	Deployment *Deployment `json:"deployment,omitempty"`
 	Started  time.Time `json:"started"`
+}
+
+// Deployment is an SGLang deployment that is already running: one server,
+// or a router in front of workers.
+type Deployment struct {
+	// URL is where the load goes.
+	URL string `json:"url"`
+	// Router is set when URL is a router whose /workers listed Servers.
+	Router bool `json:"router"`
+	// APIKeyEnv names the environment variable holding the API key; the
+	// key itself is never written anywhere.
+	APIKeyEnv string `json:"api_key_env,omitempty"`
 }
 
 // Server is one server of the plan.
@@ -51,15 +66,19 @@ type Server struct {
 	// Profile is the simulator's calibration profile (a name or a .json
 	// path) when the server is simulated; empty for real SGLang.
 	Profile string `json:"profile,omitempty"`
+	// External is the URL of a server sgltest did not start (part of a
+	// Deployment); Launch is then unused.
+	External string `json:"external,omitempty"`
 }
 
 // ServerName is the name of the i-th server (0-based), "server-<i+1>".
 func ServerName(i int) string { return fmt.Sprintf("server-%d", i+1) }
 
-// Simulated reports whether every server is sgltest's simulator.
+// Simulated reports whether every server is sgltest's simulator, started
+// by sgltest.
 func (p *Plan) Simulated() bool {
 	for _, s := range p.Servers {
-		if s.Launch.Backend != launcher.BackendSim {
+		if s.External != "" || s.Launch.Backend != launcher.BackendSim {
 			return false
 		}
 	}
@@ -127,12 +146,18 @@ func (p *Plan) Validate() error {
 		bad("no server declared: a Given step must declare a server before load is sent")
 	case n > limit:
 		bad("%d servers declared: at most %d in %s time", n, limit, p.Clock)
-	case n > 1 && p.Routing == nil && p.Clock == Wall:
+	case n > 1 && p.Routing == nil && p.Clock == Wall && p.Deployment == nil:
 		bad("%d servers declared but no routing: a Given step must say how requests are routed", n)
+	}
+	if d := p.Deployment; d != nil {
+		errs = append(errs, p.validateDeployment()...)
 	}
 	for i, s := range p.Servers {
 		if s.Name != ServerName(i) {
 			bad("server %d is named %q, expected %q", i+1, s.Name, ServerName(i))
+		}
+		if s.External != "" {
+			continue
 		}
 		argv, _, err := s.Launch.Command()
 		if err != nil {
@@ -171,6 +196,32 @@ func (p *Plan) Validate() error {
 		errs = append(errs, p.validateVirtual()...)
 	}
 	return errors.Join(errs...)
+}
+
+// validateDeployment checks what a running deployment allows: nothing
+// that starts, stops or routes its processes.
+func (p *Plan) validateDeployment() []error {
+	var errs []error
+	d := p.Deployment
+	if !strings.HasPrefix(d.URL, "http://") && !strings.HasPrefix(d.URL, "https://") {
+		errs = append(errs, fmt.Errorf("deployment URL %q: expected http://host:port", d.URL))
+	}
+	if p.Clock != Wall {
+		errs = append(errs, errors.New("a running deployment runs in wall-clock time, not virtual time"))
+	}
+	if len(p.Timeline) > 0 {
+		errs = append(errs, fmt.Errorf("the deployment at %s is not sgltest's to kill, pause or restart: it started none of its processes (timeline: %s)", d.URL, p.Timeline[0]))
+	}
+	if p.Routing != nil {
+		errs = append(errs, fmt.Errorf("the deployment at %s routes its own requests: a routing step does not apply", d.URL))
+	}
+	for _, s := range p.Servers {
+		if s.External == "" {
+			errs = append(errs, fmt.Errorf("the scenario targets the deployment at %s and also declares a server to launch (%s): choose one", d.URL, s.Name))
+			break
+		}
+	}
+	return errs
 }
 
 // validateVirtual checks what virtual time cannot run.

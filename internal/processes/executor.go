@@ -184,12 +184,18 @@ func (x *execution) run(parent, ctx context.Context) (timeline.Outcome, error) {
 		return x.outcome(parent, load.Health{}), fmt.Errorf("reading the servers' /metrics before the run: %w", err)
 	}
 
+	client := &load.Client{HTTP: load.NewHTTPClient(), API: x.p.Client.API, NoStream: x.p.Client.NoStream}
+	if d := x.p.Deployment; d != nil && d.APIKeyEnv != "" {
+		client.APIKey = os.Getenv(d.APIKeyEnv)
+	}
 	gen := &load.Generator{
-		Client:    &load.Client{HTTP: load.NewHTTPClient(), API: x.p.Client.API, NoStream: x.p.Client.NoStream},
+		Client:    client,
 		RIDPrefix: "sgltest-", Logger: x.log, MaxConcurrency: x.p.Arrival.MaxInFlight, Warmup: x.p.Client.Warmup,
 		Bounds: x.p.Client.Bounds, RequestTimeout: x.p.Limits.RequestTimeout, Discard: true,
 	}
 	switch r := x.p.Routing; {
+	case x.p.Deployment != nil:
+		gen.Target = x.p.Deployment.URL
 	case r == nil:
 		gen.Target = urls[0]
 	case r.Via == plan.ViaDispatcher:
@@ -288,11 +294,16 @@ func (x *execution) startServers(ctx context.Context) error {
 	errs := make([]error, len(x.p.Servers))
 	var wg sync.WaitGroup
 	for i, s := range x.p.Servers {
-		t := &target{x: x, name: s.Name, index: i, cfg: s.Launch}
+		t := &target{x: x, name: s.Name, index: i, cfg: s.Launch, external: s.External}
 		if x.readyTimeout > 0 {
 			t.cfg.ReadyTimeout = x.readyTimeout
 		}
 		x.targets[i] = t
+		if s.External != "" {
+			t.lastOK = time.Now()
+			x.event(timeline.Event{At: x.now(), Kind: timeline.Started, Target: s.Name, URL: s.External, Detail: "already running"})
+			continue
+		}
 		wg.Go(func() { errs[i] = t.startServer(ctx, timeline.Started, 0) })
 	}
 	wg.Wait()

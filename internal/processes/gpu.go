@@ -30,6 +30,10 @@ type gpuWatch struct {
 func (x *execution) startGPUs(ctx context.Context, interval time.Duration) *gpuWatch {
 	w := &gpuWatch{}
 	var sampler telemetry.Sampler
+	if x.p.Deployment != nil {
+		w.out.Unavailable = "GPU telemetry reads this machine's GPUs; the deployment at " + x.p.Deployment.URL + " runs elsewhere"
+		return w
+	}
 	if x.p.Simulated() {
 		w.source = "simulated"
 		sampler = telemetry.NewSimSampler(x.simReadings())
@@ -130,4 +134,3 @@ func readSimGPU(client *http.Client, url string) (simulator.GPUReading, error) {
 	}
 	return telemetry.SimReading(fams)
 }
-

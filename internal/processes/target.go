@@ -31,6 +31,9 @@ type target struct {
 	router bool
 	cfg    launcher.Config       // a server's, ports resolved once started
 	rcfg   launcher.RouterConfig // the router's, ports resolved once started
+	// external is the URL of a server sgltest did not start: it has no
+	// process to watch or signal.
+	external string
 
 	mu        sync.Mutex
 	srv       *launcher.Server // the current process
@@ -41,6 +44,9 @@ type target struct {
 }
 
 func (t *target) url() string {
+	if t.external != "" {
+		return t.external
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.srv.URL()
