@@ -104,7 +104,7 @@ func InitializeScenario(sc *godog.ScenarioContext) {
 			return ctx, errors.New("the suite was not initialised: InitializeTestSuite must be registered")
 		}
 		if suite.Interrupted() {
-			return ctx, errors.New("skipped: the suite was interrupted")
+			return ctx, godog.ErrSkip // the suite was interrupted: start nothing more
 		}
 		// A skipped scenario does not count as run: a suite that skips them
 		// all fails as having run none.

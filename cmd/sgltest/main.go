@@ -175,11 +175,17 @@ func scenarios(args []string, stdout, stderr io.Writer) (code int) {
 			return exitUsage
 		}
 	}
+	for _, word := range []string{" and ", " or ", "not "} {
+		if strings.Contains(" "+opts.Tags+" ", word) {
+			fmt.Fprintf(stderr, "sgltest: the tag expression %q uses %q, which godog reads as a tag name: write and as &&, or as a comma, not as ~ (e.g. '@smoke && ~@slow')\n", opts.Tags, strings.TrimSpace(word))
+			return exitUsage
+		}
+	}
 	runner.UseSelfAsBinary()
 	defer func() {
 		// godog panics on some malformed tag expressions; say what was wrong.
 		if r := recover(); r != nil {
-			fmt.Fprintf(stderr, "sgltest: cannot run with tags %q: %v\n", opts.Tags, r)
+			fmt.Fprintf(stderr, "sgltest: the tag expression %q cannot be parsed (%v): godog writes and as &&, or as a comma, not as ~, e.g. '@smoke && ~@slow'\n", opts.Tags, r)
 			code = exitUsage
 		}
 	}()

@@ -143,6 +143,16 @@ func TestInterruptLeavesNoChildProcess(t *testing.T) {
     Given a simulated SGLang server with max running requests 8
     When 2000 random prompts with 64 input and 32 output tokens arrive at 20 requests per second
     Then all requests succeed
+
+  Scenario: a second scenario that must not start
+    Given a simulated SGLang server with max running requests 8
+    When 20 random prompts with 64 input and 32 output tokens arrive at 20 requests per second
+    Then all requests succeed
+
+  Scenario: a third one
+    Given a simulated SGLang server with max running requests 8
+    When 20 random prompts with 64 input and 32 output tokens arrive at 20 requests per second
+    Then all requests succeed
 `)
 	cmd := exec.Command(bin, feature)
 	cmd.Env = append(os.Environ(), "SGLTEST_REPORTS="+reports)
@@ -174,8 +184,9 @@ func TestInterruptLeavesNoChildProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := cmd.Wait()
-	if err == nil {
-		t.Errorf("an interrupted run exited 0; output:\n%s", out.String())
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Errorf("an interrupted run exited with %v, want 130; output:\n%s", err, out.String())
 	}
 	// The simulator child must be gone by the time sgltest has exited; allow
 	// the kernel a moment to reap it.
@@ -185,10 +196,13 @@ func TestInterruptLeavesNoChildProcess(t *testing.T) {
 	if left := processesOf(bin); len(left) > 0 {
 		t.Fatalf("processes left behind after SIGINT: %v", left)
 	}
-	// What was measured before the interrupt is kept.
+	// What was measured before the interrupt is kept, and no later
+	// scenario started (one run directory only).
 	files, _ := filepath.Glob(filepath.Join(reports, "*", "summary.json"))
 	if len(files) != 1 {
-		t.Errorf("interrupted run left no summary.json; output:\n%s", out.String())
+		t.Errorf("want one run directory with a summary.json, found %v; output:\n%s", files, out.String())
+	} else if b, _ := os.ReadFile(files[0]); !bytes.Contains(b, []byte(`"interrupted": true`)) || !bytes.Contains(b, []byte(`"verdict": "interrupted"`)) {
+		t.Errorf("summary.json does not say the run was interrupted:\n%s", b)
 	}
 }
 
@@ -351,5 +365,37 @@ func TestARunningDeploymentIsMeasuredWithoutLaunchingAnything(t *testing.T) {
 `)
 	if err == nil || !strings.Contains(out, "is not sgltest's to kill, pause or restart") {
 		t.Errorf("a fault on a deployment was not refused: %v\n%s", err, out)
+	}
+}
+
+func TestUsageErrorsExitTwoAndSayWhy(t *testing.T) {
+	bin := buildBinary(t)
+	feature := writeFeature(t, strings.Replace(quickScenario, "%s", "", 1))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bogus", feature}, "unknown flag: --bogus"},
+		{[]string{"-t", "((&&", feature}, "cannot be parsed"},
+		{[]string{"-t", "@a and @b", feature}, "write and as &&"},
+		{[]string{"no-such.feature"}, "no such file"},
+	} {
+		cmd := exec.Command(bin, tc.args...)
+		cmd.Env = append(os.Environ(), "SGLTEST_REPORTS="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%q: exit %v, output %q; want 2 and %q", tc.args, err, out, tc.want)
+		}
+	}
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "sgltest ") {
+		t.Errorf("--version: %v %q", err, out)
+	}
+	out, err = exec.Command(bin, "help").CombinedOutput()
+	for _, w := range []string{"sgltest lint", "SGLTEST_REPORTS", "Exit codes:", "130"} {
+		if err != nil || !strings.Contains(string(out), w) {
+			t.Errorf("help lacks %q (%v)", w, err)
+		}
 	}
 }
