@@ -127,13 +127,21 @@ var Defs = []Def{
 			return e.Value, nil
 		}},
 	{Name: "request throughput", Unit: ReqPerS, Doc: "Successful requests per second of the run (in a window: completed in it).", windowed: true,
-		value: func(q Query) (float64, error) { return throughput(q, func(s *metrics.Summary) float64 { return s.RequestThroughput }) }},
+		value: func(q Query) (float64, error) {
+			return throughput(q, func(s *metrics.Summary) float64 { return s.RequestThroughput })
+		}},
 	{Name: "output token throughput", Unit: TokPerS, Doc: "Output tokens of successful requests per second (in a window: streamed in it).", windowed: true,
-		value: func(q Query) (float64, error) { return throughput(q, func(s *metrics.Summary) float64 { return s.OutputThroughput }) }},
+		value: func(q Query) (float64, error) {
+			return throughput(q, func(s *metrics.Summary) float64 { return s.OutputThroughput })
+		}},
 	{Name: "input token throughput", Unit: TokPerS, Doc: "Input tokens of successful requests per second of the run.",
-		value: func(q Query) (float64, error) { return throughput(q, func(s *metrics.Summary) float64 { return s.InputThroughput }) }},
+		value: func(q Query) (float64, error) {
+			return throughput(q, func(s *metrics.Summary) float64 { return s.InputThroughput })
+		}},
 	{Name: "total token throughput", Unit: TokPerS, Doc: "Input plus output tokens of successful requests per second of the run.",
-		value: func(q Query) (float64, error) { return throughput(q, func(s *metrics.Summary) float64 { return s.TotalThroughput }) }},
+		value: func(q Query) (float64, error) {
+			return throughput(q, func(s *metrics.Summary) float64 { return s.TotalThroughput })
+		}},
 	{Name: "error rate", Unit: Percent, Doc: "Failed requests / requests sent, in percent (cancelled requests are neither).", perServer: true, windowed: true,
 		value: errorRate},
 	{Name: "failed requests", Unit: Count, Doc: "Requests that ended in an error.", perServer: true, windowed: true,

@@ -26,21 +26,21 @@ const (
 // Plan is one run, resolved: everything an executor needs and everything
 // config.json records.
 type Plan struct {
-	Scenario string    `json:"scenario"`
-	Label    string    `json:"label,omitempty"`
-	Clock    Clock     `json:"clock"`
-	Servers  []Server  `json:"servers"`
-	Routing  *Routing  `json:"routing,omitempty"`
-	Dataset  Dataset   `json:"dataset"`
-	Arrival  Arrival   `json:"arrival"`
-	Client   Client    `json:"client"`
-	Seed     uint64    `json:"seed"`
-	Limits   Limits    `json:"limits"`
-	Timeline []Action  `json:"timeline,omitempty"`
+	Scenario string   `json:"scenario"`
+	Label    string   `json:"label,omitempty"`
+	Clock    Clock    `json:"clock"`
+	Servers  []Server `json:"servers"`
+	Routing  *Routing `json:"routing,omitempty"`
+	Dataset  Dataset  `json:"dataset"`
+	Arrival  Arrival  `json:"arrival"`
+	Client   Client   `json:"client"`
+	Seed     uint64   `json:"seed"`
+	Limits   Limits   `json:"limits"`
+	Timeline []Action `json:"timeline,omitempty"`
 	// Deployment, when set, is a deployment sgltest did not start: the load
 	// goes to its URL, and Servers are the workers found there.
 	Deployment *Deployment `json:"deployment,omitempty"`
-	Started  time.Time `json:"started"`
+	Started    time.Time   `json:"started"`
 }
 
 // Deployment is an SGLang deployment that is already running: one server,

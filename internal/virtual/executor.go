@@ -64,7 +64,7 @@ func (e Executor) Execute(ctx context.Context, p *plan.Plan, w plan.Work, obs ti
 	cfg := cluster.Config{
 		Profile: prof, Engine: engineConfig(first.Launch), Engines: len(p.Servers), Seed: int64(p.Seed),
 		Targets: names, Detect: ScrapeInterval, DetectTimeout: ScrapeTimeout, Timeout: p.Limits.RequestTimeout,
-		SampleEvery: max(ScrapeInterval, (w.End/maxSamples).Round(ScrapeInterval)),
+		SampleEvery: max(ScrapeInterval, (w.End / maxSamples).Round(ScrapeInterval)),
 	}
 	var adapter *policyAdapter
 	if p.Routing != nil {
