@@ -11,7 +11,7 @@ PYTHON  ?= python3
 ROUTER_VENV := .venv/sglang-router
 SMG_VENV    := .venv/smg
 SGLANG_ROUTER_VERSION := 0.3.2
-SMG_VERSION := 1.9.0
+SMG_VERSION := 1.13.0
 
 .PHONY: all build run test vet unit features vocab clean venv
 

@@ -28,25 +28,30 @@ import (
 // numWorkers is how many simulators sit behind the router.
 const numWorkers = 3
 
-// router is one router release under test: the virtual environment that
-// holds it, its launch module, and the flag that sets how often it polls
-// worker loads.
+// router is one router under test: the virtual environment that holds
+// it, its launch module, and the flag that sets how often it polls worker
+// loads. The subtests are named for the release installed.
 type router struct {
-	name, pkg, module string
-	loadPollFlags     []string
+	pkg, module   string
+	loadPollFlags []string
 }
 
 var routers = []router{
-	// 0.3.2 polls /get_load every --worker-startup-check-interval seconds.
-	{"sglang-router-0.3.2", testenv.SGLangRouter, "sglang_router.launch_router", []string{"--worker-startup-check-interval", "1"}},
+	// sglang-router polls /get_load every --worker-startup-check-interval seconds.
+	{testenv.SGLangRouter, launcher.RouterModuleSGLang, []string{"--worker-startup-check-interval", "1"}},
 	// smg polls /v1/loads every --load-monitor-interval seconds.
-	{"smg-1.9.0", testenv.SMG, "smg.launch_router", []string{"--load-monitor-interval", "1"}},
+	{testenv.SMG, launcher.RouterModuleSMG, []string{"--load-monitor-interval", "1"}},
 }
 
 func TestRouter_AcceptsSimulatorsAndRoutesEveryAPI(t *testing.T) {
 	for _, rt := range routers {
-		t.Run(rt.name, func(t *testing.T) {
+		t.Run(rt.pkg, func(t *testing.T) {
 			py := testenv.RouterPython(t, rt.pkg)
+			info, err := launcher.InspectRouter(t.Context(), py, rt.module)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s %s", info.Package, info.Version)
 			l := launcher.New(t.TempDir(), nil)
 			t.Cleanup(func() {
 				if err := l.StopAll(); err != nil {
@@ -58,7 +63,7 @@ func TestRouter_AcceptsSimulatorsAndRoutesEveryAPI(t *testing.T) {
 				Name: "router", Python: py, Module: rt.module, Workers: workers, Policy: "power_of_two", ExtraArgs: rt.loadPollFlags,
 			})
 			if err != nil {
-				t.Fatalf("starting %s: %v", rt.name, err)
+				t.Fatalf("starting %s %s: %v", info.Package, info.Version, err)
 			}
 			base := r.URL()
 
@@ -344,11 +349,19 @@ func checkRouterSeesLoads(t *testing.T, base string, workers []string) {
 			}
 		})
 	}
+	// sglang-router 0.3.2 answers {"workers":[{"worker","load"}]} with the
+	// summed num_tokens of /get_load (-1 when unparsable); smg 1.13.0
+	// answers {"loads":[{"worker","num_used_tokens",...}]}, one entry per
+	// worker and DP rank, from /v1/loads.
 	type loads struct {
 		Workers []struct {
 			Worker string `json:"worker"`
 			Load   int    `json:"load"`
 		} `json:"workers"`
+		Loads []struct {
+			Worker        string `json:"worker"`
+			NumUsedTokens int    `json:"num_used_tokens"`
+		} `json:"loads"`
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	var last string
@@ -356,13 +369,18 @@ func checkRouterSeesLoads(t *testing.T, base string, workers []string) {
 		var l loads
 		status, body, err := getJSON(base+"/get_loads", &l)
 		last = fmt.Sprintf("status %d, err %v, body %s", status, err, body)
-		if err == nil && status == http.StatusOK && len(l.Workers) == len(workers) {
-			parsed, busy := true, false
+		if err == nil && status == http.StatusOK {
+			seen, parsed, busy := map[string]bool{}, true, false
 			for _, w := range l.Workers {
+				seen[w.Worker] = true
 				parsed = parsed && w.Load >= 0
 				busy = busy || w.Load > 0
 			}
-			if parsed && busy {
+			for _, w := range l.Loads {
+				seen[w.Worker] = true
+				busy = busy || w.NumUsedTokens > 0
+			}
+			if len(seen) == len(workers) && parsed && busy {
 				return
 			}
 		}
