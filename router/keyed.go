@@ -222,6 +222,7 @@ type Manual struct {
 	keys      map[string]*stickyKey
 	lastEvict time.Time
 	now       func() time.Time
+	tied      []int
 }
 
 type stickyKey struct {
@@ -236,25 +237,22 @@ func NewManual(opts Options) (*Manual, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manual{opts: o, rng: rand.New(rand.NewPCG(o.Seed, 0x3a17)), keys: map[string]*stickyKey{},
-		lastEvict: time.Now(), now: time.Now}, nil
+	return &Manual{opts: o, rng: rand.New(rand.NewPCG(o.Seed, 0x3a17)), keys: map[string]*stickyKey{}, now: time.Now}, nil
 }
 
 func (p *Manual) place(workers []Worker) int {
 	if p.opts.AssignmentMode == AssignMinLoad {
-		best, tied := 0, 1
+		tied := append(p.tied[:0], 0)
 		for i := 1; i < len(workers); i++ {
 			switch {
-			case workers[i].InFlight < workers[best].InFlight:
-				best, tied = i, 1
-			case workers[i].InFlight == workers[best].InFlight:
-				tied++
-				if p.rng.IntN(tied) == 0 {
-					best = i
-				}
+			case workers[i].InFlight < workers[tied[0]].InFlight:
+				tied = append(tied[:0], i)
+			case workers[i].InFlight == workers[tied[0]].InFlight:
+				tied = append(tied, i)
 			}
 		}
-		return best
+		p.tied = tied
+		return breakTie(p.opts.TieBreak, p.rng, tied)
 	}
 	return p.rng.IntN(len(workers))
 }
@@ -264,6 +262,9 @@ func (p *Manual) Pick(req Request, workers []Worker) (int, error) {
 		return 0, ErrNoWorkers
 	}
 	now := p.now()
+	if p.lastEvict.IsZero() {
+		p.lastEvict = now
+	}
 	if now.Sub(p.lastEvict) >= p.opts.EvictionInterval {
 		for k, v := range p.keys {
 			if now.Sub(v.used) >= p.opts.MaxIdle {

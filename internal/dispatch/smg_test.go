@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/sgltest/sgltest/internal/launcher"
 	"github.com/sgltest/sgltest/internal/routermetrics"
 	"github.com/sgltest/sgltest/internal/testenv"
@@ -128,4 +130,123 @@ func TestSMGCacheAwareChoosesAsSMG(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareRouted(t, workers, routed, rp.run(t, policy, reqs))
+}
+
+// texts returns n distinct prompts, no two sharing a first character.
+func texts(n int) []heldRequest {
+	reqs := make([]heldRequest, n)
+	for i := range reqs {
+		reqs[i] = heldRequest{text: strings.Repeat(string(rune('A'+i))+"x ", 10)}
+	}
+	return reqs
+}
+
+// TestSMGLoadAwarePoliciesChooseAsSMG cross-checks least_load (three
+// workers) and power_of_two (two workers, so that the random pair is always
+// both) the way TestSMGCacheAwareChoosesAsSMG does: the expected wait of
+// every worker is the work credited to it since the last poll, text
+// requests weighing --least-load-mean-prefill-tokens and id requests their
+// length, so the sequence mixes both to make the choices differ.
+func TestSMGLoadAwarePoliciesChooseAsSMG(t *testing.T) {
+	mixed := texts(4)
+	mixed = append(mixed, heldRequest{ids: seq(1, 3000)}, heldRequest{ids: seq(1, 200)}, heldRequest{ids: seq(1, 500)})
+	mixed = append(mixed, texts(5)...)
+	mixed = append(mixed, heldRequest{ids: seq(9, 1500)}, heldRequest{ids: seq(9, 100)})
+	mixed = append(mixed, texts(3)...)
+	for _, tt := range []struct {
+		smg, ours string
+		workers   int
+	}{
+		{"least_load", "least_load", 3},
+		{"power_of_two", "smg_power_of_two", 2},
+	} {
+		t.Run(tt.smg, func(t *testing.T) {
+			rt, workers := realRouter(t, testenv.SMG, tt.workers, launcher.RouterConfig{Policy: tt.smg})
+			polls := afterFirstFullPoll(t, rt, workers)
+			routed := sendHeld(t, rt, workers, mixed)
+			checkNoPollSince(t, rt, polls)
+			rp := &replayer{order: workers, state: idleSnapshot, follow: routed}
+			policy, err := router.New(tt.ours, router.Options{TieBreak: rp.tieBreak})
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareRouted(t, workers, routed, rp.run(t, policy, mixed))
+		})
+	}
+}
+
+// TestSMGKeyedPoliciesChooseAsSMG cross-checks the policies that route on a
+// routing key (the X-SMG-Routing-Key header) or a hash of the prompt:
+// consistent_hashing (the worker a key hashes to on smg's ring), prefix_hash
+// (the ring, and the least loaded worker once the ring's is 10 requests
+// above the mean) and manual (keys pinned where --assignment-mode min_load
+// first put them).
+func TestSMGKeyedPoliciesChooseAsSMG(t *testing.T) {
+	keyed := make([]heldRequest, 0, 24)
+	for i := range 24 {
+		keyed = append(keyed, heldRequest{text: "hello", routingKey: "user-" + string(rune('a'+i%9))})
+	}
+	hot := []heldRequest{}
+	for i := range 20 {
+		hot = append(hot, heldRequest{text: strings.Repeat("shared system prompt ", 60) + string(rune('a'+i))})
+	}
+	hot = append(hot, texts(6)...)
+	hot = append(hot, heldRequest{ids: seq(100, 300)}, heldRequest{ids: seq(100, 256)}, heldRequest{ids: seq(7, 20)},
+		heldRequest{text: "keyed", routingKey: "session-1"}, heldRequest{text: "keyed too", routingKey: "session-1"})
+	sticky := append([]heldRequest{}, keyed...)
+	sticky = append(sticky, texts(3)...) // no key: placed by min_load, not pinned
+	for _, tt := range []struct {
+		name, policy string
+		extra        []string
+		reqs         []heldRequest
+		opts         router.Options
+	}{
+		{"consistent_hashing", "consistent_hashing", nil, keyed, router.Options{}},
+		{"prefix_hash", "prefix_hash", nil, hot, router.Options{}},
+		{"manual min_load", "manual", []string{"--assignment-mode", "min_load"}, sticky, router.Options{AssignmentMode: router.AssignMinLoad}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rt, workers := realRouter(t, testenv.SMG, 3, launcher.RouterConfig{Policy: tt.policy, ExtraArgs: tt.extra})
+			routed := sendHeld(t, rt, workers, tt.reqs)
+			rp := &replayer{order: workers, follow: routed}
+			tt.opts.TieBreak = rp.tieBreak
+			policy, err := router.New(tt.policy, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareRouted(t, workers, routed, rp.run(t, policy, tt.reqs))
+		})
+	}
+}
+
+// TestSMGRoundRobinCyclesInRegistryOrder: smg's round_robin takes the
+// workers in its registry's order (random per run), which the first three
+// picks reveal; ours, given them in that order, must then agree throughout.
+func TestSMGRoundRobinCyclesInRegistryOrder(t *testing.T) {
+	rt, workers := realRouter(t, testenv.SMG, 3, launcher.RouterConfig{Policy: "round_robin"})
+	reqs := texts(10)
+	routed := sendHeld(t, rt, workers, reqs)
+	order := []string{routed[0], routed[1], routed[2]}
+	rp := &replayer{order: order}
+	compareRouted(t, order, routed, rp.run(t, &router.RoundRobin{}, reqs))
+}
+
+// TestSMGPassthroughSendsEverythingToTheFirstWorker: smg's passthrough
+// takes the first worker of its registry (random per run), as ours takes
+// the first it is given.
+func TestSMGPassthroughSendsEverythingToTheFirstWorker(t *testing.T) {
+	rt, workers := realRouter(t, testenv.SMG, 2, launcher.RouterConfig{Policy: "passthrough"})
+	reqs := texts(4)
+	routed := sendHeld(t, rt, workers, reqs)
+	order := []string{routed[0]}
+	for _, w := range workers {
+		if w != routed[0] {
+			order = append(order, w)
+		}
+	}
+	rp := &replayer{order: order}
+	ours := rp.run(t, router.Passthrough{}, reqs)
+	if diff := cmp.Diff(routed, ours); diff != "" {
+		t.Errorf("worker per request (-smg +ours):\n%s", diff)
+	}
 }
