@@ -129,8 +129,8 @@ type Options struct {
 	// characters of text), default 256; a worker is overloaded above both
 	// LoadFactor × the mean in-flight load and the mean plus
 	// BalanceAbs, defaults 1.25 and 10.
-	PrefixTokenCount           int
-	PrefixHashLoadFactor       float64
+	PrefixTokenCount              int
+	PrefixHashLoadFactor          float64
 	PrefixHashBalanceAbsThreshold int
 
 	// manual: how a new routing key is placed, AssignRandom (the default)
