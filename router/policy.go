@@ -67,8 +67,7 @@ type Worker struct {
 	ScrapedAt time.Duration
 	// Running and Queued are sglang:num_running_reqs and sglang:num_queue_reqs.
 	Running, Queued int
-	// UsedTokens is sglang:num_used_tokens, the KV tokens in use (what
-	// /get_load reports as num_tokens).
+	// UsedTokens is sglang:num_used_tokens, the KV tokens in use.
 	UsedTokens int
 	// TokenUsage is sglang:token_usage, the KV pool's used fraction.
 	TokenUsage float64

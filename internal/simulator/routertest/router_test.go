@@ -21,6 +21,7 @@ import (
 
 	"github.com/sgltest/sgltest/internal/api"
 	"github.com/sgltest/sgltest/internal/launcher"
+	"github.com/sgltest/sgltest/internal/routermetrics"
 	"github.com/sgltest/sgltest/internal/simtest"
 	"github.com/sgltest/sgltest/internal/testenv"
 )
@@ -80,6 +81,7 @@ func TestRouter_AcceptsSimulatorsAndRoutesEveryAPI(t *testing.T) {
 			if got, want := sumCounter(t, workers, "sglang:num_requests_total"), float64(sent+len(workers)); got != want {
 				t.Errorf("simulators finished %v requests, want %v (%d sent through the router + %d warmups)", got, want, sent, len(workers))
 			}
+			checkRouterMetrics(t, r.MetricsURL(), workers, sent)
 			waitWorkersHealthy(t, base, workers)
 			checkRouterSeesLoads(t, base, workers)
 		})
@@ -301,6 +303,39 @@ func postStream(t *testing.T, url, body string) [][]byte {
 	}
 	t.Fatalf("POST %s: stream ended without [DONE] (%v) after %d events", url, sc.Err(), len(events))
 	return nil
+}
+
+// checkRouterMetrics scrapes the router's own Prometheus endpoint with
+// internal/routermetrics and checks it against what was sent: every
+// request routed once, answered 200 and timed; each worker's count equal to
+// the requests its simulator counted (less its warmup); every worker
+// healthy with its circuit closed.
+func checkRouterMetrics(t *testing.T, url string, workers []string, sent int) {
+	t.Helper()
+	s, err := routermetrics.Scrape(t.Context(), http.DefaultClient, url, func() time.Duration { return 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Requests != float64(sent) || s.DurationCount != float64(sent) || s.Retries != 0 || len(s.RequestErrors) != 0 {
+		t.Errorf("router metrics: %v requests routed, %v timed, %v retries, errors %v; want %d, %d, 0, none",
+			s.Requests, s.DurationCount, s.Retries, s.RequestErrors, sent, sent)
+	}
+	if s.UpstreamResponses["200"] != float64(sent) {
+		t.Errorf("router metrics: upstream responses %v, want %d 200s", s.UpstreamResponses, sent)
+	}
+	for _, u := range workers {
+		w, ok := s.Workers[u]
+		if !ok {
+			t.Errorf("router metrics: no figures for worker %s (have %v)", u, s.Workers)
+			continue
+		}
+		if got, want := w.Requests, sumCounter(t, []string{u}, "sglang:num_requests_total")-1; got != want {
+			t.Errorf("router metrics: worker %s got %v requests, its simulator counted %v", u, got, want)
+		}
+		if !w.Healthy || w.Circuit != routermetrics.CircuitClosed || w.Failures != 0 {
+			t.Errorf("router metrics: worker %s healthy %v, circuit %v, %v failures; want healthy, closed, none", u, w.Healthy, w.Circuit, w.Failures)
+		}
+	}
 }
 
 // sumCounter adds a counter over the simulators' /metrics.
