@@ -46,6 +46,8 @@ type SMGCacheAware struct {
 	lastEvict time.Time
 	buf       []int32
 	cand      []int
+	held      []int
+	ts        []tenant
 }
 
 // NewSMGCacheAware returns an SMGCacheAware policy; zero Options fields
@@ -143,13 +145,14 @@ func (p *SMGCacheAware) holders(n *symNode, workers []Worker) []int {
 	if n == nil {
 		return nil
 	}
-	ts := tenantsOf(n)
-	var out []int
+	p.ts = tenantsOf(p.ts[:0], n)
+	out := p.held[:0]
 	for i := range workers {
-		if t, ok := p.ids[workers[i].URL]; ok && containsTenant(ts, t) {
+		if t, ok := p.ids[workers[i].URL]; ok && containsTenant(p.ts, t) {
 			out = append(out, i)
 		}
 	}
+	p.held = out
 	return out
 }
 

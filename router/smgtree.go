@@ -104,9 +104,8 @@ func (tr *symTree) match(syms []int32) (matched int, deepest *symNode) {
 	return matched, deepest
 }
 
-// tenantsOf returns up to matchedTenantsCap tenants of n.
-func tenantsOf(n *symNode) []tenant {
-	out := make([]tenant, 0, min(len(n.tenants), matchedTenantsCap))
+// tenantsOf appends up to matchedTenantsCap tenants of n to out.
+func tenantsOf(out []tenant, n *symNode) []tenant {
 	for _, a := range n.tenants[:min(len(n.tenants), matchedTenantsCap)] {
 		out = append(out, a.t)
 	}
