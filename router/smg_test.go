@@ -376,3 +376,22 @@ func TestLoadIntervalIsTheRealRoutersPollPeriod(t *testing.T) {
 		}
 	}
 }
+
+func TestEquivalentNamesARegisteredPolicyForEveryRouterPolicy(t *testing.T) {
+	for realRouter, m := range equivalents {
+		for policy, ours := range m {
+			if _, err := New(ours, Options{}); err != nil {
+				t.Errorf("%s %s → %s: %v", realRouter, policy, ours, err)
+			}
+		}
+	}
+	if got, ok := Equivalent(SMG, "cache_aware"); !ok || got != "smg_cache_aware" {
+		t.Errorf("smg cache_aware → %q, %v", got, ok)
+	}
+	if got, ok := Equivalent(SGLangRouter, "cache_aware"); !ok || got != "cache_aware" {
+		t.Errorf("sglang-router cache_aware → %q, %v", got, ok)
+	}
+	if _, ok := Equivalent(SMG, "bucket"); ok {
+		t.Error("smg bucket has an equivalent; it is PD prefill only")
+	}
+}
