@@ -58,3 +58,24 @@ func TestCacheAwareChoosesAsSGLangRouter032(t *testing.T) {
 	rp := &replayer{order: order}
 	compareRouted(t, order, routed, rp.run(t, policy, reqs))
 }
+
+// TestManualChoosesAsSGLangRouter032: 0.3.2's manual policy pins routing
+// keys (X-SMG-Routing-Key) as smg's does; with --assignment-mode min_load
+// new keys go to the least loaded worker, ties at random (followed).
+func TestManualChoosesAsSGLangRouter032(t *testing.T) {
+	rt, workers := realRouter(t, testenv.SGLangRouter, 3, launcher.RouterConfig{
+		Policy: "manual", ExtraArgs: []string{"--assignment-mode", "min_load"},
+	})
+	var reqs []heldRequest
+	for i := range 24 {
+		reqs = append(reqs, heldRequest{text: "hello", routingKey: "user-" + string(rune('a'+i%9))})
+	}
+	reqs = append(reqs, texts(3)...)
+	routed := sendHeld(t, rt, workers, reqs)
+	rp := &replayer{order: workers, follow: routed}
+	policy, err := router.NewManual(router.Options{AssignmentMode: router.AssignMinLoad, TieBreak: rp.tieBreak})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareRouted(t, workers, routed, rp.run(t, policy, reqs))
+}
