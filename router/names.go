@@ -8,9 +8,9 @@ const (
 
 // equivalents maps a real router's --policy name to the policy here that
 // makes the same choices. internal/dispatch checks each against the router
-// on crafted sequences, except the random ones (both routers' random,
-// 0.3.2's power_of_two, which also reads loads polled only every 30 s) and
-// 0.3.2's round_robin, written from its source.
+// on crafted sequences, except the random ones: both routers' random, and
+// 0.3.2's power_of_two (whose random pair also compares loads polled only
+// every 30 s).
 var equivalents = map[string]map[string]string{
 	SGLangRouter: {
 		"cache_aware": "cache_aware", "round_robin": "round_robin", "random": "random",

@@ -83,6 +83,25 @@ func (r heldRequest) request() router.Request {
 // then exactly the number of requests it was sent.
 func sendHeld(t *testing.T, rt *launcher.Router, workers []string, reqs []heldRequest) []string {
 	t.Helper()
+	return sendHeldSeen(t, rt, workers, reqs, func(total int, loads map[string]int, sent <-chan error) string {
+		return waitNewLoad(t, rt, loads, total, sent)
+	})
+}
+
+// sendHeldSeenByWorkers is sendHeld for a router that keeps no in-flight
+// count for the policy (sglang-router 0.3.2 counts only under cache_aware
+// and manual): the worker that took each request is the one whose running
+// plus queued requests grew.
+func sendHeldSeenByWorkers(t *testing.T, rt *launcher.Router, workers []string, reqs []heldRequest) []string {
+	t.Helper()
+	return sendHeldSeen(t, rt, workers, reqs, func(total int, loads map[string]int, sent <-chan error) string {
+		return waitWorkerGrew(t, workers, loads, total, sent)
+	})
+}
+
+func sendHeldSeen(t *testing.T, rt *launcher.Router, workers []string, reqs []heldRequest,
+	seen func(total int, loads map[string]int, sent <-chan error) string) []string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
 	sent := make(chan error, len(reqs))
@@ -107,7 +126,7 @@ func sendHeld(t *testing.T, rt *launcher.Router, workers []string, reqs []heldRe
 			}
 			sent <- err
 		}()
-		routed = append(routed, waitNewLoad(t, rt, loads, i+1, sent))
+		routed = append(routed, seen(i+1, loads, sent))
 	}
 	checkWorkersHold(t, workers, routed)
 	cancel()
@@ -251,6 +270,46 @@ func waitNewLoad(t *testing.T, rt *launcher.Router, loads map[string]int, total 
 		}
 	}
 	t.Fatalf("router never counted request %d in flight; last /workers: %+v", total, last)
+	return ""
+}
+
+// waitWorkerGrew polls the workers' /metrics until their running plus
+// queued requests add up to total, and returns the worker whose count grew
+// by one.
+func waitWorkerGrew(t *testing.T, workers []string, loads map[string]int, total int, sent <-chan error) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		now, sum := map[string]int{}, 0
+		for _, w := range workers {
+			resp, err := http.Get(w + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := workerstate.Parse(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			now[w] = s.Running + s.Queued
+			sum += now[w]
+		}
+		if sum == total {
+			for _, w := range workers {
+				if now[w] == loads[w]+1 {
+					loads[w]++
+					return w
+				}
+			}
+			t.Fatalf("request %d: workers hold %v, before %v", total, now, loads)
+		}
+		select {
+		case err := <-sent:
+			t.Fatalf("a request ended while the sequence was being sent: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("the workers never held request %d", total)
 	return ""
 }
 

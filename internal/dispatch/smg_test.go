@@ -219,16 +219,21 @@ func TestSMGKeyedPoliciesChooseAsSMG(t *testing.T) {
 	}
 }
 
-// TestSMGRoundRobinCyclesInRegistryOrder: smg's round_robin takes the
-// workers in its registry's order (random per run), which the first three
-// picks reveal; ours, given them in that order, must then agree throughout.
-func TestSMGRoundRobinCyclesInRegistryOrder(t *testing.T) {
-	rt, workers := realRouter(t, testenv.SMG, 3, launcher.RouterConfig{Policy: "round_robin"})
-	reqs := texts(10)
-	routed := sendHeld(t, rt, workers, reqs)
-	order := []string{routed[0], routed[1], routed[2]}
-	rp := &replayer{order: order}
-	compareRouted(t, order, routed, rp.run(t, &router.RoundRobin{}, reqs))
+// TestRoundRobinCyclesInRegistryOrder: both routers' round_robin take the
+// workers in their registry's order (random per run), which the first
+// three picks reveal; ours, given them in that order, must then agree
+// throughout.
+func TestRoundRobinCyclesInRegistryOrder(t *testing.T) {
+	for _, pkg := range []string{testenv.SGLangRouter, testenv.SMG} {
+		t.Run(pkg, func(t *testing.T) {
+			rt, workers := realRouter(t, pkg, 3, launcher.RouterConfig{Policy: "round_robin"})
+			reqs := texts(10)
+			routed := sendHeldSeenByWorkers(t, rt, workers, reqs)
+			order := []string{routed[0], routed[1], routed[2]}
+			rp := &replayer{order: order}
+			compareRouted(t, order, routed, rp.run(t, &router.RoundRobin{}, reqs))
+		})
+	}
 }
 
 // TestSMGPassthroughSendsEverythingToTheFirstWorker: smg's passthrough
