@@ -13,7 +13,7 @@ PYTHON  ?= python3
 ROUTER_VENV := .venv/sglang-router
 SMG_VENV    := .venv/smg
 SGLANG_ROUTER_VERSION := 0.3.2
-SMG_VERSION := 1.9.0
+SMG_VERSION := 1.13.0
 
 .PHONY: all build run test vet unit features vocab clean venv
 
@@ -38,12 +38,22 @@ test: vet venv
 
 venv: $(ROUTER_VENV)/.installed $(SMG_VENV)/.installed
 
-$(ROUTER_VENV)/.installed:
+# Each environment is stamped with the release it holds, so bumping a
+# version rebuilds it; .installed is what the tests look for.
+$(ROUTER_VENV)/.installed: $(ROUTER_VENV)/.release-$(SGLANG_ROUTER_VERSION)
+	touch $@
+
+$(ROUTER_VENV)/.release-$(SGLANG_ROUTER_VERSION):
+	rm -rf $(ROUTER_VENV)
 	$(PYTHON) -m venv $(ROUTER_VENV)
 	$(ROUTER_VENV)/bin/pip install --quiet --disable-pip-version-check sglang-router==$(SGLANG_ROUTER_VERSION)
 	touch $@
 
-$(SMG_VENV)/.installed:
+$(SMG_VENV)/.installed: $(SMG_VENV)/.release-$(SMG_VERSION)
+	touch $@
+
+$(SMG_VENV)/.release-$(SMG_VERSION):
+	rm -rf $(SMG_VENV)
 	$(PYTHON) -m venv $(SMG_VENV)
 	$(SMG_VENV)/bin/pip install --quiet --disable-pip-version-check smg==$(SMG_VERSION)
 	touch $@

@@ -52,10 +52,11 @@ func minLoad(workers []Worker) int {
 	return best
 }
 
-// PowerOfTwo samples two distinct workers at random and picks the less
-// loaded, the first sampled on a tie. As in sglang-router 0.3.2, the load
-// is the KV tokens in use (what /get_load reports) when both workers have
-// been scraped, and the in-flight count otherwise.
+// PowerOfTwo is sglang-router 0.3.2's power_of_two: it samples two
+// distinct workers at random and picks the less loaded, the first sampled
+// on a tie. The load is what /get_load reports as num_tokens, the KV tokens
+// in use plus the prompt tokens waiting (UsedTokens + WaitingTokens), when
+// both workers have been polled, and the in-flight count otherwise.
 type PowerOfTwo struct{ rng *rand.Rand }
 
 // NewPowerOfTwo returns a PowerOfTwo policy seeded with seed.
@@ -79,7 +80,7 @@ func (p *PowerOfTwo) Pick(_ Request, workers []Worker) (int, error) {
 	wa, wb := &workers[a], &workers[b]
 	la, lb := wa.InFlight, wb.InFlight
 	if wa.Scraped && wb.Scraped {
-		la, lb = wa.UsedTokens, wb.UsedTokens
+		la, lb = wa.UsedTokens+wa.WaitingTokens, wb.UsedTokens+wb.WaitingTokens
 	}
 	if lb < la {
 		return b, nil

@@ -23,8 +23,15 @@ type Request struct {
 	// by single spaces, as sglang-router 0.3.2 builds it for /generate
 	// (RoutingText).
 	Text string
-	// InputIDs are the prompt's token ids when it was sent as ids.
+	// InputIDs are the prompt's token ids when it was sent as ids. smg
+	// routes a /generate request that carries ids on them (its token tree,
+	// prefix hash of the first ids) instead of on Text.
 	InputIDs []int
+	// RoutingKey is the request's routing key, what a real router reads
+	// from the X-SMG-Routing-Key header: manual and consistent_hashing keep
+	// every request with one key on one worker, and prefix_hash hashes it
+	// instead of the prompt. Empty means the request carries none.
+	RoutingKey string
 }
 
 // RoutingText is the text sglang-router 0.3.2 routes /generate on: text
@@ -60,8 +67,7 @@ type Worker struct {
 	ScrapedAt time.Duration
 	// Running and Queued are sglang:num_running_reqs and sglang:num_queue_reqs.
 	Running, Queued int
-	// UsedTokens is sglang:num_used_tokens, the KV tokens in use (what
-	// /get_load reports as num_tokens).
+	// UsedTokens is sglang:num_used_tokens, the KV tokens in use.
 	UsedTokens int
 	// TokenUsage is sglang:token_usage, the KV pool's used fraction.
 	TokenUsage float64
@@ -73,12 +79,17 @@ type Worker struct {
 	Latency time.Duration
 	// CacheHitRate is sglang:cache_hit_rate, the recent prefix-cache hit rate.
 	CacheHitRate float64
+	// WaitingTokens are the prompt tokens of queued requests still waiting
+	// for prefill (num_waiting_uncached_tokens of GET /v1/loads); zero when
+	// the state source reports no such figure (SGLang's /metrics has none).
+	WaitingTokens int
 }
 
 // Options configures a policy. Zero fields take the documented defaults,
-// which are sglang-router 0.3.2's.
+// which are those of the router the policy comes from (sglang-router 0.3.2
+// and smg 1.13.0 agree on every default they share).
 type Options struct {
-	// Seed seeds random choices (random, power_of_two).
+	// Seed seeds random choices (random, power_of_two, ties, new keys).
 	Seed uint64
 	// CacheThreshold: cache_aware routes to the worker holding the longest
 	// matched prefix when matched/len(text) is above it. Default 0.3.
@@ -88,11 +99,56 @@ type Options struct {
 	// Defaults 64 and 1.5.
 	BalanceAbsThreshold int
 	BalanceRelThreshold float64
-	// MaxTreeSize bounds each worker's characters in cache_aware's tree,
-	// enforced every EvictionInterval. Defaults 2^26 and 60 s.
+	// MaxTreeSize bounds each worker's characters in cache_aware's tree
+	// (smg_cache_aware: each tree's total over all workers), enforced every
+	// EvictionInterval. Defaults 2^26 and 60 s. manual evicts idle keys on
+	// the same interval.
 	MaxTreeSize      int
 	EvictionInterval time.Duration
+
+	// BlockSize is smg_cache_aware's page for token ids: only whole pages
+	// of ids are matched and cached, as SGLang's radix cache pages them.
+	// Default 16 (smg's --block-size).
+	BlockSize int
+
+	// The expected-wait score of least_load and smg_power_of_two (smg's
+	// --least-load-* flags): KVPressureWeight (seconds, default 0.15),
+	// DefaultThroughput (tokens/s for a worker reporting none, default
+	// 2000), MeanPrefillTokens (the work credited per request when its
+	// token count is unknown, default 1024), MaxWaitingRequests (skip a
+	// worker whose queue plus requests sent since the last load refresh
+	// reached it; 0, the default, disables).
+	KVPressureWeight   float64
+	DefaultThroughput  float64
+	MeanPrefillTokens  int
+	MaxWaitingRequests int
+
+	// prefix_hash (smg's --prefix-token-count, --prefix-hash-load-factor,
+	// --prefix-hash-balance-abs-threshold): the ids hashed (4× as many
+	// characters of text), default 256; a worker is overloaded above both
+	// LoadFactor × the mean in-flight load and the mean plus
+	// BalanceAbs, defaults 1.25 and 10.
+	PrefixTokenCount              int
+	PrefixHashLoadFactor          float64
+	PrefixHashBalanceAbsThreshold int
+
+	// manual: how a new routing key is placed, AssignRandom (the default)
+	// or AssignMinLoad; keys unused for MaxIdle (default 4 h) are dropped.
+	AssignmentMode string
+	MaxIdle        time.Duration
+
+	// TieBreak, when set, chooses among workers an smg policy finds equally
+	// good (indices into the workers passed to Pick, ascending) instead of
+	// the seeded generator; smg chooses uniformly at random. Tests use it
+	// to follow a real router's choices.
+	TieBreak func(tied []int) int
 }
+
+// Assignment modes of manual (smg's --assignment-mode).
+const (
+	AssignRandom  = "random"
+	AssignMinLoad = "min_load"
+)
 
 // The defaults of sglang-router 0.3.2's launch_router (router-reference.md s2.1).
 const (
@@ -101,6 +157,18 @@ const (
 	DefaultBalanceRelThreshold = 1.5
 	DefaultMaxTreeSize         = 1 << 26
 	DefaultEvictionInterval    = 60 * time.Second
+)
+
+// The defaults of smg 1.13.0's launch_router for the settings only smg has.
+const (
+	DefaultBlockSize                     = 16
+	DefaultKVPressureWeight              = 0.15
+	DefaultThroughput                    = 2000.0
+	DefaultMeanPrefillTokens             = 1024
+	DefaultPrefixTokenCount              = 256
+	DefaultPrefixHashLoadFactor          = 1.25
+	DefaultPrefixHashBalanceAbsThreshold = 10
+	DefaultMaxIdle                       = 4 * time.Hour
 )
 
 func (o Options) withDefaults() (Options, error) {
@@ -119,6 +187,33 @@ func (o Options) withDefaults() (Options, error) {
 	if o.EvictionInterval == 0 {
 		o.EvictionInterval = DefaultEvictionInterval
 	}
+	if o.BlockSize == 0 {
+		o.BlockSize = DefaultBlockSize
+	}
+	if o.KVPressureWeight == 0 {
+		o.KVPressureWeight = DefaultKVPressureWeight
+	}
+	if o.DefaultThroughput == 0 {
+		o.DefaultThroughput = DefaultThroughput
+	}
+	if o.MeanPrefillTokens == 0 {
+		o.MeanPrefillTokens = DefaultMeanPrefillTokens
+	}
+	if o.PrefixTokenCount == 0 {
+		o.PrefixTokenCount = DefaultPrefixTokenCount
+	}
+	if o.PrefixHashLoadFactor == 0 {
+		o.PrefixHashLoadFactor = DefaultPrefixHashLoadFactor
+	}
+	if o.PrefixHashBalanceAbsThreshold == 0 {
+		o.PrefixHashBalanceAbsThreshold = DefaultPrefixHashBalanceAbsThreshold
+	}
+	if o.AssignmentMode == "" {
+		o.AssignmentMode = AssignRandom
+	}
+	if o.MaxIdle == 0 {
+		o.MaxIdle = DefaultMaxIdle
+	}
 	var errs []error
 	if o.CacheThreshold < 0 || o.CacheThreshold > 1 {
 		errs = append(errs, fmt.Errorf("CacheThreshold: %v is outside [0, 1]", o.CacheThreshold))
@@ -135,6 +230,27 @@ func (o Options) withDefaults() (Options, error) {
 	if o.EvictionInterval < 0 {
 		errs = append(errs, fmt.Errorf("EvictionInterval: %v is negative", o.EvictionInterval))
 	}
+	if o.BlockSize < 0 {
+		errs = append(errs, fmt.Errorf("BlockSize: %d is negative", o.BlockSize))
+	}
+	if o.KVPressureWeight < 0 {
+		errs = append(errs, fmt.Errorf("KVPressureWeight: %v is negative", o.KVPressureWeight))
+	}
+	if o.DefaultThroughput < 0 {
+		errs = append(errs, fmt.Errorf("DefaultThroughput: %v is negative", o.DefaultThroughput))
+	}
+	if o.MeanPrefillTokens < 0 || o.MaxWaitingRequests < 0 || o.PrefixTokenCount < 0 || o.PrefixHashBalanceAbsThreshold < 0 {
+		errs = append(errs, errors.New("MeanPrefillTokens, MaxWaitingRequests, PrefixTokenCount, PrefixHashBalanceAbsThreshold: want non-negative values"))
+	}
+	if o.PrefixHashLoadFactor < 1 {
+		errs = append(errs, fmt.Errorf("PrefixHashLoadFactor: %v is below 1", o.PrefixHashLoadFactor))
+	}
+	if o.AssignmentMode != AssignRandom && o.AssignmentMode != AssignMinLoad {
+		errs = append(errs, fmt.Errorf("AssignmentMode: %q: want %q or %q (smg's min_group and delegate are not modelled)", o.AssignmentMode, AssignRandom, AssignMinLoad))
+	}
+	if o.MaxIdle < 0 {
+		errs = append(errs, fmt.Errorf("MaxIdle: %v is negative", o.MaxIdle))
+	}
 	return o, errors.Join(errs...)
 }
 
@@ -149,6 +265,14 @@ var (
 		"shortest_queue": func(Options) (Policy, error) { return ShortestQueue{}, nil },
 		"power_of_two":   func(o Options) (Policy, error) { return NewPowerOfTwo(o.Seed), nil },
 		"cache_aware":    func(o Options) (Policy, error) { return NewCacheAware(o) },
+
+		"passthrough":        func(Options) (Policy, error) { return Passthrough{}, nil },
+		"smg_cache_aware":    func(o Options) (Policy, error) { return NewSMGCacheAware(o) },
+		"smg_power_of_two":   func(o Options) (Policy, error) { return NewSMGPowerOfTwo(o) },
+		"least_load":         func(o Options) (Policy, error) { return NewLeastLoad(o) },
+		"consistent_hashing": func(o Options) (Policy, error) { return NewConsistentHashing(o.Seed), nil },
+		"prefix_hash":        func(o Options) (Policy, error) { return NewPrefixHash(o) },
+		"manual":             func(o Options) (Policy, error) { return NewManual(o) },
 	}
 )
 

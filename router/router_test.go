@@ -189,6 +189,9 @@ func TestPowerOfTwoPicksTheLessLoadedOfTwoSamples(t *testing.T) {
 		{"KV tokens in use when both are scraped", []Worker{
 			{URL: "a", InFlight: 0, Scraped: true, UsedTokens: 900},
 			{URL: "b", InFlight: 9, Scraped: true, UsedTokens: 100}}, 1},
+		{"/get_load's num_tokens: KV in use plus tokens waiting", []Worker{
+			{URL: "a", Scraped: true, UsedTokens: 100, WaitingTokens: 900},
+			{URL: "b", Scraped: true, UsedTokens: 500}}, 1},
 		{"in-flight count when only one is scraped", []Worker{
 			{URL: "a", InFlight: 0, Scraped: true, UsedTokens: 900},
 			{URL: "b", InFlight: 9}}, 0},

@@ -12,15 +12,24 @@ import (
 )
 
 // BenchmarkDecision measures the dispatcher's routing decision (snapshot of
-// 64 workers' state plus cache_aware's Pick, which matches and inserts)
+// 64 workers' state plus cache_aware's or smg_cache_aware's Pick, which
+// matches and inserts)
 // with 100k distinct prefixes already in the tree. It reports the median
 // and P99 of the individually timed decisions besides the mean (ns/op).
 func BenchmarkDecision(b *testing.B) {
-	const nWorkers, nPrefixes = 64, 100_000
-	policy, err := router.NewCacheAware(router.Options{})
-	if err != nil {
-		b.Fatal(err)
+	for _, name := range []string{"cache_aware", "smg_cache_aware"} {
+		b.Run(name, func(b *testing.B) {
+			policy, err := router.New(name, router.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchmarkDecision(b, policy)
+		})
 	}
+}
+
+func benchmarkDecision(b *testing.B, policy router.Policy) {
+	const nWorkers, nPrefixes = 64, 100_000
 	urls := make([]string, nWorkers)
 	for i := range urls {
 		urls[i] = fmt.Sprintf("http://127.0.0.1:%d", 30000+i)

@@ -22,7 +22,9 @@
 // stopping it (proc_linux.go explains why that needs a dedicated thread).
 // Wiring Ctrl-C to a context cancel or to StopAll is the caller's job.
 //
-// router.go starts the real SGLang router (sglang-router 0.3.2 or smg
-// 1.9.0) in front of running servers through the same process handling,
-// ready once its /workers lists every server healthy (router-reference.md).
+// router.go starts the real SGLang router (sglang-router 0.3.2 or smg, the
+// release the Makefile pins) in front of running servers through the same
+// process handling, ready once its /workers lists every server healthy
+// (router-reference.md); routerinfo.go asks the installed router for its
+// release and its --policy choices before anything starts.
 package launcher

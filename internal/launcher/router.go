@@ -13,8 +13,9 @@ import (
 	"time"
 )
 
-// Router launch modules: sglang-router 0.3.2 and its successor smg 1.9.0
-// (router-reference.md s1).
+// Router launch modules: sglang-router 0.3.2 and its successor smg (the
+// release the Makefile pins; router-reference.md s1). InspectRouter reads
+// the installed release and its policy names.
 const (
 	RouterModuleSGLang = "sglang_router.launch_router"
 	RouterModuleSMG    = "smg.launch_router"
@@ -44,8 +45,9 @@ type RouterConfig struct {
 	Host           string `json:"host,omitempty"`
 	Port           int    `json:"port,omitempty"`
 	PrometheusPort int    `json:"prometheus_port,omitempty"`
-	// Policy is --policy: random, round_robin, cache_aware, power_of_two
-	// (smg adds more). Empty means the router's default, cache_aware.
+	// Policy is --policy: random, round_robin, cache_aware, power_of_two,
+	// manual (smg adds more; RouterInfo.Policies lists the installed
+	// router's). Empty means the router's default, cache_aware.
 	Policy              string  `json:"policy,omitempty"`
 	CacheThreshold      float64 `json:"cache_threshold,omitempty"`
 	BalanceAbsThreshold int     `json:"balance_abs_threshold,omitempty"`

@@ -90,3 +90,73 @@ func TestStartRouterFailsWithItsLogWhenTheRouterExits(t *testing.T) {
 		t.Errorf("StopAll after a failed start: %v", err)
 	}
 }
+
+func TestParsePolicyChoicesReadsArgparseUsage(t *testing.T) {
+	tests := []struct {
+		name, help string
+		want       []string
+		wantErr    bool
+	}{
+		{"usage line wins over the later prefill and decode lists",
+			"usage: launch_router.py [-h]\n                        [--policy {random,round_robin,cache_aware}]\n" +
+				"                        [--prefill-policy {random,bucket}]\n",
+			[]string{"random", "round_robin", "cache_aware"}, false},
+		{"option description", "  --policy {random,power_of_two}\n    Load balancing policy", []string{"random", "power_of_two"}, false},
+		{"no choices", "usage: x [--policy POLICY]", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParsePolicyChoices(tt.help)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("policies (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// knownRouterPolicies is the checked table of each pinned router release's
+// --policy choices (their --help, read by hand). Bumping a release in the
+// Makefile fails this test until the new release's list is added here.
+var knownRouterPolicies = map[string][]string{
+	"sglang-router 0.3.2": {"random", "round_robin", "cache_aware", "power_of_two", "manual"},
+	"smg 1.13.0": {"random", "round_robin", "passthrough", "cache_aware", "power_of_two", "least_load",
+		"manual", "consistent_hashing", "prefix_hash"},
+}
+
+func TestInspectRouterReportsTheInstalledReleaseAndItsPolicies(t *testing.T) {
+	for _, rt := range []struct{ pkg, module string }{
+		{testenv.SGLangRouter, RouterModuleSGLang},
+		{testenv.SMG, RouterModuleSMG},
+	} {
+		t.Run(rt.pkg, func(t *testing.T) {
+			py := testenv.RouterPython(t, rt.pkg)
+			info, err := InspectRouter(t.Context(), py, rt.module)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := info.Package + " " + info.Version
+			want, ok := knownRouterPolicies[key]
+			if !ok {
+				t.Fatalf("%s is installed but not in knownRouterPolicies; add its --policy choices (%v)", key, info.Policies)
+			}
+			if diff := cmp.Diff(want, info.Policies); diff != "" {
+				t.Errorf("%s policies (-want +got):\n%s", key, diff)
+			}
+			if err := info.CheckPolicy("cache_aware"); err != nil {
+				t.Error(err)
+			}
+			if err := info.CheckPolicy("shortest_queue"); err == nil || !strings.Contains(err.Error(), key) {
+				t.Errorf("CheckPolicy(shortest_queue) = %v, want an error naming %s", err, key)
+			}
+		})
+	}
+}
+
+func TestInspectRouterRejectsAnUnknownModule(t *testing.T) {
+	if _, err := InspectRouter(t.Context(), "python3", "x.launch"); err == nil || !strings.Contains(err.Error(), `"x.launch"`) {
+		t.Errorf("err = %v, want one naming the module", err)
+	}
+}

@@ -42,7 +42,7 @@ func (x *execution) watchHealth(ctx context.Context) {
 				}
 				x.event(ev)
 				if x.dispatcher != nil {
-					x.dispatcher.SetHealthy(t.index, !failing)
+					_ = x.dispatcher.SetHealthy(t.url(), !failing) // the URL is one of the dispatcher's: it was built from them
 				}
 			}
 			if stalled && !x.ending.Load() {

@@ -18,7 +18,7 @@ import (
 // (both install a console script named smg).
 const (
 	SGLangRouter = "sglang-router" // sglang-router 0.3.2: python -m sglang_router.launch_router
-	SMG          = "smg"           // smg 1.9.0: python -m smg.launch_router
+	SMG          = "smg"           // smg (the release the Makefile pins): python -m smg.launch_router
 )
 
 // EnvRequireRouter, when set (make test sets it), turns a missing router

@@ -1,14 +1,16 @@
-// Package routertest proves that the real SGLang router accepts sgltest's
-// simulator as a worker. It holds only tests: router_test.go builds the
-// sgltest binary, launches simulators through internal/launcher, starts
-// sglang-router 0.3.2 and smg 1.9.0 (installed by `make venv`, found by
-// internal/testenv) as child processes in their own process groups, waits
-// until GET /workers lists every simulator healthy, and sends streamed and
-// plain /generate, /v1/completions and /v1/chat/completions requests
-// through the router. It also checks that the router reads real loads from
-// the simulators, the input of its power_of_two policy.
+// Package routertest proves that the real SGLang routers accept sgltest's
+// simulator as a worker, and checks sgltest's readers of the routers' own
+// output against them. It holds only tests: they build the sgltest binary,
+// launch simulators and sglang-router 0.3.2 and smg (the releases `make
+// venv` installs, found by internal/testenv) through internal/launcher,
+// wait until GET /workers lists every simulator healthy, and send streamed
+// and plain /generate, /v1/completions and /v1/chat/completions requests
+// through the router. They also check that the router reads real loads
+// from the simulators (the input of its load-aware policies), that
+// internal/routermetrics parses the router's Prometheus endpoint, and how
+// each router treats a worker that dies.
 //
-// The router is started here, not by internal/launcher, to keep the test
-// independent of the scenario launcher; the authority for its flags and
-// endpoints is shared/router-reference.md (sections 1 to 4).
+// The authority for the routers' flags and endpoints is
+// shared/router-reference.md (sections 1 to 4) and the installed release's
+// own --help.
 package routertest

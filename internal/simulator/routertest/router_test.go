@@ -21,6 +21,7 @@ import (
 
 	"github.com/sgltest/sgltest/internal/api"
 	"github.com/sgltest/sgltest/internal/launcher"
+	"github.com/sgltest/sgltest/internal/routermetrics"
 	"github.com/sgltest/sgltest/internal/simtest"
 	"github.com/sgltest/sgltest/internal/testenv"
 )
@@ -28,25 +29,30 @@ import (
 // numWorkers is how many simulators sit behind the router.
 const numWorkers = 3
 
-// router is one router release under test: the virtual environment that
-// holds it, its launch module, and the flag that sets how often it polls
-// worker loads.
+// router is one router under test: the virtual environment that holds
+// it, its launch module, and the flag that sets how often it polls worker
+// loads. The subtests are named for the release installed.
 type router struct {
-	name, pkg, module string
-	loadPollFlags     []string
+	pkg, module   string
+	loadPollFlags []string
 }
 
 var routers = []router{
-	// 0.3.2 polls /get_load every --worker-startup-check-interval seconds.
-	{"sglang-router-0.3.2", testenv.SGLangRouter, "sglang_router.launch_router", []string{"--worker-startup-check-interval", "1"}},
+	// sglang-router polls /get_load every --worker-startup-check-interval seconds.
+	{testenv.SGLangRouter, launcher.RouterModuleSGLang, []string{"--worker-startup-check-interval", "1"}},
 	// smg polls /v1/loads every --load-monitor-interval seconds.
-	{"smg-1.9.0", testenv.SMG, "smg.launch_router", []string{"--load-monitor-interval", "1"}},
+	{testenv.SMG, launcher.RouterModuleSMG, []string{"--load-monitor-interval", "1"}},
 }
 
 func TestRouter_AcceptsSimulatorsAndRoutesEveryAPI(t *testing.T) {
 	for _, rt := range routers {
-		t.Run(rt.name, func(t *testing.T) {
+		t.Run(rt.pkg, func(t *testing.T) {
 			py := testenv.RouterPython(t, rt.pkg)
+			info, err := launcher.InspectRouter(t.Context(), py, rt.module)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s %s", info.Package, info.Version)
 			l := launcher.New(t.TempDir(), nil)
 			t.Cleanup(func() {
 				if err := l.StopAll(); err != nil {
@@ -58,7 +64,7 @@ func TestRouter_AcceptsSimulatorsAndRoutesEveryAPI(t *testing.T) {
 				Name: "router", Python: py, Module: rt.module, Workers: workers, Policy: "power_of_two", ExtraArgs: rt.loadPollFlags,
 			})
 			if err != nil {
-				t.Fatalf("starting %s: %v", rt.name, err)
+				t.Fatalf("starting %s %s: %v", info.Package, info.Version, err)
 			}
 			base := r.URL()
 
@@ -75,6 +81,7 @@ func TestRouter_AcceptsSimulatorsAndRoutesEveryAPI(t *testing.T) {
 			if got, want := sumCounter(t, workers, "sglang:num_requests_total"), float64(sent+len(workers)); got != want {
 				t.Errorf("simulators finished %v requests, want %v (%d sent through the router + %d warmups)", got, want, sent, len(workers))
 			}
+			checkRouterMetrics(t, r.MetricsURL(), workers, sent)
 			waitWorkersHealthy(t, base, workers)
 			checkRouterSeesLoads(t, base, workers)
 		})
@@ -298,6 +305,39 @@ func postStream(t *testing.T, url, body string) [][]byte {
 	return nil
 }
 
+// checkRouterMetrics scrapes the router's own Prometheus endpoint with
+// internal/routermetrics and checks it against what was sent: every
+// request routed once, answered 200 and timed; each worker's count equal to
+// the requests its simulator counted (less its warmup); every worker
+// healthy with its circuit closed.
+func checkRouterMetrics(t *testing.T, url string, workers []string, sent int) {
+	t.Helper()
+	s, err := routermetrics.Scrape(t.Context(), http.DefaultClient, url, func() time.Duration { return 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Requests != float64(sent) || s.DurationCount != float64(sent) || s.Retries != 0 || len(s.RequestErrors) != 0 {
+		t.Errorf("router metrics: %v requests routed, %v timed, %v retries, errors %v; want %d, %d, 0, none",
+			s.Requests, s.DurationCount, s.Retries, s.RequestErrors, sent, sent)
+	}
+	if s.UpstreamResponses["200"] != float64(sent) {
+		t.Errorf("router metrics: upstream responses %v, want %d 200s", s.UpstreamResponses, sent)
+	}
+	for _, u := range workers {
+		w, ok := s.Workers[u]
+		if !ok {
+			t.Errorf("router metrics: no figures for worker %s (have %v)", u, s.Workers)
+			continue
+		}
+		if got, want := w.Requests, sumCounter(t, []string{u}, "sglang:num_requests_total")-1; got != want {
+			t.Errorf("router metrics: worker %s got %v requests, its simulator counted %v", u, got, want)
+		}
+		if !w.Healthy || w.Circuit != routermetrics.CircuitClosed || w.Failures != 0 {
+			t.Errorf("router metrics: worker %s healthy %v, circuit %v, %v failures; want healthy, closed, none", u, w.Healthy, w.Circuit, w.Failures)
+		}
+	}
+}
+
 // sumCounter adds a counter over the simulators' /metrics.
 func sumCounter(t *testing.T, workers []string, name string) float64 {
 	t.Helper()
@@ -344,11 +384,19 @@ func checkRouterSeesLoads(t *testing.T, base string, workers []string) {
 			}
 		})
 	}
+	// sglang-router 0.3.2 answers {"workers":[{"worker","load"}]} with the
+	// summed num_tokens of /get_load (-1 when unparsable); smg 1.13.0
+	// answers {"loads":[{"worker","num_used_tokens",...}]}, one entry per
+	// worker and DP rank, from /v1/loads.
 	type loads struct {
 		Workers []struct {
 			Worker string `json:"worker"`
 			Load   int    `json:"load"`
 		} `json:"workers"`
+		Loads []struct {
+			Worker        string `json:"worker"`
+			NumUsedTokens int    `json:"num_used_tokens"`
+		} `json:"loads"`
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	var last string
@@ -356,13 +404,18 @@ func checkRouterSeesLoads(t *testing.T, base string, workers []string) {
 		var l loads
 		status, body, err := getJSON(base+"/get_loads", &l)
 		last = fmt.Sprintf("status %d, err %v, body %s", status, err, body)
-		if err == nil && status == http.StatusOK && len(l.Workers) == len(workers) {
-			parsed, busy := true, false
+		if err == nil && status == http.StatusOK {
+			seen, parsed, busy := map[string]bool{}, true, false
 			for _, w := range l.Workers {
+				seen[w.Worker] = true
 				parsed = parsed && w.Load >= 0
 				busy = busy || w.Load > 0
 			}
-			if parsed && busy {
+			for _, w := range l.Loads {
+				seen[w.Worker] = true
+				busy = busy || w.NumUsedTokens > 0
+			}
+			if len(seen) == len(workers) && parsed && busy {
 				return
 			}
 		}
