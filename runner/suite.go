@@ -160,6 +160,7 @@ type Suite struct {
 	simErr    error
 	simOnce   sync.Once
 	closeOnce sync.Once
+	routers   map[string]launcher.RouterInfo
 }
 
 // NewSuite reads the settings and starts catching SIGINT and SIGTERM. The
@@ -267,4 +268,30 @@ func (s *Suite) RouterInstalled() error {
 		}
 	}
 	return nil
+}
+
+// routerInfo asks the installed real router (via: sglang-router or smg)
+// for its release and policies, once per suite.
+func (s *Suite) routerInfo(via string) (launcher.RouterInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if info, ok := s.routers[via]; ok {
+		return info, nil
+	}
+	if err := s.RouterInstalled(); err != nil {
+		return launcher.RouterInfo{}, err
+	}
+	module := launcher.RouterModuleSGLang
+	if via == "smg" {
+		module = launcher.RouterModuleSMG
+	}
+	info, err := launcher.InspectRouter(s.ctx, filepath.Join(s.Settings.Venv, via, "bin", "python"), module)
+	if err != nil {
+		return info, err
+	}
+	if s.routers == nil {
+		s.routers = map[string]launcher.RouterInfo{}
+	}
+	s.routers[via] = info
+	return info, nil
 }

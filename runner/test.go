@@ -25,6 +25,7 @@ import (
 	"github.com/sgltest/sgltest/internal/telemetry"
 	"github.com/sgltest/sgltest/internal/timeline"
 	"github.com/sgltest/sgltest/internal/virtual"
+	"github.com/sgltest/sgltest/router"
 )
 
 // Result is a finished run, as the scenario's checks see it.
@@ -200,6 +201,20 @@ func (t *Test) resolve(a Arrival, label string) (*plan.Plan, error) {
 		p.Limits.ReadyTimeout = t.suite.Settings.ReadyTimeout
 	}
 	p.Client.Bounds = t.selfCheck()
+	if r := t.plan.Routing; r != nil {
+		rc := *r
+		p.Routing = &rc
+		if rc.Via != plan.ViaDispatcher {
+			info, err := t.suite.routerInfo(rc.Via)
+			if err != nil {
+				return nil, err
+			}
+			if err := info.CheckPolicy(rc.Policy); err != nil {
+				return nil, err
+			}
+			rc.Installed = info.Package + " " + info.Version
+		}
+	}
 	p.Timeline = append([]plan.Action(nil), t.plan.Timeline...)
 	p.Servers = nil
 	if d := t.plan.Deployment; d != nil {
@@ -308,7 +323,19 @@ func (t *Test) header(p *plan.Plan) report.Header {
 	}
 	if r := p.Routing; r != nil {
 		who := map[string]string{plan.ViaDispatcher: "sgltest's dispatcher", plan.ViaSGLangRouter: "sglang-router", plan.ViaSMG: "smg"}[r.Via]
+		if r.Installed != "" {
+			who = r.Installed
+		}
 		h.Routing = fmt.Sprintf("%s, policy %s", who, r.Policy)
+		if r.Via == plan.ViaDispatcher {
+			iv := r.LoadInterval
+			if policy, err := router.New(r.Policy, router.Options{}); err == nil && iv == 0 {
+				iv = router.LoadInterval(policy) // the real router's poll interval
+			}
+			if iv > 0 {
+				h.Routing += fmt.Sprintf(", loads refreshed every %v", iv)
+			}
+		}
 	}
 	return h
 }

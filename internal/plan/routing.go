@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"time"
 	"slices"
 	"strings"
 
@@ -15,6 +16,16 @@ type Routing struct {
 	Via string `json:"via"`
 	// Policy is the policy's name as Via knows it.
 	Policy string `json:"policy"`
+	// LoadInterval is how often sgltest's dispatcher refreshes the load
+	// its policy sees (zero: the policy's own default, the real routers'
+	// poll interval; see router.LoadInterval).
+	LoadInterval time.Duration `json:"load_interval_ns,omitempty"`
+	// ByConversation routes each request by its conversation (or
+	// shared-prefix group) as the routing key, for key-based policies.
+	ByConversation bool `json:"by_conversation,omitempty"`
+	// Installed names the real router's installed release, e.g. "smg
+	// 1.13.0"; empty for the dispatcher.
+	Installed string `json:"installed,omitempty"`
 }
 
 // Who routes.
@@ -25,7 +36,9 @@ const (
 )
 
 // RouterPolicies lists the policies each real router's --policy flag
-// accepts (router-reference.md: sglang-router 0.3.2, smg 1.9.0).
+// accepts in the releases make venv installs (sglang-router 0.3.2, smg
+// 1.13.0); the runner also checks a name against the installed router's
+// own --help before anything starts.
 var RouterPolicies = map[string][]string{
 	ViaSGLangRouter: {"cache_aware", "manual", "power_of_two", "random", "round_robin"},
 	ViaSMG:          {"cache_aware", "consistent_hashing", "least_load", "manual", "passthrough", "power_of_two", "prefix_hash", "random", "round_robin"},
@@ -44,6 +57,12 @@ func (r *Routing) Validate() error {
 		}
 	default:
 		return fmt.Errorf("unknown router %q: expected %s, %s or %s", r.Via, ViaDispatcher, ViaSGLangRouter, ViaSMG)
+	}
+	if r.Via != ViaDispatcher && (r.LoadInterval != 0 || r.ByConversation) {
+		return fmt.Errorf("the load refresh interval and routing keys are settings of sgltest's dispatcher, not of %s", r.Via)
+	}
+	if r.LoadInterval < 0 {
+		return fmt.Errorf("load refresh interval %v: expected a positive duration", r.LoadInterval)
 	}
 	return nil
 }

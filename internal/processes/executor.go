@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +19,7 @@ import (
 	"github.com/sgltest/sgltest/internal/load"
 	"github.com/sgltest/sgltest/internal/metrics"
 	"github.com/sgltest/sgltest/internal/plan"
+	"github.com/sgltest/sgltest/internal/routermetrics"
 	"github.com/sgltest/sgltest/internal/timeline"
 	"github.com/sgltest/sgltest/internal/workerstate"
 	"github.com/sgltest/sgltest/router"
@@ -85,6 +89,9 @@ type execution struct {
 	router     *target   // the real router, when there is one
 	scraper    *workerstate.Scraper
 	dispatcher *dispatch.Dispatcher
+	// routerBefore is the real router's /metrics when the load began.
+	routerBefore routermetrics.Sample
+	routerErr    error
 
 	mu      sync.Mutex
 	pending []timeline.Event // before the start instant, in order
@@ -208,6 +215,15 @@ func (x *execution) run(parent, ctx context.Context) (timeline.Outcome, error) {
 			return x.outcome(parent, load.Health{}), err
 		}
 		d.State = scr
+		d.Now = x.now
+		if r.LoadInterval > 0 {
+			if err := d.SetLoadInterval(r.LoadInterval); err != nil {
+				return x.outcome(parent, load.Health{}), err
+			}
+		}
+		if r.ByConversation {
+			d.Key = func(req load.Request) string { return strconv.Itoa(req.Group) }
+		}
 		x.dispatcher = d
 		gen.Route = d.Route
 	default:
@@ -215,6 +231,7 @@ func (x *execution) run(parent, ctx context.Context) (timeline.Outcome, error) {
 			return x.outcome(parent, load.Health{}), err
 		}
 		gen.Target = x.router.url()
+		x.routerBefore, x.routerErr = x.scrapeRouter(ctx)
 	}
 
 	var bg sync.WaitGroup
@@ -241,6 +258,9 @@ func (x *execution) run(parent, ctx context.Context) (timeline.Outcome, error) {
 	out := x.outcome(parent, res.Health)
 	if gpus != nil {
 		out.GPU = gpus.stop()
+	}
+	if x.router != nil {
+		x.routerDelta(parent, &out)
 	}
 	if out.Stopped != nil {
 		// The run's context ended on purpose: Play's error is that.
@@ -326,4 +346,40 @@ func (x *execution) startRouter(ctx context.Context, urls []string) error {
 		return fmt.Errorf("starting the router: %w", err)
 	}
 	return nil
+}
+
+// scrapeRouter reads the real router's own /metrics.
+func (x *execution) scrapeRouter(ctx context.Context) (routermetrics.Sample, error) {
+	x.router.mu.Lock()
+	url := x.router.rcfg
+	x.router.mu.Unlock()
+	r := &launcher.Router{}
+	_ = r
+	metrics := "http://" + net.JoinHostPort(url.Host, strconv.Itoa(url.PrometheusPort)) + "/metrics"
+	if url.Host == "" {
+		metrics = "http://" + net.JoinHostPort(launcher.DefaultHost, strconv.Itoa(url.PrometheusPort)) + "/metrics"
+	}
+	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 5 * time.Second}
+	return routermetrics.Scrape(ctx, client, metrics, x.now)
+}
+
+// routerDelta sets what the router counted over the run: its /metrics now
+// minus when the load began. A router restarted during the run counts from
+// zero again, so the difference then covers its last life only, and says so.
+func (x *execution) routerDelta(ctx context.Context, out *timeline.Outcome) {
+	if x.routerErr != nil {
+		out.RouterErr = "reading the router's /metrics before the run: " + x.routerErr.Error()
+		return
+	}
+	after, err := x.scrapeRouter(ctx)
+	if err != nil {
+		out.RouterErr = "reading the router's /metrics after the run: " + err.Error()
+		return
+	}
+	d := after.Sub(x.routerBefore)
+	if after.Requests < x.routerBefore.Requests {
+		d = after
+		out.RouterErr = "the router restarted during the run: its figures cover its last start only"
+	}
+	out.Router = &d
 }

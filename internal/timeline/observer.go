@@ -3,6 +3,7 @@ package timeline
 import (
 	"github.com/sgltest/sgltest/internal/load"
 	"github.com/sgltest/sgltest/internal/metrics"
+	"github.com/sgltest/sgltest/internal/routermetrics"
 	"github.com/sgltest/sgltest/internal/telemetry"
 	"github.com/sgltest/sgltest/internal/workerstate"
 )
@@ -60,6 +61,11 @@ type Outcome struct {
 	Interrupted bool
 	// GPU is what the GPUs did during the measured window.
 	GPU GPU
+	// Router is what the real router counted over the run (its /metrics
+	// at the end minus at the start); nil without a real router or when it
+	// could not be read (RouterErr says why).
+	Router    *routermetrics.Sample
+	RouterErr string
 }
 
 // GPU is a run's GPU telemetry: the samples (real from NVML, or the
