@@ -61,3 +61,36 @@ Feature: Routing-level performance on several GPUs
     Then all requests succeed
     And the P99 TTFT is below 1 s
     And every server served at least 500 requests
+
+  @router
+  Scenario Outline: smg's policy <policy> in front of three servers
+    Given 3 simulated SGLang servers with max running requests 32
+    And requests are routed by smg with policy "<policy>"
+    When 45 random prompts with 128 input and 16 output tokens arrive at 15 requests per second
+    Then all requests succeed
+    And the router errors are at most 0
+
+    Examples:
+      | policy             |
+      | least_load         |
+      | prefix_hash        |
+      | consistent_hashing |
+      | power_of_two       |
+
+  Scenario: sgltest's dispatcher following smg's cache-aware policy on shared prefixes
+    Given 4 simulated SGLang servers with max running requests 64
+    And requests are routed by sgltest's dispatcher with smg's policy "cache_aware"
+    And the dispatcher refreshes worker loads every 250 ms
+    And the prompts are 16 groups of 16 prompts sharing a 1024-token system prompt, with 64-token questions and 16 output tokens
+    When the prompts arrive at 20 requests per second
+    Then all requests succeed
+    And the cache hit rate is at least 50%
+
+  Scenario: conversations kept on one server by their routing key
+    Given 3 simulated SGLang servers with max running requests 64
+    And requests are routed by sgltest's dispatcher with smg's policy "consistent_hashing"
+    And each conversation is routed by its routing key
+    And the prompts are 6 conversations of 4 turns with 64-token questions, 128-token answers and 16 output tokens
+    When the conversations are played turn by turn
+    Then all requests succeed
+    And the cache hit rate is at least 40%

@@ -171,6 +171,16 @@ func (t *Test) SetRouting(r Routing) error {
 	return nil
 }
 
+// UpdateRouting changes a setting of the routing declared so far.
+func (t *Test) UpdateRouting(change func(*Routing)) error {
+	if t.plan.Routing == nil {
+		return errors.New("no routing declared yet: a routing step must come first")
+	}
+	r := *t.plan.Routing
+	change(&r)
+	return t.SetRouting(r)
+}
+
 // SetVirtualTime makes the scenario run its simulated servers in virtual
 // time: the same engines, arrivals and routing policies, computed as fast
 // as the CPU allows instead of played out in real time over HTTP.

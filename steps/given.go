@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sgltest/sgltest/internal/load"
+	"github.com/sgltest/sgltest/router"
 	"github.com/sgltest/sgltest/runner"
 )
 
@@ -117,9 +118,52 @@ var givens = []step{
 	},
 	{
 		kind:    "Given",
+		pattern: `^requests are routed by sgltest's dispatcher with (the SGLang router's|smg's) policy "([^"]+)"$`,
+		doc: "sgltest's dispatcher with the policy that makes the same choices as the real router's policy of that name " +
+			"(checked against the real routers on crafted sequences): smg's cache_aware is smg_cache_aware, its " +
+			"power_of_two smg_power_of_two, and so on. Its loads are refreshed as that router polls them (smg every 10 s, " +
+			"sglang-router every 30 s) unless a sentence says otherwise.",
+		example: `Given requests are routed by sgltest's dispatcher with smg's policy "cache_aware"`,
+		fn: func(ctx context.Context, who, policy string) error {
+			real := router.SMG
+			if who == "the SGLang router's" {
+				real = router.SGLangRouter
+			}
+			name, ok := router.Equivalent(real, policy)
+			if !ok {
+				return fmt.Errorf("%s has no policy %q that sgltest's dispatcher can follow", real, policy)
+			}
+			return test(ctx).SetRouting(runner.Routing{Via: runner.ViaDispatcher, Policy: name})
+		},
+	},
+	{
+		kind:    "Given",
+		pattern: `^the dispatcher refreshes worker loads every ` + duration + `$`,
+		doc: "How often sgltest's dispatcher refreshes the server loads its policy sees (the in-flight counts stay live). " +
+			"By default a load-reading policy refreshes as the real router it copies polls /get_load; the summary says the interval.",
+		example: "Given the dispatcher refreshes worker loads every 250 ms",
+		fn: func(ctx context.Context, v, unit string) error {
+			d, err := parseDuration(v, unit)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("load refresh interval %s %s: expected a positive duration", v, unit)
+			}
+			return test(ctx).UpdateRouting(func(r *runner.Routing) { r.LoadInterval = d })
+		},
+	},
+	{
+		kind:    "Given",
+		pattern: `^each conversation is routed by its routing key$`,
+		doc:     "sgltest's dispatcher gives key-based policies (consistent_hashing, manual, prefix_hash) each request's conversation or shared-prefix group as its routing key, as X-SMG-Routing-Key does for smg.",
+		example: "Given each conversation is routed by its routing key",
+		fn: func(ctx context.Context) error {
+			return test(ctx).UpdateRouting(func(r *runner.Routing) { r.ByConversation = true })
+		},
+	},
+	{
+		kind:    "Given",
 		pattern: `^requests are routed by the SGLang router with policy "([^"]+)"$`,
 		doc: "The real SGLang router (sglang-router 0.3.2, from PyPI) runs in front of the servers. Policies: " +
-			"cache_aware, round_robin, random, power_of_two, manual.",
+			"cache_aware, round_robin, random, power_of_two, manual (checked against the installed router's --help before anything starts).",
 		example: `Given requests are routed by the SGLang router with policy "cache_aware"`,
 		fn: func(ctx context.Context, policy string) error {
 			return test(ctx).SetRouting(runner.Routing{Via: runner.ViaSGLangRouter, Policy: policy})
@@ -128,7 +172,7 @@ var givens = []step{
 	{
 		kind:    "Given",
 		pattern: `^requests are routed by smg with policy "([^"]+)"$`,
-		doc:     "The router's successor, smg (from PyPI), runs in front of the servers.",
+		doc:     "The router's successor, smg 1.13.0 (from PyPI), runs in front of the servers. Policies: cache_aware, round_robin, random, power_of_two, least_load, manual, consistent_hashing, prefix_hash, passthrough.",
 		example: `Given requests are routed by smg with policy "round_robin"`,
 		fn: func(ctx context.Context, policy string) error {
 			return test(ctx).SetRouting(runner.Routing{Via: runner.ViaSMG, Policy: policy})

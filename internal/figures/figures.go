@@ -11,6 +11,7 @@ import (
 
 	"github.com/sgltest/sgltest/internal/metrics"
 	"github.com/sgltest/sgltest/internal/report"
+	"github.com/sgltest/sgltest/internal/routermetrics"
 	"github.com/sgltest/sgltest/internal/telemetry"
 )
 
@@ -174,6 +175,20 @@ var Defs = []Def{
 				return 0, errors.New("no request balance: no server counted a request")
 			}
 			return r.RequestBalance, nil
+		}},
+	{Name: "router retries", Unit: Count, Doc: "Attempts the real router made after a request's first (smg_worker_retries_total) over the run.",
+		value: func(q Query) (float64, error) {
+			m, err := routerFigures(q)
+			return m.Retries, err
+		}},
+	{Name: "router errors", Unit: Count, Doc: "Requests the real router failed (smg_router_request_errors_total, every error type) over the run.",
+		value: func(q Query) (float64, error) {
+			m, err := routerFigures(q)
+			var n float64
+			for _, v := range m.RequestErrors {
+				n += v
+			}
+			return n, err
 		}},
 	{Name: "requests served", Unit: Count, Doc: "Requests a server served, by its own counter (sglang:num_requests_total).", perServer: true,
 		value: func(q Query) (float64, error) {
@@ -355,3 +370,15 @@ func (d *Def) PerServer() bool { return d.perServer }
 
 // Windowed reports whether the figure can be bounded in every window.
 func (d *Def) Windowed() bool { return d.windowed }
+
+// routerFigures is what the real router counted over the run.
+func routerFigures(q Query) (routermetrics.Sample, error) {
+	r := q.Run.Routing
+	switch {
+	case r == nil || (r.Router == nil && r.RouterNote == ""):
+		return routermetrics.Sample{}, errors.New("the run had no real router (sglang-router or smg)")
+	case r.Router == nil:
+		return routermetrics.Sample{}, errors.New(r.RouterNote)
+	}
+	return *r.Router, nil
+}

@@ -2,9 +2,9 @@ package plan
 
 import (
 	"fmt"
-	"time"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sgltest/sgltest/router"
 )

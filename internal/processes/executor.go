@@ -351,14 +351,13 @@ func (x *execution) startRouter(ctx context.Context, urls []string) error {
 // scrapeRouter reads the real router's own /metrics.
 func (x *execution) scrapeRouter(ctx context.Context) (routermetrics.Sample, error) {
 	x.router.mu.Lock()
-	url := x.router.rcfg
+	cfg := x.router.rcfg // ports resolved when it started
 	x.router.mu.Unlock()
-	r := &launcher.Router{}
-	_ = r
-	metrics := "http://" + net.JoinHostPort(url.Host, strconv.Itoa(url.PrometheusPort)) + "/metrics"
-	if url.Host == "" {
-		metrics = "http://" + net.JoinHostPort(launcher.DefaultHost, strconv.Itoa(url.PrometheusPort)) + "/metrics"
+	host := cfg.Host
+	if host == "" {
+		host = launcher.DefaultHost
 	}
+	metrics := "http://" + net.JoinHostPort(host, strconv.Itoa(cfg.PrometheusPort)) + "/metrics"
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 5 * time.Second}
 	return routermetrics.Scrape(ctx, client, metrics, x.now)
 }

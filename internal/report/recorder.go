@@ -262,6 +262,9 @@ func (r *Recorder) Close(label string, out timeline.Outcome) (*Result, error) {
 	r.mu.Unlock()
 	res := &Result{Label: label, Dir: r.run.Dir(), File: f, Store: r.store, Series: series, GPUSamples: out.GPU.Samples}
 	routing, err := r.routing()
+	if err == nil {
+		routing.Router, routing.RouterNote = out.Router, out.RouterErr
+	}
 	if err != nil {
 		errs = append(errs, fmt.Errorf("routing figures: %w", err))
 	} else {

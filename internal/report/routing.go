@@ -8,6 +8,7 @@ import (
 
 	"github.com/sgltest/sgltest/internal/metrics"
 	"github.com/sgltest/sgltest/internal/plan"
+	"github.com/sgltest/sgltest/internal/routermetrics"
 	"github.com/sgltest/sgltest/internal/workerstate"
 )
 
@@ -31,6 +32,11 @@ type Routing struct {
 	// is false when no prompt tokens were counted.
 	CacheHitRate float64 `json:"cache_hit_rate"`
 	HasCache     bool    `json:"has_cache_hit_rate"`
+	// Router is what the real router itself counted over the run (requests,
+	// retries, errors, per-worker attempts and circuit breakers); RouterNote
+	// says why it is missing or partial.
+	Router     *routermetrics.Sample `json:"router,omitempty"`
+	RouterNote string                `json:"router_note,omitempty"`
 }
 
 // Text renders the routing figures for the printed summary.
@@ -53,6 +59,12 @@ func (r *Routing) Text() string {
 	}
 	if !math.IsNaN(r.RequestBalance) {
 		fmt.Fprintf(&b, "- Request Balance (CV): %.3f\n", r.RequestBalance)
+	}
+	if m := r.Router; m != nil {
+		fmt.Fprintf(&b, "- Router: %.0f requests, %.0f retries, %.0f retries exhausted\n", m.Requests, m.Retries, m.RetriesExhausted)
+	}
+	if r.RouterNote != "" {
+		fmt.Fprintf(&b, "- Router: %s\n", r.RouterNote)
 	}
 	return b.String()
 }
