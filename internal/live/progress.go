@@ -128,7 +128,7 @@ func (p *Progress) lineLocked(now time.Time) string {
 	var b strings.Builder
 	b.WriteString("sgltest: " + p.name + ": ")
 	if p.loadStarted.IsZero() {
-		fmt.Fprintf(&b, "starting servers (%s)", duration(now.Sub(p.began)))
+		fmt.Fprintf(&b, "servers starting, %d requests planned (%s)", p.total, duration(now.Sub(p.began)))
 		if p.last != "" {
 			b.WriteString(" · " + p.last)
 		}

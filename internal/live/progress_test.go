@@ -22,7 +22,7 @@ func TestProgressLineSaysDoneRateErrorsElapsedAndETA(t *testing.T) {
 	p.now = c.now
 	p.began = c.t
 	c.t = c.t.Add(1500 * time.Millisecond)
-	if got, want := p.Line(c.t), "sgltest: node moderate run 1: starting servers (1.5 s)"; got != want {
+	if got, want := p.Line(c.t), "sgltest: node moderate run 1: servers starting, 200 requests planned (1.5 s)"; got != want {
 		t.Errorf("before the load:\n got %q\nwant %q", got, want)
 	}
 	p.Event(timeline.Event{Kind: timeline.LoadStarted})
@@ -87,7 +87,7 @@ func TestPlainProgressPrintsALineAtOnceAndEveryInterval(t *testing.T) {
 	}
 	p.Stop()
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-	if !strings.HasPrefix(lines[0], "sgltest: run: starting servers") {
+	if !strings.HasPrefix(lines[0], "sgltest: run: servers starting, 10 requests planned") {
 		t.Errorf("first line %q, want the run announced at once", lines[0])
 	}
 	if !strings.Contains(lines[len(lines)-1], "1/10 requests (10%)") || strings.Contains(out.String(), "\r") {
