@@ -163,3 +163,31 @@ func TestColumnsFollowTheParquetTagsInOrder(t *testing.T) {
 		t.Errorf("columns (-want +got):\n%s", diff)
 	}
 }
+
+// TestEveryColumnIsDocumented keeps reports/README.md's column tables in
+// step with the row types.
+func TestEveryColumnIsDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../reports/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for table, cols := range map[string][]string{
+		"requests": Columns[Request](), "servers": Columns[ServerSample](), "gpu": Columns[GPUSample](), "events": Columns[Event](),
+	} {
+		at := strings.Index(doc, "`"+table+"` (one row per")
+		if at < 0 {
+			t.Errorf("reports/README.md has no column table for %s", table)
+			continue
+		}
+		section := doc[at+len(table)+2:]
+		if end := strings.Index(section, "` (one row per"); end >= 0 {
+			section = section[:end] // up to the next table
+		}
+		for _, c := range cols {
+			if !strings.Contains(section, "`"+c+"`") {
+				t.Errorf("reports/README.md does not document %s's column %s", table, c)
+			}
+		}
+	}
+}
