@@ -59,9 +59,10 @@ func NewProgress(out io.Writer, name string, total int, mode string, interval ti
 
 // Start draws the line every interval until Stop.
 func (p *Progress) Start() {
+	stop := make(chan struct{})
 	p.mu.Lock()
 	p.began = p.now()
-	p.stop = make(chan struct{})
+	p.stop = stop
 	p.mu.Unlock()
 	if !p.tty {
 		p.print() // say at once what is running
@@ -73,7 +74,7 @@ func (p *Progress) Start() {
 		defer t.Stop()
 		for {
 			select {
-			case <-p.stop:
+			case <-stop:
 				return
 			case <-t.C:
 				p.print()
