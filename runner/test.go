@@ -17,6 +17,7 @@ import (
 
 	"github.com/sgltest/sgltest/fixtures"
 	"github.com/sgltest/sgltest/internal/launcher"
+	"github.com/sgltest/sgltest/internal/live"
 	"github.com/sgltest/sgltest/internal/load"
 	"github.com/sgltest/sgltest/internal/plan"
 	"github.com/sgltest/sgltest/internal/processes"
@@ -121,6 +122,11 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) error {
 		return err
 	}
 
+	watch, err := live.Start(t.name+" ("+label+")", len(work.Requests), p.Names())
+	if err != nil {
+		return err
+	}
+	defer watch.Stop()
 	run, err := report.Create(t.suite.Settings.Reports, p.Started.Format("20060102-150405.000")+"-"+slug(t.name+" "+label))
 	if err != nil {
 		return err
@@ -151,7 +157,8 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) error {
 	if p.Clock == plan.Virtual {
 		exec = virtual.Executor{Logger: log}
 	}
-	out, execErr := exec.Execute(runCtx, p, work, rec)
+	out, execErr := exec.Execute(runCtx, p, work, timeline.Fanout{rec, watch})
+	watch.Stop()
 	if t.suite.Interrupted() {
 		out.Interrupted = true
 	}

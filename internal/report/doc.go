@@ -1,24 +1,29 @@
 // Package report writes a run directory: the files one sgltest run leaves
 // behind for people and for CI.
 //
-// Reading guide: run.go (the directory, config.json, summary.json and its
-// Go type SummaryFile), records.go (requests.jsonl, written line by line
-// while the run goes on), text.go (Header and the "Node Test Results" text),
-// charts.go (the PNG charts, drawn with gonum plot). The figures themselves
-// are defined in package metrics; this package only stores and shows them.
+// Reading guide: recorder.go (Recorder, the timeline.Observer a run
+// streams into, and Close, which writes everything below), run.go (the
+// directory, config.json, summary.json and its Go type SummaryFile),
+// records.go (requests.jsonl, written line by line while the run goes on),
+// text.go (Header and the "Node Test Results" text), chartdata.go (every
+// chart as data: BuildCharts computes what each panel plots, which is what
+// the tests check), charts.go (drawing a Chart with gonum plot),
+// exports.go (the CSV and Parquet tables, package export's rows), html.go
+// and report.html.tmpl (report.html), index.go (the suite's index.html).
+// The figures themselves are defined in package metrics; this package
+// only stores and shows them.
 //
 // # A run directory
 //
-// Create makes <root>/<name> and refuses an existing one. A runner then
-// writes, in this order:
-//
-//	config.json                what was run (WriteConfig; any JSON value, indented)
-//	requests.jsonl             one metrics.Record per line, in completion order (Requests)
-//	summary.json               the CI contract, below (WriteSummary)
-//	summary.txt                the same figures as text, FormatText (WriteSummary)
-//	latency_histogram.png      server latency, total latency, TTFT (WriteCharts)
-//	throughput_over_time.png   requests/s and output tokens/s in 1 s buckets (WriteCharts)
-//	concurrency_over_time.png  requests in flight and in the client queue (WriteCharts)
+// Create makes <root>/<name> and refuses an existing one. A Recorder
+// then writes requests.jsonl, warmup.jsonl and events.jsonl as the run
+// goes, config.json once every server is up, and at Close summary.json,
+// summary.txt, routing.json, the tables (requests, servers, gpu, events:
+// each as .csv and .parquet), the charts that apply (see the Chart file
+// constants) and report.html, then rewrites <root>/index.html.
+// WriteVerdict, once the scenario's checks ran, rewrites summary.json,
+// summary.txt, report.html and the index with the bounds.
+// reports/README.md lists every file and every table column.
 //
 // requests.jsonl is written as requests finish, each line handed to the
 // operating system in one write, so a killed run leaves all finished lines
@@ -28,9 +33,8 @@
 //
 // Charts cover successful measured requests (warmup excluded), as the
 // summary does; the throughput chart also shows failures per second when
-// there are any. A chart with nothing to show is still written, with "no
-// data" in its title and in its middle, so every run directory has the same
-// files and WriteCharts returns no error for an empty run.
+// there are any. A panel with nothing to show is still drawn, with "no
+// data" in its title and in its middle.
 //
 // # summary.json
 //

@@ -1,14 +1,11 @@
 package report
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -212,6 +209,14 @@ type Result struct {
 	Series [][]ServerPoint
 	// GPUSamples holds every GPU sample of the measured window.
 	GPUSamples []telemetry.GPU
+	// Charts are the charts written into the run directory, in the order
+	// report.html shows them.
+	Charts []ChartFile
+}
+
+// ChartFile is one chart of a run directory.
+type ChartFile struct {
+	File, Title string
 }
 
 // Summary is the run's figures.
@@ -271,11 +276,40 @@ func (r *Recorder) Close(label string, out timeline.Outcome) (*Result, error) {
 		res.Routing = routing
 		errs = append(errs, writeJSON(r.run.Path(RoutingFile), routing))
 	}
-	errs = append(errs, r.run.WriteSummary(f), r.writeSeries())
-	if _, err := r.run.WriteCharts(r.store); err != nil {
+	errs = append(errs, r.run.WriteSummary(f), r.writeTables(evs, series, out.GPU.Samples))
+	res.Charts, errs = r.writeCharts(res, errs)
+	errs = append(errs, WriteHTML(res))
+	return res, errors.Join(errs...)
+}
+
+// writeCharts draws every chart that applies and returns those written.
+func (r *Recorder) writeCharts(res *Result, errs []error) ([]ChartFile, []error) {
+	d := ChartData{Store: r.store, Servers: r.plan.Names(), Series: res.Series, Events: res.File.Events, GPU: res.GPUSamples}
+	// Records name their server unless a real router stood in between.
+	if r.plan.Routing == nil || r.plan.Routing.Via == plan.ViaDispatcher || r.plan.Clock == plan.Virtual {
+		d.Targets = map[string]int{}
+		for i, s := range res.File.Header.Servers {
+			d.Targets[s.Name] = i
+			if s.URL != "" {
+				d.Targets[s.URL] = i
+			}
+		}
+	}
+	charts, err := BuildCharts(d)
+	if err != nil {
+		return nil, append(errs, fmt.Errorf("report: charts: %w", err))
+	}
+	paths, err := r.run.WriteCharts(charts)
+	if err != nil {
 		errs = append(errs, err)
 	}
-	return res, errors.Join(errs...)
+	var out []ChartFile
+	for _, c := range charts {
+		if slices.Contains(paths, r.run.Path(c.File)) {
+			out = append(out, ChartFile{File: c.File, Title: c.Title})
+		}
+	}
+	return out, errs
 }
 
 func joinReasons(why []string) string {
@@ -359,25 +393,6 @@ func (r *Recorder) routing() (*Routing, error) {
 	out.CacheHitRate, out.HasCache = metrics.OverallCacheHitRate(shares)
 	return out, nil
 }
-
-// writeSeries writes servers.csv: every scrape of every server.
-func (r *Recorder) writeSeries() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return writeFileFunc(r.run.Path(ServersFile), func(w io.Writer) error {
-		bw := bufio.NewWriter(w)
-		fmt.Fprintln(bw, "at_s,server,running,queued,used_tokens,token_usage,cache_hit_rate,gen_throughput")
-		for i, ser := range r.series {
-			for _, p := range ser {
-				fmt.Fprintf(bw, "%s,%s,%d,%d,%d,%s,%s,%s\n", strconv.FormatFloat(p.At.Seconds(), 'f', 6, 64), r.plan.Servers[i].Name,
-					p.Running, p.Queued, p.UsedTokens, f32(p.TokenUsage), f32(p.CacheHitRate), f32(p.GenTputs))
-			}
-		}
-		return bw.Flush()
-	})
-}
-
-func f32(v float32) string { return strconv.FormatFloat(float64(v), 'g', -1, 32) }
 
 // windows cuts the run at each planned action and at each server coming
 // back, and summarises each piece: the figures before, during and after a

@@ -279,12 +279,15 @@ func (r *Run) WriteSummary(f SummaryFile) error {
 	)
 }
 
-// WriteVerdict adds the scenario's judged bounds to res's summary.json and
-// summary.txt.
+// WriteVerdict adds the scenario's judged bounds to res's summary.json,
+// summary.txt and report.html, and rewrites the suite's index.html.
 func WriteVerdict(res *Result, bounds []Bound) error {
 	res.File.Bounds = bounds
 	res.File.Verdict = res.File.verdict()
-	return (&Run{dir: res.Dir}).WriteSummary(res.File)
+	if err := (&Run{dir: res.Dir}).WriteSummary(res.File); err != nil {
+		return err
+	}
+	return WriteHTML(res)
 }
 
 // writeJSON writes v as indented JSON to path, whole or not at all.

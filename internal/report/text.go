@@ -351,6 +351,9 @@ func shorten(text string) string {
 
 // gpuText writes the GPU section: one line per GPU and the energy.
 func gpuText(line func(string, ...any), g GPUSection) {
+	if g.Source == "" && g.Unavailable == "" && len(g.GPUs) == 0 {
+		return // a summary from before GPU telemetry: nothing to say
+	}
 	line("")
 	switch {
 	case g.Unavailable != "":
