@@ -19,7 +19,7 @@ type Config struct {
 	ServedModelName string
 	Host            string
 	Port            int
-	// TPSize must equal the profile's tp_size; 0 means 1.
+	// TPSize is the tensor-parallel size; 0 means the profile's tp_size.
 	TPSize int
 	// MaxRunningRequests, MaxTotalTokens and ContextLength are CLI caps;
 	// /server_info reports them as given, null when 0.
@@ -51,6 +51,11 @@ type Config struct {
 	DisableRadixCache bool
 	// ScheduleConservativeness scales the admission estimate (0: 1.0).
 	ScheduleConservativeness float64
+	// DisableOverlapSchedule, CUDAGraphMaxBS and DisableCUDAGraph are
+	// SGLang's flags of those names (see EngineConfig).
+	DisableOverlapSchedule bool
+	CUDAGraphMaxBS         int
+	DisableCUDAGraph       bool
 	// StartupDelay is how long /health answers 503 before the warmup
 	// request, standing in for weight loading and CUDA-graph capture.
 	StartupDelay time.Duration
@@ -94,10 +99,7 @@ func NewServer(opts Options) (*Server, error) {
 		cfg.ServedModelName = cfg.ModelPath
 	}
 	if cfg.TPSize == 0 {
-		cfg.TPSize = 1
-	}
-	if cfg.TPSize != opts.Profile.TPSize {
-		return nil, fmt.Errorf("simulator: profile %s models tp_size %d, not %d", opts.Profile.Name, opts.Profile.TPSize, cfg.TPSize)
+		cfg.TPSize = opts.Profile.TPSize
 	}
 	eng, err := NewEngine(EngineConfig{
 		MaxRunningRequests:       cfg.MaxRunningRequests,
@@ -111,6 +113,10 @@ func NewServer(opts Options) (*Server, error) {
 		MaxQueuedRequests:        cfg.MaxQueuedRequests,
 		DisableRadixCache:        cfg.DisableRadixCache,
 		ScheduleConservativeness: cfg.ScheduleConservativeness,
+		TPSize:                   cfg.TPSize,
+		DisableOverlapSchedule:   cfg.DisableOverlapSchedule,
+		CUDAGraphMaxBS:           cfg.CUDAGraphMaxBS,
+		DisableCUDAGraph:         cfg.DisableCUDAGraph,
 	}, opts.Profile, cfg.RandomSeed)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)

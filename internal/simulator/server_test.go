@@ -565,10 +565,13 @@ func TestMetrics_404WithoutEnableMetrics(t *testing.T) {
 	}
 }
 
-func TestNewServer_RejectsATPSizeTheProfileDoesNotModel(t *testing.T) {
-	_, err := NewServer(Options{Config: Config{ModelPath: "m", TPSize: 2}, Profile: mustProfile(t, fastProfile)})
-	if err == nil || !strings.Contains(err.Error(), "tp_size 1, not 2") {
+func TestNewServer_RejectsATPSizeTheModelCannotBeSplitInto(t *testing.T) {
+	_, err := NewServer(Options{Config: Config{ModelPath: "m", TPSize: 3}, Profile: mustProfile(t, fastProfile)})
+	if err == nil || !strings.Contains(err.Error(), "does not divide the model's 8 attention heads") {
 		t.Errorf("err = %v", err)
+	}
+	if _, err := NewServer(Options{Config: Config{ModelPath: "m", TPSize: 2}, Profile: mustProfile(t, fastProfile)}); err != nil {
+		t.Errorf("TP 2 of 8 heads: %v", err)
 	}
 }
 
