@@ -117,6 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	fs.BoolVar(&cfg.DisableOverlapSchedule, "disable-overlap-schedule", false, "run host work and GPU work in turn")
 	integer(&cfg.CUDAGraphMaxBS, 0, "largest decode batch replayed from a CUDA graph (default: the profile's)", "cuda-graph-max-bs", "cuda-graph-max-bs-decode")
 	fs.BoolVar(&cfg.DisableCUDAGraph, "disable-cuda-graph", false, "run every step eagerly")
+	str(&cfg.AttentionBackend, "", "attention backend the profile has figures for (default: the profile's)", "attention-backend")
 	integer(&cfg.MaxRunningRequests, 0, "cap on running requests (default: SGLang's auto rule)", "max-running-requests")
 	fs.Var(humanInt{&cfg.MaxTotalTokens}, "max-total-tokens", "cap on the KV pool in tokens (accepts k, M, Ki, Mi suffixes)")
 	fs.Var(humanInt{&cfg.MaxPrefillTokens}, "max-prefill-tokens", "prompt-token budget per prefill batch (default 16384)")

@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -59,6 +60,8 @@ type EngineConfig struct {
 	CUDAGraphMaxBS int
 	// DisableCUDAGraph runs every step eagerly (--disable-cuda-graph).
 	DisableCUDAGraph bool
+	// AttentionBackend is --attention-backend; "" means the profile's.
+	AttentionBackend string
 }
 
 // Limits are the resolved settings an engine runs with; /server_info reports
@@ -85,7 +88,8 @@ type Limits struct {
 	// OverlapSchedule says whether host time hides behind the GPU's.
 	OverlapSchedule bool
 	// CUDAGraphMaxBS is 0 when CUDA graphs are disabled.
-	CUDAGraphMaxBS int
+	CUDAGraphMaxBS   int
+	AttentionBackend string
 }
 
 // SGLang's defaults and constants used when resolving Limits
@@ -360,7 +364,8 @@ func NewEngine(cfg EngineConfig, prof Profile, seed int64) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	model, err := NewStepModel(prof, StepConfig{TPSize: lim.TPSize, Overlap: lim.OverlapSchedule, CUDAGraphMaxBS: lim.CUDAGraphMaxBS})
+	model, err := NewStepModel(prof, StepConfig{TPSize: lim.TPSize, Overlap: lim.OverlapSchedule,
+		CUDAGraphMaxBS: lim.CUDAGraphMaxBS, AttentionBackend: lim.AttentionBackend})
 	if err != nil {
 		return nil, err
 	}
@@ -428,6 +433,8 @@ func resolveLimits(cfg EngineConfig, prof Profile) (Limits, error) {
 	default:
 		lim.CUDAGraphMaxBS = cmpOr(cfg.CUDAGraphMaxBS, int(prof.Runtime.CUDAGraphMaxBS.Value))
 	}
+
+	lim.AttentionBackend = cmp.Or(cfg.AttentionBackend, prof.Runtime.AttentionBackend)
 
 	modelCtx := int(prof.Model.ContextLength.Value)
 	lim.ContextLength = modelCtx

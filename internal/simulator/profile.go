@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path"
@@ -108,6 +109,16 @@ type StepTimeParams struct {
 	AttnFLOPs            Param `json:"attn_flops_per_s"`
 	SmoothMaxP           Param `json:"smoothmax_p"`
 	JitterSigma          Param `json:"jitter_sigma"`
+	// OtherAttentionBackends are the attention figures of backends other
+	// than the runtime's AttentionBackend, which KVBandwidth and AttnFLOPs
+	// describe; --attention-backend picks one.
+	OtherAttentionBackends map[string]AttentionParams `json:"other_attention_backends,omitempty"`
+}
+
+// AttentionParams are the step-time parameters an attention backend sets.
+type AttentionParams struct {
+	KVBandwidth Param `json:"kv_bandwidth_bytes_per_s"`
+	AttnFLOPs   Param `json:"attn_flops_per_s"`
 }
 
 // RuntimeParams describe the SGLang runtime the step times belong to.
@@ -116,6 +127,9 @@ type RuntimeParams struct {
 	// the profile was fitted to.
 	SGLangVersion string   `json:"sglang_version"`
 	LaunchFlags   []string `json:"launch_flags"`
+	// AttentionBackend is the attention backend of those runs, whose
+	// figures step_time's kv_bandwidth and attn_flops are.
+	AttentionBackend string `json:"attention_backend"`
 	// OverlapSchedule is 1 when that runtime overlapped the CPU work of
 	// the next step with the GPU's current one (SGLang's default since
 	// v0.4), 0 when it ran them in turn; --disable-overlap-schedule turns
@@ -255,7 +269,7 @@ func (p *Profile) validate(source string) error {
 	}
 	for field, v := range map[string]string{
 		"name": p.Name, "model.name": p.Model.Name, "model.model_type": p.Model.ModelType, "gpu.name": p.GPU.Name,
-		"runtime.sglang_version": p.Runtime.SGLangVersion,
+		"runtime.sglang_version": p.Runtime.SGLangVersion, "runtime.attention_backend": p.Runtime.AttentionBackend,
 	} {
 		if strings.TrimSpace(v) == "" {
 			bad(field, "is missing")
@@ -271,11 +285,12 @@ func (p *Profile) validate(source string) error {
 		bad("tokenizer.chat_template", fmt.Sprintf("must be one of %v (got %q)", chatTemplates, p.Tokenizer.ChatTemplate))
 	}
 	s := &p.StepTime
-	params := []struct {
+	type checked struct {
 		field string
 		p     *Param
 		r     rule
-	}{
+	}
+	params := []checked{
 		{"model.context_length", &p.Model.ContextLength, positiveInt},
 		{"model.vocab_size", &p.Model.VocabSize, positiveInt},
 		{"model.num_hidden_layers", &p.Model.NumLayers, positiveInt},
@@ -310,6 +325,16 @@ func (p *Profile) validate(source string) error {
 		{"tokenizer.eos_token_id", &p.Tokenizer.EOSTokenID, wholeNonNegative},
 		{"natural_output.median_tokens", &p.NaturalOutput.MedianTokens, atLeastOne},
 		{"natural_output.sigma", &p.NaturalOutput.Sigma, nonNegative},
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.OtherAttentionBackends)) {
+		a := s.OtherAttentionBackends[name]
+		prefix := "step_time.other_attention_backends." + name + "."
+		params = append(params,
+			checked{prefix + "kv_bandwidth_bytes_per_s", &a.KVBandwidth, positive},
+			checked{prefix + "attn_flops_per_s", &a.AttnFLOPs, positive})
+		if name == p.Runtime.AttentionBackend {
+			bad(prefix[:len(prefix)-1], "repeats the runtime's own attention backend")
+		}
 	}
 	for _, f := range params {
 		switch {
@@ -362,6 +387,12 @@ func (p *Profile) checkTP(tp int) error {
 		return fmt.Errorf("tensor-parallel size %d neither divides nor is a multiple of the model's %d key-value heads", tp, kv)
 	}
 	return nil
+}
+
+// AttentionBackends lists the attention backends the profile has figures
+// for, its runtime's own first.
+func (p *Profile) AttentionBackends() []string {
+	return append([]string{p.Runtime.AttentionBackend}, slices.Sorted(maps.Keys(p.StepTime.OtherAttentionBackends))...)
 }
 
 // kvBytesPerGPU is one token's KV bytes on one GPU of a tp group: the heads

@@ -56,6 +56,8 @@ type Config struct {
 	DisableOverlapSchedule bool
 	CUDAGraphMaxBS         int
 	DisableCUDAGraph       bool
+	// AttentionBackend is --attention-backend; "" means the profile's.
+	AttentionBackend string
 	// StartupDelay is how long /health answers 503 before the warmup
 	// request, standing in for weight loading and CUDA-graph capture.
 	StartupDelay time.Duration
@@ -117,6 +119,7 @@ func NewServer(opts Options) (*Server, error) {
 		DisableOverlapSchedule:   cfg.DisableOverlapSchedule,
 		CUDAGraphMaxBS:           cfg.CUDAGraphMaxBS,
 		DisableCUDAGraph:         cfg.DisableCUDAGraph,
+		AttentionBackend:         cfg.AttentionBackend,
 	}, opts.Profile, cfg.RandomSeed)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)

@@ -42,6 +42,9 @@ type StepConfig struct {
 	// CUDAGraphMaxBS is the largest decode batch that replays a CUDA graph;
 	// 0 runs every step eagerly (--disable-cuda-graph).
 	CUDAGraphMaxBS int
+	// AttentionBackend picks the attention figures; "" means the
+	// profile's runtime backend.
+	AttentionBackend string
 }
 
 // StepModel prices one engine step with the compact form of
@@ -81,8 +84,16 @@ func NewStepModel(prof Profile, c StepConfig) (StepModel, error) {
 	if err := prof.checkTP(tp); err != nil {
 		return StepModel{}, fmt.Errorf("profile %s: %w", prof.Name, err)
 	}
+	p := prof.StepTime
+	if b := c.AttentionBackend; b != "" && b != prof.Runtime.AttentionBackend {
+		a, ok := p.OtherAttentionBackends[b]
+		if !ok {
+			return StepModel{}, fmt.Errorf("profile %s has no figures for attention backend %q (it has %v)", prof.Name, b, prof.AttentionBackends())
+		}
+		p.KVBandwidth, p.AttnFLOPs = a.KVBandwidth, a.AttnFLOPs
+	}
 	m := StepModel{
-		p: prof.StepTime, tp: float64(tp), kvPerGPU: prof.kvBytesPerGPU(tp),
+		p: p, tp: float64(tp), kvPerGPU: prof.kvBytesPerGPU(tp),
 		overlap: c.Overlap, graphBS: c.CUDAGraphMaxBS, eager: prof.Runtime.EagerFloor.Value,
 	}
 	if tp > 1 {
