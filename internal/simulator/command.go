@@ -139,6 +139,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	}
 	str(&profile, DefaultProfile, "simulator only: profile name, or a path to a profile .json file", "sim-profile")
 	fs.DurationVar(&cfg.StartupDelay, "sim-startup-delay", 0, "simulator only: time /health answers 503, standing in for model loading")
+	fs.DurationVar(&cfg.HealthPoll, "sim-health-poll", defaultHealthPoll, "simulator only: how often a /health check looks for its one-token generation's output (SGLang: 1s)")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -177,6 +178,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 		if set[n] && cfg.CUDAGraphMaxBS < 1 && strings.HasPrefix(n, "c") {
 			return Config{}, "", fmt.Errorf("simulator: --%s must be at least 1, got %d", n, cfg.CUDAGraphMaxBS)
 		}
+	}
+	if cfg.HealthPoll <= 0 {
+		return Config{}, "", fmt.Errorf("simulator: --sim-health-poll must be positive, got %v", cfg.HealthPoll)
 	}
 	if set["chunked-prefill-size"] && cfg.ChunkedPrefillSize <= 0 {
 		cfg.ChunkedPrefillSize = -1 // SGLang disables chunking for any size <= 0

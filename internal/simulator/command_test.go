@@ -47,6 +47,7 @@ func TestParseFlags_TakesSGLangSpellings(t *testing.T) {
 		"--max-total-tokens", "32Ki", "--context-length", "8k", "--chunked-prefill-size", "-1",
 		"--enable-metrics", "--sim-profile", "llama-3.1-8b-a100", "--sim-startup-delay", "2s",
 		"--disable-overlap-schedule", "--cuda-graph-max-bs", "160", "--disable-cuda-graph",
+		"--attention-backend", "triton", "--sim-health-poll", "5ms",
 	}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -56,6 +57,7 @@ func TestParseFlags_TakesSGLangSpellings(t *testing.T) {
 		MaxTotalTokens: 32768, ContextLength: 8000, ChunkedPrefillSize: -1, SchedulePolicy: "fcfs",
 		StreamInterval: 1, EnableMetrics: true, StartupDelay: 2 * time.Second,
 		DisableOverlapSchedule: true, CUDAGraphMaxBS: 160, DisableCUDAGraph: true,
+		AttentionBackend: "triton", HealthPoll: 5 * time.Millisecond,
 	}
 	if cfg != want || profile != "llama-3.1-8b-a100" {
 		t.Errorf("got %+v %q\nwant %+v", cfg, profile, want)

@@ -351,10 +351,11 @@ type Engine struct {
 	runCtx   int
 	runLeft  int
 
-	metrics      EngineMetrics
-	decodeSteps  int
-	windowStart  time.Duration
-	windowTokens int
+	metrics         EngineMetrics
+	retractedWindow int // retractions since the last decode log
+	decodeSteps     int
+	windowStart     time.Duration
+	windowTokens    int
 }
 
 // NewEngine resolves cfg against the profile and returns an idle engine whose
@@ -1143,7 +1144,7 @@ func (e *Engine) retract(now time.Duration) {
 		e.metrics.RetractedRequests++
 		e.metrics.RetractedInputTokens += int64(r.InputTokens)
 		e.metrics.RetractedOutputTokens += int64(r.generated)
-		e.metrics.NumRetractedReqs++
+		e.retractedWindow++
 	}
 	// waiting_queue.extend(retracted): behind every request that has
 	// arrived, ahead of those the engine holds for later arrival times.
@@ -1229,9 +1230,10 @@ func (e *Engine) decode(now time.Duration) Step {
 			tput = float64(e.windowTokens) / d.Seconds()
 		}
 		e.sampleGauges(tput)
-		// A decode log reports no prefill batch's hit rate and restarts
-		// the retraction window (log_decode_stats).
+		// A decode log reports no prefill batch's hit rate, and the
+		// retractions since the previous one (log_decode_stats).
 		e.metrics.CacheHitRate = 0
+		e.metrics.NumRetractedReqs, e.retractedWindow = e.retractedWindow, 0
 		e.windowStart, e.windowTokens = end, 0
 	}
 	return Step{Kind: StepDecode, Start: now, End: end, Shape: shape, Outputs: outs}

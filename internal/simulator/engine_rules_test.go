@@ -163,8 +163,8 @@ func TestEngine_RetractedRequestsGoToTheBackOfTheQueue(t *testing.T) {
 		}
 	}
 	m := e.Metrics()
-	if m.RetractedRequests != 2 || m.NumRetractedReqs != 2 || m.RetractedInputTokens != 70 || m.RetractedOutputTokens != 4 {
-		t.Errorf("retraction metrics %+v", m)
+	if m.RetractedRequests != 2 || e.retractedWindow != 2 || m.RetractedInputTokens != 70 || m.RetractedOutputTokens != 4 {
+		t.Errorf("retraction metrics %+v, window %d", m, e.retractedWindow)
 	}
 }
 
@@ -281,5 +281,28 @@ func TestNewEngine_KVPoolFollowsTheTensorParallelSize(t *testing.T) {
 	}
 	if _, err := NewEngine(EngineConfig{TPSize: 1, MemFractionStatic: 0.1}, prof, 1); err == nil || !strings.Contains(err.Error(), "leave no room for a KV pool") {
 		t.Errorf("weights larger than the memory fraction: err = %v", err)
+	}
+}
+
+// sglang:cache_hit_rate is the last prefill batch's hit rate, and a decode
+// log (every 40 decode steps) resets it to 0.
+func TestEngine_CacheHitRateIsTheLastPrefillsUntilADecodeLog(t *testing.T) {
+	e := mustEngine(t, EngineConfig{}, mustProfile(t, "llama-3.1-8b-h100"), 1)
+	prompt := seqIDs(0, 100)
+	var rates []float64
+	simulate(t, e, []Request{
+		{ID: "first", InputIDs: prompt, MaxNewTokens: 1},
+		{ID: "second", InputIDs: append(slices.Clone(prompt), 500), MaxNewTokens: 60, Arrival: time.Second},
+	}, func(Step, Usage) { rates = append(rates, e.Metrics().CacheHitRate) })
+	// first's prefill (no hit); second's prefill (100 of 101 cached); then
+	// 59 decode steps, the 40th of which logs.
+	if len(rates) != 61 {
+		t.Fatalf("%d steps, want 61", len(rates))
+	}
+	if want := 100.0 / 101; rates[1] != want || rates[40] != want {
+		t.Errorf("hit rate after the second prefill %v, before the decode log %v; want %v", rates[1], rates[40], want)
+	}
+	if rates[41] != 0 || rates[60] != 0 {
+		t.Errorf("hit rate after the decode log %v, at the end %v; want 0", rates[41], rates[60])
 	}
 }

@@ -58,6 +58,9 @@ type Config struct {
 	DisableCUDAGraph       bool
 	// AttentionBackend is --attention-backend; "" means the profile's.
 	AttentionBackend string
+	// HealthPoll is how often a health check looks for an output; 0 means
+	// SGLang's one second.
+	HealthPoll time.Duration
 	// StartupDelay is how long /health answers 503 before the warmup
 	// request, standing in for weight loading and CUDA-graph capture.
 	StartupDelay time.Duration
@@ -89,6 +92,7 @@ type Server struct {
 	ridSeq  atomic.Uint64
 
 	front *frontMetrics
+	tok   tokenizer
 }
 
 // NewServer checks the settings against the profile and builds a server.
@@ -132,6 +136,7 @@ func NewServer(opts Options) (*Server, error) {
 		log:     opts.Logger,
 		created: time.Now().Unix(),
 		front:   newFrontMetrics(),
+		tok:     newTokenizer(opts.Profile),
 	}
 	if s.clock == nil {
 		s.clock = NewWallClock()
@@ -170,7 +175,7 @@ func (s *Server) warmUp(ctx context.Context) {
 		return
 	}
 	if !s.cfg.SkipServerWarmup {
-		req := Request{ID: s.newRID(), InputTokens: textTokens(warmupText), MaxNewTokens: warmupMaxNewTokens}
+		req := Request{ID: s.newRID(), InputIDs: s.tok.prompt(warmupText), MaxNewTokens: warmupMaxNewTokens}
 		st, err := s.enqueue(ctx, s.clock.Now(), req)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -197,7 +202,10 @@ func (s *Server) enqueue(ctx context.Context, received time.Duration, req Reques
 		return nil, err
 	}
 	req.Arrival = s.clock.Now()
-	return s.driver.submit(req, received)
+	if req.InputTokens == 0 {
+		req.InputTokens = len(req.InputIDs)
+	}
+	return s.driver.submit(req, received, true)
 }
 
 // newRID returns a 32-hex request id, like SGLang's uuid4().hex. It is
@@ -217,6 +225,10 @@ type driver struct {
 	front  *frontMetrics
 	notify chan struct{} // wakes an idle driver; capacity 1
 
+	// lastOutput is when an output last reached the front end (server
+	// clock, as a Duration): what SGLang's health check waits for.
+	lastOutput atomic.Int64
+
 	mu      sync.Mutex
 	inbox   []command
 	streams map[string]*stream
@@ -229,9 +241,12 @@ type driver struct {
 }
 
 type command struct {
-	add   *Request
-	abort string
-	flush chan<- bool // receives whether the cache was flushed
+	add *Request
+	// health marks add as a health check, which the scheduler answers
+	// without running it while it has running requests.
+	health bool
+	abort  string
+	flush  chan<- bool // receives whether the cache was flushed
 }
 
 func newDriver(e *Engine, c Clock, front *frontMetrics) *driver {
@@ -239,11 +254,14 @@ func newDriver(e *Engine, c Clock, front *frontMetrics) *driver {
 }
 
 // submit registers a stream for req, received by the front end at
-// received, and queues it for the engine.
-func (d *driver) submit(req Request, received time.Duration) (*stream, error) {
+// received, and queues it for the engine. Only requests with logMetrics
+// count in the front end's metrics (SGLang's log_metrics; health checks
+// have it off).
+func (d *driver) submit(req Request, received time.Duration, logMetrics bool) (*stream, error) {
 	st := &stream{
 		promptTokens: req.InputTokens, ready: make(chan struct{}, 1),
 		received: received, arrival: req.Arrival, pending: req.InputTokens,
+		streaming: req.Stream, logMetrics: logMetrics,
 	}
 	d.mu.Lock()
 	if d.streams[req.ID] != nil {
@@ -256,6 +274,18 @@ func (d *driver) submit(req Request, received time.Duration) (*stream, error) {
 	d.mu.Unlock()
 	d.wake()
 	return st, nil
+}
+
+// submitHealth queues SGLang's health-check generation: input_ids [0], one
+// new token, outside the front end's metrics.
+func (d *driver) submitHealth(id string, now time.Duration) {
+	req := Request{ID: id, InputIDs: []int{0}, InputTokens: 1, MaxNewTokens: 1, Arrival: now}
+	st := &stream{promptTokens: 1, ready: make(chan struct{}, 1), received: now, arrival: now}
+	d.mu.Lock()
+	d.streams[id] = st
+	d.inbox = append(d.inbox, command{add: &req, health: true})
+	d.mu.Unlock()
+	d.wake()
 }
 
 // idle reports whether no request is queued, running or on its way in.
@@ -350,6 +380,13 @@ func (d *driver) drain() {
 			c.flush <- d.flushCache()
 			continue
 		}
+		if c.health && d.engine.Usage().Running > 0 {
+			d.mu.Lock()
+			delete(d.streams, c.add.ID)
+			d.mu.Unlock()
+			d.lastOutput.Store(int64(d.clock.Now()))
+			continue
+		}
 		if err := d.engine.Add(*c.add); err != nil {
 			if errors.Is(err, ErrQueueFull) {
 				d.front.aborted.Add(1)
@@ -409,7 +446,10 @@ func (d *driver) deliver(step Step) {
 		if st == nil {
 			continue // aborted meanwhile
 		}
-		d.front.observe(st, outs[i], now)
+		d.lastOutput.Store(int64(now))
+		if st.logMetrics {
+			d.front.observe(st, outs[i], now)
+		}
 		st.publish(outs[i])
 	}
 }
@@ -431,6 +471,8 @@ type stream struct {
 	// received and reached the scheduler. The fields after them belong to
 	// the driver goroutine (pending and admitted under driver.mu).
 	received, arrival time.Duration
+	streaming         bool // the client streams: the is_streaming label
+	logMetrics        bool
 	pending           int
 	admitted          bool
 	seen              bool          // an output has become visible
@@ -444,6 +486,7 @@ type stream struct {
 type streamState struct {
 	generated    int
 	cachedTokens int
+	retractions  int
 	finished     bool
 	finishReason string
 	err          error
@@ -451,7 +494,8 @@ type streamState struct {
 
 func (s *stream) publish(o Output) {
 	s.mu.Lock()
-	s.st = streamState{generated: o.Generated, cachedTokens: o.CachedTokens, finished: o.Finished, finishReason: o.FinishReason}
+	s.st = streamState{generated: o.Generated, cachedTokens: o.CachedTokens, retractions: o.Retractions,
+		finished: o.Finished, finishReason: o.FinishReason}
 	s.mu.Unlock()
 	s.signal()
 }
