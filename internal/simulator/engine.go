@@ -351,6 +351,13 @@ type Engine struct {
 	runCtx   int
 	runLeft  int
 
+	// Scratch buffers admission reuses: the ignore_eos check's request
+	// states, this round's admitted requests, and (with DeferOutputs,
+	// whose Steps are valid only until the next) the chunks.
+	eosStates []eosState
+	admitted  []*reqState
+	chunkBuf  []Chunk
+
 	metrics         EngineMetrics
 	retractedWindow int // retractions since the last decode log
 	decodeSteps     int
@@ -876,7 +883,17 @@ func (e *Engine) admit(now time.Duration) ([]Chunk, int) {
 		e.full = true
 		return nil, 0
 	}
-	a := &adder{e: e, chunking: e.lim.ChunkedPrefillSize > 0, remChunk: e.lim.ChunkedPrefillSize, remInput: e.lim.MaxPrefillTokens}
+	a := &adder{e: e, chunking: e.lim.ChunkedPrefillSize > 0, remChunk: e.lim.ChunkedPrefillSize, remInput: e.lim.MaxPrefillTokens,
+		admitted: e.admitted[:0]}
+	if e.deferOut {
+		a.chunks = e.chunkBuf[:0]
+	}
+	defer func() {
+		e.admitted = a.admitted
+		if e.deferOut {
+			e.chunkBuf = a.chunks
+		}
+	}()
 	for _, r := range e.running {
 		a.offset += float64(min(r.maxNew-r.generated, clipMaxNewTokens)) * e.ratio
 	}
@@ -1005,8 +1022,7 @@ func (a *adder) addIgnoreEOS(r *reqState) (addResult, bool) {
 	if paged > min(a.curRem(), int(math.Floor(a.remTotal()))) {
 		return addNoToken, false
 	}
-	type state struct{ left, occupied float64 }
-	var states []state
+	states := e.eosStates[:0]
 	add := func(x *reqState) {
 		ratio := e.ratio
 		if !x.StopAtEOS {
@@ -1014,7 +1030,7 @@ func (a *adder) addIgnoreEOS(r *reqState) (addResult, bool) {
 		}
 		left := float64(x.maxNew)*ratio - float64(x.generated)
 		if left > 0 {
-			states = append(states, state{left, float64(x.InputTokens + x.generated)})
+			states = append(states, eosState{left, float64(x.InputTokens + x.generated)})
 		}
 	}
 	add(r)
@@ -1024,7 +1040,8 @@ func (a *adder) addIgnoreEOS(r *reqState) (addResult, bool) {
 	for _, x := range a.admitted {
 		add(x)
 	}
-	slices.SortStableFunc(states, func(x, y state) int { return cmpFloat(x.left, y.left) })
+	e.eosStates = states
+	slices.SortStableFunc(states, func(x, y eosState) int { return cmpFloat(x.left, y.left) })
 	rem := float64(a.curRem() - paged)
 	freed := 0.0
 	for i, s := range states {
@@ -1047,6 +1064,10 @@ func (a *adder) addIgnoreEOS(r *reqState) (addResult, bool) {
 	a.take(r, nil, 0, n)
 	return a.state(), true
 }
+
+// eosState is a request as add_one_req_ignore_eos sees it: the tokens it
+// has left to generate and the slots it holds.
+type eosState struct{ left, occupied float64 }
 
 func cmpFloat(a, b float64) int {
 	switch {
