@@ -596,6 +596,9 @@ func (e *Engine) Abort(id string) bool {
 	}
 	delete(e.byID, id)
 	e.release(r)
+	if !r.waiting {
+		e.full = false // the batch shrinks
+	}
 	switch {
 	case e.chunked == r:
 		e.chunked = nil

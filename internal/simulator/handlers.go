@@ -188,7 +188,12 @@ func (s *Server) handleServerInfo(w http.ResponseWriter, _ *http.Request) {
 		MaxQueuedRequests        *int    `json:"max_queued_requests"`
 		DisableRadixCache        bool    `json:"disable_radix_cache"`
 		ScheduleConservativeness float64 `json:"schedule_conservativeness"`
-	}{info, s.cfg.EnableCacheReport, optional(s.cfg.MaxQueuedRequests), s.lim.DisableRadixCache, s.lim.ScheduleConservativeness})
+		DisableOverlapSchedule   bool    `json:"disable_overlap_schedule"`
+		DisableCUDAGraph         bool    `json:"disable_cuda_graph"`
+		CUDAGraphMaxBS           int     `json:"cuda_graph_max_bs"`
+		AttentionBackend         string  `json:"attention_backend"`
+	}{info, s.cfg.EnableCacheReport, optional(s.cfg.MaxQueuedRequests), s.lim.DisableRadixCache, s.lim.ScheduleConservativeness,
+		!s.lim.OverlapSchedule, s.cfg.DisableCUDAGraph, s.lim.CUDAGraphMaxBS, s.lim.AttentionBackend})
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
