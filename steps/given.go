@@ -182,9 +182,9 @@ var givens = []step{
 		kind:    "Given",
 		pattern: `^the servers (?:run on an? (A100|H100)|serve (Llama-[\w.]+(?:-[\w.]+)*?)(?: on an? (A100|H100))?)$`,
 		doc: "Chooses the simulator profile of the scenario's simulated servers by GPU and model (profiles in " +
-			"fixtures/profiles: Llama-3.1-8B and Llama-2-7B on A100 and H100). Without it the suite's profile " +
+			"fixtures/profiles: Llama-3.1-8B on A100 and H100, Llama-3.1-70B on four H100s). Without it the suite's profile " +
 			"(SGLTEST_SIM_PROFILE) applies.",
-		example: "Given the servers serve Llama-2-7B on an A100",
+		example: "Given the servers serve Llama-3.1-70B on an H100",
 		fn: func(ctx context.Context, gpu1, model, gpu2 string) error {
 			if model != "" {
 				gpu := gpu2

@@ -35,7 +35,7 @@ func TestSentencesQAWritesMatchExactlyOnePattern(t *testing.T) {
 		"requests stop failing within 2 s after server 2 is killed",
 		"the P99 TTFT is below 500 ms again within 10 s after server 2 is restored",
 		"the prompts are 100 random prompts with 1 to 8192 input and 128 output tokens",
-		"the servers serve Llama-2-7B on an A100",
+		"the servers serve Llama-3.1-70B on an H100",
 		"the cache hit rate on server 1 is at least 20%",
 		"the mean GPU utilization is at least 80%",
 		"the peak GPU memory is below 70 GiB",

@@ -51,7 +51,9 @@ type MetaInfo struct {
 	PromptTokens     int           `json:"prompt_tokens"`
 	CompletionTokens int           `json:"completion_tokens"`
 	CachedTokens     int           `json:"cached_tokens"`
-	NumRetractions   int           `json:"num_retractions,omitempty"`
+	ReasoningTokens  int           `json:"reasoning_tokens"`
+	WeightVersion    string        `json:"weight_version,omitempty"`
+	NumRetractions   int           `json:"num_retractions"`
 	// E2ELatency is the server-side seconds from receipt to finish; it is
 	// present only on the final output.
 	E2ELatency *float64 `json:"e2e_latency,omitempty"`

@@ -20,6 +20,15 @@
 //     need to satisfy Router.
 //   - lengths.go: a seeded ShareGPT-like length generator (truncated
 //     lognormals whose means match the published ShareGPT sample).
+//   - calibration_data.go: PublishedRuns, every published SGLang figure the
+//     simulator's profiles are fitted to or checked against, with its
+//     source, setup and role, and Replay, which reruns one in virtual time;
+//     calibration_test.go checks them all (../../docs/calibration.md is the
+//     readable copy) and calibration_fit_test.go refits a profile
+//     (go test -run TestCalibration_Fit -v ./internal/cluster -args -fit NAME).
+//
+// Requests are replayed as sgltest sends them, with ignore_eos: each
+// generates exactly OutputTokens.
 //
 // Records: Scheduled, Arrival and Sent are the request's arrival offset
 // (the virtual client never queues); FirstToken is the end of the step

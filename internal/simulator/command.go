@@ -113,7 +113,11 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	str(&cfg.ServedModelName, "", "name in /v1/models and the model_name metric label (default: the model path)", "served-model-name")
 	str(&cfg.Host, "127.0.0.1", "address to listen on", "host")
 	integer(&cfg.Port, 30000, "port to listen on (0 picks a free one)", "port")
-	integer(&cfg.TPSize, 1, "tensor-parallel size; must match the profile", "tp-size", "tensor-parallel-size")
+	integer(&cfg.TPSize, 0, "tensor-parallel size (default: the profile's)", "tp-size", "tensor-parallel-size", "tp")
+	fs.BoolVar(&cfg.DisableOverlapSchedule, "disable-overlap-schedule", false, "run host work and GPU work in turn")
+	integer(&cfg.CUDAGraphMaxBS, 0, "largest decode batch replayed from a CUDA graph (default: the profile's)", "cuda-graph-max-bs", "cuda-graph-max-bs-decode")
+	fs.BoolVar(&cfg.DisableCUDAGraph, "disable-cuda-graph", false, "run every step eagerly")
+	str(&cfg.AttentionBackend, "", "attention backend the profile has figures for (default: the profile's)", "attention-backend")
 	integer(&cfg.MaxRunningRequests, 0, "cap on running requests (default: SGLang's auto rule)", "max-running-requests")
 	fs.Var(humanInt{&cfg.MaxTotalTokens}, "max-total-tokens", "cap on the KV pool in tokens (accepts k, M, Ki, Mi suffixes)")
 	fs.Var(humanInt{&cfg.MaxPrefillTokens}, "max-prefill-tokens", "prompt-token budget per prefill batch (default 16384)")
@@ -135,6 +139,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	}
 	str(&profile, DefaultProfile, "simulator only: profile name, or a path to a profile .json file", "sim-profile")
 	fs.DurationVar(&cfg.StartupDelay, "sim-startup-delay", 0, "simulator only: time /health answers 503, standing in for model loading")
+	fs.DurationVar(&cfg.HealthPoll, "sim-health-poll", defaultHealthPoll, "simulator only: how often a /health check looks for its one-token generation's output (SGLang: 1s)")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -165,6 +170,17 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	}
 	if set["schedule-conservativeness"] && !(cfg.ScheduleConservativeness > 0) {
 		return Config{}, "", fmt.Errorf("simulator: --schedule-conservativeness must be positive, got %v", cfg.ScheduleConservativeness)
+	}
+	for _, n := range []string{"tp-size", "tensor-parallel-size", "tp", "cuda-graph-max-bs", "cuda-graph-max-bs-decode"} {
+		if set[n] && cfg.TPSize < 1 && strings.HasPrefix(n, "t") {
+			return Config{}, "", fmt.Errorf("simulator: --%s must be at least 1, got %d", n, cfg.TPSize)
+		}
+		if set[n] && cfg.CUDAGraphMaxBS < 1 && strings.HasPrefix(n, "c") {
+			return Config{}, "", fmt.Errorf("simulator: --%s must be at least 1, got %d", n, cfg.CUDAGraphMaxBS)
+		}
+	}
+	if cfg.HealthPoll <= 0 {
+		return Config{}, "", fmt.Errorf("simulator: --sim-health-poll must be positive, got %v", cfg.HealthPoll)
 	}
 	if set["chunked-prefill-size"] && cfg.ChunkedPrefillSize <= 0 {
 		cfg.ChunkedPrefillSize = -1 // SGLang disables chunking for any size <= 0

@@ -22,7 +22,8 @@ func TestMain_RejectsWhatItCannotHonour(t *testing.T) {
 		{"positional model", []string{"meta-llama/Llama-3.1-8B"}, "unexpected argument"},
 		{"unknown profile", []string{"--model-path", "m", "--sim-profile", "nope"}, "llama-3.1-8b-a100"},
 		{"unsimulated policy", []string{"--model-path", "m", "--port", "0", "--schedule-policy", "lof"}, `"lof" is not simulated`},
-		{"tp the profile does not model", []string{"--model-path", "m", "--port", "0", "--tp-size", "2"}, "tp_size 1, not 2"},
+		{"tp the model cannot be split into", []string{"--model-path", "m", "--port", "0", "--tp-size", "3"}, "does not divide the model's 32 attention heads"},
+		{"zero tp", []string{"--model-path", "m", "--tp", "0"}, "--tp must be at least 1"},
 		{"bad suffix", []string{"--model-path", "m", "--max-total-tokens", "12q"}, "max-total-tokens"},
 		{"zero max running requests", []string{"--model-path", "m", "--max-running-requests", "0"}, "at least 1"},
 	}
@@ -44,7 +45,9 @@ func TestParseFlags_TakesSGLangSpellings(t *testing.T) {
 	cfg, profile, err := parseFlags([]string{
 		"--model", "meta-llama/Llama-3.1-8B", "--tensor-parallel-size", "1", "--port=31000",
 		"--max-total-tokens", "32Ki", "--context-length", "8k", "--chunked-prefill-size", "-1",
-		"--enable-metrics", "--sim-profile", "llama-2-7b-a100", "--sim-startup-delay", "2s",
+		"--enable-metrics", "--sim-profile", "llama-3.1-8b-a100", "--sim-startup-delay", "2s",
+		"--disable-overlap-schedule", "--cuda-graph-max-bs", "160", "--disable-cuda-graph",
+		"--attention-backend", "triton", "--sim-health-poll", "5ms",
 	}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -53,8 +56,10 @@ func TestParseFlags_TakesSGLangSpellings(t *testing.T) {
 		ModelPath: "meta-llama/Llama-3.1-8B", Host: "127.0.0.1", Port: 31000, TPSize: 1,
 		MaxTotalTokens: 32768, ContextLength: 8000, ChunkedPrefillSize: -1, SchedulePolicy: "fcfs",
 		StreamInterval: 1, EnableMetrics: true, StartupDelay: 2 * time.Second,
+		DisableOverlapSchedule: true, CUDAGraphMaxBS: 160, DisableCUDAGraph: true,
+		AttentionBackend: "triton", HealthPoll: 5 * time.Millisecond,
 	}
-	if cfg != want || profile != "llama-2-7b-a100" {
+	if cfg != want || profile != "llama-3.1-8b-a100" {
 		t.Errorf("got %+v %q\nwant %+v", cfg, profile, want)
 	}
 	if cfg, _, _ := parseFlags([]string{"--model-path", "m", "--chunked-prefill-size", "0"}, &bytes.Buffer{}); cfg.ChunkedPrefillSize != -1 {

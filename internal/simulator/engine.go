@@ -1,8 +1,10 @@
 package simulator
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -47,6 +49,19 @@ type EngineConfig struct {
 	// ScheduleConservativeness scales the initial new_token_ratio
 	// (--schedule-conservativeness). 0 means SGLang's default 1.0.
 	ScheduleConservativeness float64
+	// TPSize is the tensor-parallel size (--tp-size). 0 means the
+	// profile's.
+	TPSize int
+	// DisableOverlapSchedule runs host work and GPU work in turn even when
+	// the profile's runtime overlaps them (--disable-overlap-schedule).
+	DisableOverlapSchedule bool
+	// CUDAGraphMaxBS is the largest decode batch replayed from a CUDA graph
+	// (--cuda-graph-max-bs). 0 takes the profile's value.
+	CUDAGraphMaxBS int
+	// DisableCUDAGraph runs every step eagerly (--disable-cuda-graph).
+	DisableCUDAGraph bool
+	// AttentionBackend is --attention-backend; "" means the profile's.
+	AttentionBackend string
 }
 
 // Limits are the resolved settings an engine runs with; /server_info reports
@@ -69,6 +84,12 @@ type Limits struct {
 	MaxQueuedRequests        int
 	DisableRadixCache        bool
 	ScheduleConservativeness float64
+	TPSize                   int
+	// OverlapSchedule says whether host time hides behind the GPU's.
+	OverlapSchedule bool
+	// CUDAGraphMaxBS is 0 when CUDA graphs are disabled.
+	CUDAGraphMaxBS   int
+	AttentionBackend string
 }
 
 // SGLang's defaults and constants used when resolving Limits
@@ -89,6 +110,12 @@ const (
 	// lpmFallbackQueue is the waiting-queue length above which lpm sorts
 	// nothing and serves fcfs (schedule_policy.py).
 	lpmFallbackQueue = 128
+	// ignoreEOSReserve is IGNORE_EOS_RESERVE_TOKENS: the free slots per
+	// request the ignore_eos admission check keeps back (schedule_policy.py).
+	ignoreEOSReserve = 1
+	// pageOverhead is the page (page_size 1) PrefillAdder charges each
+	// admitted request on top of its tokens.
+	pageOverhead = 1
 	// new_token_ratio tracker constants (environ.py defaults).
 	initNewTokenRatio       = 0.7
 	minNewTokenRatioScale   = 0.14
@@ -110,6 +137,18 @@ type Request struct {
 	// neither hits nor fills the cache.
 	InputIDs     []int
 	MaxNewTokens int
+	// StopAtEOS lets the request end before MaxNewTokens, at the
+	// end-of-sequence token (sampling_params.ignore_eos false). The zero
+	// value generates exactly MaxNewTokens, as ignore_eos does, and admits
+	// through SGLang's ignore_eos path when the radix cache is disabled.
+	StopAtEOS bool
+	// EOSAfter, with StopAtEOS, is the response's natural length in tokens
+	// (EOS included), e.g. a dataset's reference output; 0 draws it from
+	// the profile's natural_output distribution, seeded by the engine's
+	// seed and the ID.
+	EOSAfter int
+	// MinNewTokens keeps EOS from ending the response earlier.
+	MinNewTokens int
 	// Arrival is when the request reaches the scheduler on the engine's
 	// clock; Step does not admit it earlier.
 	Arrival time.Duration
@@ -132,6 +171,9 @@ type Output struct {
 	Generated    int
 	Finished     bool
 	FinishReason string
+	// Retractions is how many times the request was retracted so far
+	// (meta_info.num_retractions).
+	Retractions int
 	// CachedTokens are the prompt tokens served by the radix cache when the
 	// request was first admitted (meta_info.cached_tokens).
 	CachedTokens int
@@ -216,9 +258,15 @@ type EngineMetrics struct {
 	PrefillComputeTokens int64
 	PrefillCacheTokens   int64
 	DecodeTokens         int64
-	// RetractedRequests counts retractions (num_retracted_reqs is its
-	// last-batch gauge in SGLang; this is the running total).
-	RetractedRequests int64
+	// RetractedRequests counts retractions, RetractedInputTokens and
+	// RetractedOutputTokens the prompt and generated tokens they threw away
+	// (num_retracted_*_total).
+	RetractedRequests     int64
+	RetractedInputTokens  int64
+	RetractedOutputTokens int64
+	// NumRetractedReqs is the gauge num_retracted_reqs: retractions since
+	// the previous decode log, sampled (and restarted) at each decode log.
+	NumRetractedReqs int
 	// NewTokenRatio is the admission estimate's current ratio (s3.3).
 	NewTokenRatio float64
 }
@@ -226,9 +274,13 @@ type EngineMetrics struct {
 // reqState is a request inside the engine.
 type reqState struct {
 	Request
-	seq      int // Add order; makes synthetic output ids unique
-	maxNew   int
-	interval int
+	seq    int // Add order; makes synthetic output ids unique
+	maxNew int // max_new_tokens after clamping: what admission reserves for
+	// end is how many tokens the request generates: maxNew, or fewer when
+	// it stops at EOS.
+	end         int
+	interval    int
+	retractions int
 	// fill is the number of tokens this admission must hold KV for: the
 	// prompt plus what was generated before a retraction (recompute).
 	fill      int
@@ -275,6 +327,12 @@ type Engine struct {
 	chunked *reqState   // the one request part-way through a chunked prefill
 	private int         // KV slots held by requests outside the tree
 	added   int
+	seed    int64
+	natural NaturalOutput
+	// full is SGLang's batch_is_full latch: set when admission stops for
+	// want of a request slot or of KV tokens, it skips admission until the
+	// running batch shrinks (a request finishes or is retracted) or empties.
+	full bool
 
 	ratio, ratioInit, ratioMin float64
 
@@ -293,10 +351,18 @@ type Engine struct {
 	runCtx   int
 	runLeft  int
 
-	metrics      EngineMetrics
-	decodeSteps  int
-	windowStart  time.Duration
-	windowTokens int
+	// Scratch buffers admission reuses: the ignore_eos check's request
+	// states, this round's admitted requests, and (with DeferOutputs,
+	// whose Steps are valid only until the next) the chunks.
+	eosStates []eosState
+	admitted  []*reqState
+	chunkBuf  []Chunk
+
+	metrics         EngineMetrics
+	retractedWindow int // retractions since the last decode log
+	decodeSteps     int
+	windowStart     time.Duration
+	windowTokens    int
 }
 
 // NewEngine resolves cfg against the profile and returns an idle engine whose
@@ -306,13 +372,20 @@ func NewEngine(cfg EngineConfig, prof Profile, seed int64) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	model, err := NewStepModel(prof, StepConfig{TPSize: lim.TPSize, Overlap: lim.OverlapSchedule,
+		CUDAGraphMaxBS: lim.CUDAGraphMaxBS, AttentionBackend: lim.AttentionBackend})
+	if err != nil {
+		return nil, err
+	}
 	e := &Engine{
 		lim:   lim,
-		model: memoModel{StepModel: NewStepModel(prof.StepTime)},
+		model: memoModel{StepModel: model},
 		// The second PCG word is fixed so that the seed alone picks the stream.
-		rng:  rand.New(rand.NewPCG(uint64(seed), 0x5367_4c74_6573_7400)),
-		byID: make(map[string]*reqState),
-		idle: true,
+		rng:     rand.New(rand.NewPCG(uint64(seed), 0x5367_4c74_6573_7400)),
+		byID:    make(map[string]*reqState),
+		idle:    true,
+		seed:    seed,
+		natural: prof.NaturalOutput,
 	}
 	if !lim.DisableRadixCache {
 		e.tree = newRadixTree()
@@ -355,6 +428,22 @@ func resolveLimits(cfg EngineConfig, prof Profile) (Limits, error) {
 		return Limits{}, fmt.Errorf("schedule conservativeness must be positive, got %v", c)
 	}
 
+	lim.TPSize = cmpOr(cfg.TPSize, prof.TPSize)
+	if err := prof.checkTP(lim.TPSize); err != nil {
+		return Limits{}, err
+	}
+	lim.OverlapSchedule = prof.Runtime.OverlapSchedule.Value == 1 && !cfg.DisableOverlapSchedule
+	switch {
+	case cfg.CUDAGraphMaxBS < 0:
+		return Limits{}, fmt.Errorf("cuda graph max batch size must not be negative, got %d", cfg.CUDAGraphMaxBS)
+	case cfg.DisableCUDAGraph:
+		lim.CUDAGraphMaxBS = 0
+	default:
+		lim.CUDAGraphMaxBS = cmpOr(cfg.CUDAGraphMaxBS, int(prof.Runtime.CUDAGraphMaxBS.Value))
+	}
+
+	lim.AttentionBackend = cmp.Or(cfg.AttentionBackend, prof.Runtime.AttentionBackend)
+
 	modelCtx := int(prof.Model.ContextLength.Value)
 	lim.ContextLength = modelCtx
 	if cfg.ContextLength > 0 {
@@ -364,16 +453,19 @@ func resolveLimits(cfg EngineConfig, prof Profile) (Limits, error) {
 		lim.ContextLength = cfg.ContextLength
 	}
 
-	// The pool grows or shrinks by the memory a different fraction gives,
-	// divided by the KV bytes per token.
+	// The pool grows or shrinks by the memory a different fraction or TP
+	// size leaves next to one GPU's share of the weights.
 	lim.MemFractionStatic = prof.Capacity.MemFractionStatic.Value
-	pool := prof.Capacity.MaxTotalTokens.Value
 	if cfg.MemFractionStatic != 0 {
 		if cfg.MemFractionStatic < 0 || cfg.MemFractionStatic > 1 {
 			return Limits{}, fmt.Errorf("mem fraction static must be in (0, 1], got %v", cfg.MemFractionStatic)
 		}
-		pool += (cfg.MemFractionStatic - lim.MemFractionStatic) * prof.GPU.MemoryBytes.Value / prof.StepTime.KVBytesPerToken.Value
 		lim.MemFractionStatic = cfg.MemFractionStatic
+	}
+	pool := prof.poolTokens(lim.TPSize, lim.MemFractionStatic)
+	if pool < 16 {
+		return Limits{}, fmt.Errorf("the model's weights (%.1f GB per GPU at TP %d) leave no room for a KV pool in %.1f GB x mem fraction %v: raise --tp-size or the memory fraction",
+			prof.Model.ParamBytes.Value/float64(lim.TPSize)/1e9, lim.TPSize, prof.GPU.MemoryBytes.Value/1e9, lim.MemFractionStatic)
 	}
 	lim.MaxTotalTokens = int(pool)
 	if cfg.MaxTotalTokens > 0 {
@@ -386,10 +478,14 @@ func resolveLimits(cfg EngineConfig, prof Profile) (Limits, error) {
 	lim.MaxReqLen = min(lim.ContextLength-1, lim.MaxTotalTokens-1)
 	lim.MaxReqInputLen = lim.MaxReqLen - 5
 
-	// SGLang's max_prefill_tokens is raised to the context length so one
-	// full-length prompt always fits a batch (sglang-reference.md s1.3).
+	// The flag's docstring says the bound is raised to the context length;
+	// the scheduler's code does not raise it. It caps a batch's prompt
+	// tokens after the first request when chunking is off, and stops
+	// admission once spent (schedule_policy.py, PrefillAdder).
 	lim.MaxPrefillTokens = cmpOr(cfg.MaxPrefillTokens, defaultMaxPrefillTokens)
-	lim.MaxPrefillTokens = max(lim.MaxPrefillTokens, lim.ContextLength)
+	if lim.MaxPrefillTokens < 1 {
+		return Limits{}, fmt.Errorf("max prefill tokens must be positive, got %d", lim.MaxPrefillTokens)
+	}
 
 	switch {
 	case cfg.ChunkedPrefillSize < 0:
@@ -463,7 +559,14 @@ func (e *Engine) Add(req Request) error {
 		req.InputIDs = nil // nothing keys on them
 	}
 	e.added++
-	r := &reqState{Request: req, seq: e.added, maxNew: maxNew, interval: interval}
+	r := &reqState{Request: req, seq: e.added, maxNew: maxNew, end: maxNew, interval: interval}
+	if req.StopAtEOS {
+		natural := req.EOSAfter
+		if natural <= 0 {
+			natural = naturalLength(e.seed, req.ID, e.natural)
+		}
+		r.end = min(maxNew, max(natural, req.MinNewTokens, 1))
+	}
 	e.byID[req.ID] = r
 	e.enqueue(r)
 	return nil
@@ -493,6 +596,9 @@ func (e *Engine) Abort(id string) bool {
 	}
 	delete(e.byID, id)
 	e.release(r)
+	if !r.waiting {
+		e.full = false // the batch shrinks
+	}
 	switch {
 	case e.chunked == r:
 		e.chunked = nil
@@ -592,12 +698,12 @@ func (e *Engine) Usage() Usage {
 func (e *Engine) DeferOutputs() { e.deferOut = true }
 
 // flushDue reports whether the step starting at now must apply the pending
-// decode steps first: it may admit (a ready waiting request or a chunked
-// prefill), retract or abort (too few slots for a token each), or finish a
-// request.
+// decode steps first: it may admit (a chunked prefill, or a ready waiting
+// request while the batch_is_full latch is open), retract or abort (too few
+// slots for a token each), or finish a request.
 func (e *Engine) flushDue(now time.Duration) bool {
 	return e.chunked != nil ||
-		(len(e.waiting) > 0 && e.waiting[0].Arrival <= now) ||
+		(!e.full && len(e.waiting) > 0 && e.waiting[0].Arrival <= now) ||
 		e.free()+e.evictable() < len(e.running) ||
 		len(e.pend)+1 >= e.runLeft
 }
@@ -622,7 +728,7 @@ func (e *Engine) flush() {
 			r.generated += k
 			r.emitted = r.generated
 			e.outBuf = append(e.outBuf, Output{ID: r.ID, NewTokens: 1, Generated: r.generated,
-				CachedTokens: r.cached, Tag: r.Tag, At: e.pend[k-1], Times: e.pend})
+				CachedTokens: r.cached, Retractions: r.retractions, Tag: r.Tag, At: e.pend[k-1], Times: e.pend})
 		default:
 			for _, at := range e.pend {
 				r.kv++
@@ -655,6 +761,9 @@ func (e *Engine) Step(now time.Duration) Step {
 	}
 	if e.idle {
 		e.windowStart, e.windowTokens = now, 0
+	}
+	if len(e.running) == 0 && e.chunked == nil {
+		e.full = false // an empty running batch is a new, open one
 	}
 	if chunks, cached := e.admit(now); len(chunks) > 0 {
 		e.idle = false
@@ -701,100 +810,276 @@ func (e *Engine) orderReady(ready int) {
 	slices.SortStableFunc(e.waiting[:ready], func(a, b *reqState) int { return prefix[b] - prefix[a] })
 }
 
+// addResult is PrefillAdder's verdict on a request and the budget after it.
+type addResult int
+
+const (
+	addContinue addResult = iota // admitted; try the next request
+	addNoToken                   // KV budget exhausted: stop and set batch_is_full
+	addOther                     // another budget exhausted: stop
+)
+
+// adder is one round of SGLang's PrefillAdder. offset is what
+// rem_total_tokens subtracts from free plus evictable slots (running
+// requests' expected output and this round's admissions); curOffset is
+// what cur_rem_tokens subtracts (this round's prompt tokens only).
+type adder struct {
+	e                  *Engine
+	chunking           bool
+	remChunk, remInput int
+	offset             float64
+	curOffset          int
+	chunks             []Chunk
+	admitted           []*reqState // this round's requests, the continuing chunked one included
+	cached             int
+}
+
+func (a *adder) remTotal() float64 { return float64(a.e.free()+a.e.evictable()) - a.offset }
+func (a *adder) curRem() int       { return a.e.free() + a.e.evictable() - a.curOffset }
+
+// charge bills n prompt tokens of one request, reserving out output tokens
+// and page extra slots against the KV budget.
+func (a *adder) charge(n, out, page int) {
+	a.offset += float64(n + out + page)
+	a.curOffset += n + page
+	a.remInput -= n
+	if a.chunking {
+		a.remChunk -= n
+	}
+}
+
+// state is budget_state: what stops admission after a request was added.
+func (a *adder) state() addResult {
+	switch {
+	case a.remTotal() <= 0:
+		return addNoToken
+	case a.remInput <= 0 || (a.chunking && a.remChunk <= 0):
+		return addOther
+	}
+	return addContinue
+}
+
 // admit builds the next prefill batch with SGLang's PrefillAdder budgets:
 // the unfinished chunked request first, then waiting requests in policy
 // order until the slot, input, chunk or KV budget runs out. The first
-// request that does not fit stops admission (no skipping ahead). It returns
-// the chunks and the cache-hit tokens of the newly admitted requests.
+// request that does not fit stops admission (no skipping ahead); running
+// out of slots or KV tokens also closes the batch_is_full latch, which
+// skips admission until the running batch shrinks. It returns the chunks
+// and the cache-hit tokens of the newly admitted requests.
 //
 // The KV budget is SGLang's rem_total_tokens: free plus evictable cache,
 // less each running request's remaining output (clipped at 4096) times
 // new_token_ratio, less each newly admitted request's uncached input plus
 // its whole clipped output (a request chunked this round reserves only its
-// chunk until its last chunk).
+// chunk until its last chunk). A request that ignores EOS while the radix
+// cache is disabled is checked instead by add_one_req_ignore_eos's
+// simulation of the batch decoding to its end (admitIgnoreEOS).
 func (e *Engine) admit(now time.Duration) ([]Chunk, int) {
 	ready := 0
 	for ready < len(e.waiting) && e.waiting[ready].Arrival <= now {
 		ready++
 	}
-	if e.chunked == nil && ready == 0 {
+	if e.chunked == nil && (e.full || ready == 0) {
 		return nil, 0
 	}
-	chunking := e.lim.ChunkedPrefillSize > 0
-	remChunk := e.lim.ChunkedPrefillSize
-	remInput := e.lim.MaxPrefillTokens
-	offset := 0.0
-	for _, r := range e.running {
-		offset += float64(min(r.maxNew-r.generated, clipMaxNewTokens)) * e.ratio
+	if e.chunked == nil && len(e.running) >= e.lim.MaxRunningRequests {
+		e.full = true
+		return nil, 0
 	}
-	remTotal := func() float64 { return float64(e.free()+e.evictable()) - offset }
-
-	var chunks []Chunk
+	a := &adder{e: e, chunking: e.lim.ChunkedPrefillSize > 0, remChunk: e.lim.ChunkedPrefillSize, remInput: e.lim.MaxPrefillTokens,
+		admitted: e.admitted[:0]}
+	if e.deferOut {
+		a.chunks = e.chunkBuf[:0]
+	}
+	defer func() {
+		e.admitted = a.admitted
+		if e.deferOut {
+			e.chunkBuf = a.chunks
+		}
+	}()
+	for _, r := range e.running {
+		a.offset += float64(min(r.maxNew-r.generated, clipMaxNewTokens)) * e.ratio
+	}
 	if r := e.chunked; r != nil {
 		n := r.fill - r.prefilled
-		if chunking {
-			n = min(n, remChunk)
-			remChunk -= n
+		out := 0
+		if a.chunking {
+			n = min(n, a.remChunk)
 		}
-		remInput -= n
-		offset += float64(n)
 		if r.prefilled+n == r.fill {
-			offset += float64(min(r.maxNew-r.generated, clipMaxNewTokens))
+			out = min(r.maxNew, clipMaxNewTokens)
 		}
-		chunks = append(chunks, Chunk{ID: r.ID, Offset: r.prefilled, Tokens: n})
+		a.charge(n, out, 0)
+		a.chunks = append(a.chunks, Chunk{ID: r.ID, Offset: r.prefilled, Tokens: n})
+		a.admitted = append(a.admitted, r)
 	}
 
 	e.orderReady(ready)
-	admitted, cached := 0, 0
+	taken := 0
 	for _, r := range e.waiting[:ready] {
-		if len(e.running)+len(chunks) >= e.lim.MaxRunningRequests ||
-			remInput <= 0 || (chunking && remChunk <= 0) {
+		if len(e.running)+len(a.chunks) >= e.lim.MaxRunningRequests {
+			e.full = true
 			break
 		}
 		r.fill = r.InputTokens + r.generated
-		node, prefix := e.prefixOf(r)
-		extend := r.fill - prefix
-		out := min(r.maxNew-r.generated, clipMaxNewTokens)
-		// The prefix is pinned before the check, as SGLang's _lock_node:
-		// pinned tokens are no longer evictable.
-		locked := node != nil && prefix > 0
-		if locked {
-			e.tree.lock(node)
+		var res addResult
+		var added bool
+		if !r.StopAtEOS && e.tree == nil {
+			res, added = a.addIgnoreEOS(r)
+		} else {
+			res, added = a.addOne(r)
 		}
-		if float64(extend+out) >= remTotal() || (extend >= remInput && len(chunks) > 0) {
-			if locked {
-				e.tree.unlock(node)
-			}
+		if added {
+			taken++
+		}
+		if res == addNoToken {
+			e.full = true
+		}
+		if res != addContinue || (added && e.chunkedThisRound(a, r)) {
 			break
 		}
-		n := extend
-		if chunking && n > remChunk {
-			n = remChunk
-			offset += float64(n)
-		} else {
-			offset += float64(extend + out)
-		}
-		remInput -= n
-		if chunking {
-			remChunk -= n
-		}
+	}
+	e.waiting = slices.Delete(e.waiting, 0, taken)
+	return a.chunks, a.cached
+}
+
+// chunkedThisRound reports whether r was admitted with only part of its
+// prompt: the chunk budget is spent.
+func (e *Engine) chunkedThisRound(a *adder, r *reqState) bool {
+	c := a.chunks[len(a.chunks)-1]
+	return c.ID == r.ID && c.Offset+c.Tokens < r.fill
+}
+
+// take records r as admitted with a chunk of n tokens after its prefix.
+func (a *adder) take(r *reqState, node *radixNode, prefix, n int) {
+	if node != nil && prefix > 0 {
+		r.node = node
+	}
+	r.prefilled = prefix
+	r.waiting = false
+	if !r.admitted {
+		r.admitted, r.cached = true, prefix
+	}
+	a.cached += prefix
+	a.chunks = append(a.chunks, Chunk{ID: r.ID, Offset: prefix, Tokens: n})
+	a.admitted = append(a.admitted, r)
+}
+
+// addOne is PrefillAdder.add_one_req: the request's uncached prompt plus
+// its remaining output (clipped) and a page must be below rem_total_tokens;
+// without chunking a request after the first must also fit the input
+// budget; with chunking a prompt longer than the chunk budget is cut.
+func (a *adder) addOne(r *reqState) (addResult, bool) {
+	e := a.e
+	node, prefix := e.prefixOf(r)
+	extend := r.fill - prefix
+	total := extend + min(r.maxNew-r.generated, clipMaxNewTokens) + pageOverhead
+	// The prefix is pinned before the check, as SGLang's _lock_node:
+	// pinned tokens are no longer evictable.
+	locked := node != nil && prefix > 0
+	if locked {
+		e.tree.lock(node)
+	}
+	unlock := func() {
 		if locked {
-			r.node = node
-		}
-		r.prefilled = prefix
-		r.waiting = false
-		if !r.admitted {
-			r.admitted, r.cached = true, prefix
-		}
-		cached += prefix
-		chunks = append(chunks, Chunk{ID: r.ID, Offset: prefix, Tokens: n})
-		admitted++
-		if n < extend {
-			break // the chunk budget is spent
+			e.tree.unlock(node)
 		}
 	}
-	e.waiting = slices.Delete(e.waiting, 0, admitted)
-	return chunks, cached
+	switch {
+	case float64(total) >= a.remTotal():
+		unlock()
+		return addNoToken, false
+	case !a.chunking && len(a.chunks) > 0 && extend >= a.remInput:
+		unlock()
+		return addOther, false
+	}
+	if a.chunking && extend > a.remChunk {
+		if a.remChunk <= 0 {
+			unlock()
+			return addOther, false
+		}
+		n := a.remChunk
+		a.charge(n, 0, pageOverhead)
+		a.take(r, node, prefix, n)
+		return a.state(), true
+	}
+	a.charge(extend, min(r.maxNew, clipMaxNewTokens), pageOverhead)
+	a.take(r, node, prefix, extend)
+	return a.state(), true
+}
+
+// addIgnoreEOS is PrefillAdder.add_one_req_ignore_eos, SGLang's path for a
+// request that ignores EOS while the radix cache is disabled (how
+// bench_serving runs with --disable-radix-cache). Its prompt must fit
+// cur_rem_tokens (free slots less this round's prompts), and then the
+// batch is played forward: running, admitted and candidate requests sorted
+// by the tokens they have left (all of max_new_tokens for those ignoring
+// EOS, max_new_tokens × new_token_ratio for the others), each in turn must
+// find a free slot per remaining request for all its tokens, counting the
+// slots of those that finished before it. rem_total_tokens is only checked
+// afterwards, as the budget state.
+func (a *adder) addIgnoreEOS(r *reqState) (addResult, bool) {
+	e := a.e
+	extend := r.fill
+	paged := extend + pageOverhead
+	if paged > min(a.curRem(), int(math.Floor(a.remTotal()))) {
+		return addNoToken, false
+	}
+	states := e.eosStates[:0]
+	add := func(x *reqState) {
+		ratio := e.ratio
+		if !x.StopAtEOS {
+			ratio = 1
+		}
+		left := float64(x.maxNew)*ratio - float64(x.generated)
+		if left > 0 {
+			states = append(states, eosState{left, float64(x.InputTokens + x.generated)})
+		}
+	}
+	add(r)
+	for _, x := range e.running {
+		add(x)
+	}
+	for _, x := range a.admitted {
+		add(x)
+	}
+	e.eosStates = states
+	slices.SortStableFunc(states, func(x, y eosState) int { return cmpFloat(x.left, y.left) })
+	rem := float64(a.curRem() - paged)
+	freed := 0.0
+	for i, s := range states {
+		bs := float64(len(states) - i)
+		if rem+freed-s.left*bs <= ignoreEOSReserve*bs {
+			return addNoToken, false
+		}
+		freed += s.occupied
+	}
+	if !a.chunking || extend <= a.remChunk {
+		a.charge(extend, min(r.maxNew, clipMaxNewTokens), pageOverhead)
+		a.take(r, nil, 0, extend)
+		return a.state(), true
+	}
+	if a.remChunk <= 0 {
+		return addOther, false
+	}
+	n := a.remChunk
+	a.charge(n, 0, pageOverhead)
+	a.take(r, nil, 0, n)
+	return a.state(), true
+}
+
+// eosState is a request as add_one_req_ignore_eos sees it: the tokens it
+// has left to generate and the slots it holds.
+type eosState struct{ left, occupied float64 }
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 func (e *Engine) prefill(now time.Duration, chunks []Chunk, cached int) Step {
@@ -835,14 +1120,16 @@ func (e *Engine) prefill(now time.Duration, chunks []Chunk, cached int) Step {
 			continue
 		}
 		// The step that completes the fill samples the next token.
-		if r.generated < r.maxNew {
+		if r.generated < r.end {
 			r.generated++
 		}
 		if out, ok := e.progress(r, end); ok {
 			st.Outputs = append(st.Outputs, out)
 		}
-		if r.generated < r.maxNew {
+		if r.generated < r.end {
 			e.running = append(e.running, r)
+		} else {
+			e.full = false // the prefill batch shrank before joining the running one
 		}
 	}
 	return st
@@ -853,8 +1140,8 @@ func (e *Engine) prefill(now time.Duration, chunks []Chunk, cached int) Step {
 // request a token, requests are retracted, fewest generated tokens first
 // and then longest prompt, until the rest can decode retractDecodeSteps
 // steps each, keeping at least one. Retracted requests free their KV
-// uncached and wait to be recomputed.
-func (e *Engine) retract() {
+// uncached and go to the back of the waiting queue, to be recomputed.
+func (e *Engine) retract(now time.Duration) {
 	if e.free()+e.evictable() >= len(e.running) {
 		return
 	}
@@ -866,6 +1153,7 @@ func (e *Engine) retract() {
 		return b.InputTokens - a.InputTokens
 	})
 	gone := map[*reqState]bool{}
+	var back []*reqState
 	for _, r := range order[:len(order)-1] {
 		if e.free()+e.evictable() >= (len(order)-len(gone))*retractDecodeSteps {
 			break
@@ -874,10 +1162,23 @@ func (e *Engine) retract() {
 		e.release(r)
 		r.prefilled = 0
 		r.fill = 0
-		e.enqueue(r)
+		r.waiting = true
+		r.retractions++
+		back = append(back, r)
 		e.metrics.RetractedRequests++
+		e.metrics.RetractedInputTokens += int64(r.InputTokens)
+		e.metrics.RetractedOutputTokens += int64(r.generated)
+		e.retractedWindow++
 	}
+	// waiting_queue.extend(retracted): behind every request that has
+	// arrived, ahead of those the engine holds for later arrival times.
+	at := 0
+	for at < len(e.waiting) && e.waiting[at].Arrival <= now {
+		at++
+	}
+	e.waiting = slices.Insert(e.waiting, at, back...)
 	e.running = slices.DeleteFunc(e.running, func(r *reqState) bool { return gone[r] })
+	e.full = false
 	gen, maxNew := 0, 0
 	for _, r := range e.running {
 		gen += r.generated
@@ -889,7 +1190,7 @@ func (e *Engine) retract() {
 
 func (e *Engine) decode(now time.Duration) Step {
 	retracted := e.metrics.RetractedRequests
-	e.retract()
+	e.retract(now)
 	if e.metrics.RetractedRequests == retracted {
 		e.ratio = max(e.ratioMin, e.ratio-(e.ratioInit-e.ratioMin)/newTokenRatioDecaySteps)
 		e.metrics.NewTokenRatio = e.ratio
@@ -906,7 +1207,7 @@ func (e *Engine) decode(now time.Duration) Step {
 		e.runLeft = math.MaxInt
 		for _, r := range e.running {
 			shape.DecodeContext += r.InputTokens + r.generated
-			e.runLeft = min(e.runLeft, r.maxNew-r.generated)
+			e.runLeft = min(e.runLeft, r.end-r.generated)
 		}
 	}
 	end := now + e.model.Sample(shape, e.rng)
@@ -926,6 +1227,7 @@ func (e *Engine) decode(now time.Duration) Step {
 		outs = make([]Output, 0, len(e.running))
 	}
 	if len(e.pend) == 0 {
+		before := len(e.running)
 		e.running = slices.DeleteFunc(e.running, func(r *reqState) bool {
 			r.kv++
 			e.private++
@@ -933,8 +1235,11 @@ func (e *Engine) decode(now time.Duration) Step {
 			if out, ok := e.progress(r, end); ok {
 				outs = append(outs, out)
 			}
-			return r.generated >= r.maxNew
+			return r.generated >= r.end
 		})
+		if len(e.running) < before {
+			e.full = false
+		}
 		if e.deferOut {
 			e.outBuf = outs
 		}
@@ -949,6 +1254,10 @@ func (e *Engine) decode(now time.Duration) Step {
 			tput = float64(e.windowTokens) / d.Seconds()
 		}
 		e.sampleGauges(tput)
+		// A decode log reports no prefill batch's hit rate, and the
+		// retractions since the previous one (log_decode_stats).
+		e.metrics.CacheHitRate = 0
+		e.metrics.NumRetractedReqs, e.retractedWindow = e.retractedWindow, 0
 		e.windowStart, e.windowTokens = end, 0
 	}
 	return Step{Kind: StepDecode, Start: now, End: end, Shape: shape, Outputs: outs}
@@ -966,9 +1275,10 @@ func (e *Engine) abortRunning(now time.Duration) Step {
 		e.release(r)
 		delete(e.byID, r.ID)
 		st.Outputs = append(st.Outputs, Output{ID: r.ID, Generated: r.generated, NewTokens: r.generated - r.emitted,
-			Finished: true, FinishReason: api.FinishAbort, CachedTokens: r.cached, Tag: r.Tag, At: st.End})
+			Finished: true, FinishReason: api.FinishAbort, CachedTokens: r.cached, Retractions: r.retractions, Tag: r.Tag, At: st.End})
 	}
 	e.running = nil
+	e.full = false
 	return st
 }
 
@@ -977,7 +1287,7 @@ func (e *Engine) abortRunning(now time.Duration) Step {
 // interval-th after it (tokens 1, k+1, 2k+1, ...), and every request's finish.
 // A finished request's prompt and output KV goes into the radix cache.
 func (e *Engine) progress(r *reqState, at time.Duration) (Output, bool) {
-	finished := r.generated >= r.maxNew
+	finished := r.generated >= r.end
 	if finished {
 		// The last sampled token has no KV yet.
 		e.cacheKV(r, r.InputTokens+max(r.generated-1, 0), true)
@@ -987,9 +1297,14 @@ func (e *Engine) progress(r *reqState, at time.Duration) (Output, bool) {
 	if !emit {
 		return Output{}, false
 	}
-	out := Output{ID: r.ID, NewTokens: r.generated - r.emitted, Generated: r.generated, Finished: finished, CachedTokens: r.cached, Tag: r.Tag, At: at}
+	out := Output{ID: r.ID, NewTokens: r.generated - r.emitted, Generated: r.generated, Finished: finished,
+		CachedTokens: r.cached, Retractions: r.retractions, Tag: r.Tag, At: at}
 	if finished {
+		// SGLang checks the length limit before the stop token.
 		out.FinishReason = api.FinishLength
+		if r.end < r.maxNew {
+			out.FinishReason = api.FinishStop
+		}
 	}
 	r.emitted = r.generated
 	return out, true
@@ -1003,4 +1318,18 @@ func (e *Engine) sampleGauges(genThroughput float64) {
 	// SGLang rounds token_usage to two decimals.
 	e.metrics.TokenUsage = round2(float64(u.UsedTokens) / float64(e.lim.MaxTotalTokens))
 	e.metrics.GenThroughput = genThroughput
+}
+
+// naturalLength draws a response's natural length, EOS included, from the
+// lognormal dist, seeded by the engine's seed and the request ID so a
+// request's length does not depend on what else the engine serves.
+func naturalLength(seed int64, id string, dist NaturalOutput) int {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	x := splitmix64(h.Sum64() ^ splitmix64(uint64(seed)^0x4e61_7475_7261_6c00))
+	// Box-Muller from two 53-bit uniforms in (0, 1].
+	u1 := (float64(x>>11) + 1) / (1 << 53)
+	u2 := float64(splitmix64(x)>>11) / (1 << 53)
+	z := math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
+	return max(1, int(math.Round(dist.MedianTokens.Value*math.Exp(dist.Sigma.Value*z))))
 }

@@ -123,14 +123,14 @@ func TestEngine_RetractsFewestGeneratedThenLongestInputKeepingOne(t *testing.T) 
 	}
 	held := 0
 	for i, s := range specs {
-		r := &reqState{Request: Request{ID: s.id, InputTokens: s.in}, seq: i, maxNew: 500, generated: s.gen, kv: s.in + s.gen - 1}
+		r := &reqState{Request: Request{ID: s.id, InputTokens: s.in}, seq: i, maxNew: 500, end: 500, generated: s.gen, kv: s.in + s.gen - 1}
 		r.fill, r.prefilled = s.in, s.in
 		e.byID[s.id] = r
 		e.running = append(e.running, r)
 		held += r.kv
 	}
 	e.private = held + (1000 - held - 2) // 2 slots free, 4 requests to decode
-	e.retract()
+	e.retract(0)
 	var kept []string
 	for _, r := range e.running {
 		kept = append(kept, r.ID)
@@ -158,16 +158,25 @@ func TestEngine_RetractsFewestGeneratedThenLongestInputKeepingOne(t *testing.T) 
 
 func TestEngine_TightPoolWithCacheNeverOvercommitsAndFinishesEachOnce(t *testing.T) {
 	prof := mustProfile(t, "llama-3.1-8b-h100")
-	for _, cfg := range []EngineConfig{
-		{MaxTotalTokens: 4000, ChunkedPrefillSize: 256},
-		{MaxTotalTokens: 4000, ChunkedPrefillSize: 256, SchedulePolicy: "lpm"},
-		{MaxTotalTokens: 4000, DisableRadixCache: true},
+	// Without the cache, requests that ignore EOS take the ignore_eos
+	// admission path, which never overcommits and so never retracts; the
+	// third case lets them stop at EOS (exactly at max_new_tokens) to
+	// exercise retraction without the cache.
+	for _, tc := range []struct {
+		cfg EngineConfig
+		eos bool
+	}{
+		{EngineConfig{MaxTotalTokens: 4000, ChunkedPrefillSize: 256}, false},
+		{EngineConfig{MaxTotalTokens: 4000, ChunkedPrefillSize: 256, SchedulePolicy: "lpm"}, false},
+		{EngineConfig{MaxTotalTokens: 4000, DisableRadixCache: true}, true},
 	} {
+		cfg := tc.cfg
 		t.Run(fmt.Sprintf("%+v", cfg), func(t *testing.T) {
 			e := mustEngine(t, cfg, prof, 3)
 			rng := rand.New(rand.NewPCG(7, 7))
 			reqs := workload(300, 50, 600, 400, 11)
 			for i := range reqs {
+				reqs[i].StopAtEOS, reqs[i].EOSAfter = tc.eos, reqs[i].MaxNewTokens
 				// Four shared 200-token prefixes plus a unique tail.
 				p := rng.IntN(4)
 				reqs[i].InputIDs = append(seqIDs(p*10_000, 200), seqIDs(100_000+i*1000, reqs[i].InputTokens)...)

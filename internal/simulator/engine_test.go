@@ -323,8 +323,8 @@ func TestNewEngine_ResolvesSGLangDefaults(t *testing.T) {
 		{"auto max_running_requests floor", "llama-3.1-8b-h100", EngineConfig{}, func(l Limits) string {
 			return want(l.MaxRunningRequests, 2048) // 440000/131072*512 = 1718, raised to 2048
 		}},
-		{"auto max_running_requests ceiling", "llama-2-7b-a100", EngineConfig{}, func(l Limits) string {
-			return want(l.MaxRunningRequests, 4096) // 115000/4096*512 = 14375, cut to 4096
+		{"auto max_running_requests ceiling", "llama-3.1-8b-h100", EngineConfig{ContextLength: 4096}, func(l Limits) string {
+			return want(l.MaxRunningRequests, 4096) // 440000/4096*512 = 55000, cut to 4096
 		}},
 		{"max_running_requests capped at half the pool", "llama-3.1-8b-h100", EngineConfig{MaxRunningRequests: 500, MaxTotalTokens: 600}, func(l Limits) string {
 			return want(l.MaxRunningRequests, 300)
@@ -342,7 +342,7 @@ func TestNewEngine_ResolvesSGLangDefaults(t *testing.T) {
 			// 0.025 x 80 GiB / 128 KiB = 16384 more tokens.
 			return want(l.MaxTotalTokens, 456_384)
 		}},
-		{"request limits follow context and pool", "llama-2-7b-h100", EngineConfig{}, func(l Limits) string {
+		{"request limits follow context and pool", "llama-3.1-8b-h100", EngineConfig{ContextLength: 4096}, func(l Limits) string {
 			return want(l.MaxReqLen, 4095) + want(l.MaxReqInputLen, 4090) + want(l.MaxPrefillTokens, 16384)
 		}},
 	}

@@ -74,6 +74,20 @@ func NewGPUModel(p Profile) GPUModel {
 	return m
 }
 
+// Group returns the model of the tp GPUs a tensor-parallel server runs on,
+// as one simulated device: their memory and power add up, and the name
+// says how many there are. The weights are the whole model's either way.
+func (m GPUModel) Group(tp int) GPUModel {
+	if tp <= 1 {
+		return m
+	}
+	m.Name = fmt.Sprintf("%d × %s", tp, m.Name)
+	m.MemoryTotalBytes *= float64(tp)
+	m.IdleWatts *= float64(tp)
+	m.TDPWatts *= float64(tp)
+	return m
+}
+
 // Power returns the modelled power in watts of a GPU busy the given
 // fraction (0..1) of an interval. Meaningless when NoPower is set.
 func (m GPUModel) Power(busyFraction float64) float64 {

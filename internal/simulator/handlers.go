@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sgltest/sgltest/internal/api"
 )
@@ -61,15 +63,38 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(body)
 }
 
-// handleHealth answers 503 with an empty body until the server is ready,
-// then 200. Real SGLang also runs a one-token generation per check when idle;
-// the simulator answers at once.
-func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+// Health checks as SGLang runs them (sglang-reference.md s2.1): a check
+// waits in steps of defaultHealthPoll (Config.HealthPoll) for any output to
+// reach the front end after it began, up to healthTimeout.
+const (
+	defaultHealthPoll = time.Second
+	healthTimeout     = 20 * time.Second
+)
+
+// handleHealth answers 503 with an empty body until the server is ready.
+// Then, as SGLang's /health and /health_generate, it submits a one-token
+// generation (input_ids [0]; the scheduler answers it at once without
+// running it while requests are running), checks once a second whether any
+// output has reached the front end since the check began, and answers 200
+// when one has, or 503 after 20 s.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if !s.ready.Load() {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
-	w.WriteHeader(http.StatusOK)
+	tic := s.clock.Now()
+	s.driver.submitHealth("HEALTH_CHECK_"+s.newRID(), tic)
+	poll := cmp.Or(s.cfg.HealthPoll, defaultHealthPoll)
+	for at := tic + poll; at <= tic+healthTimeout; at += poll {
+		if s.clock.SleepUntil(r.Context(), at) != nil {
+			return
+		}
+		if time.Duration(s.driver.lastOutput.Load()) > tic {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusServiceUnavailable)
 }
 
 func (s *Server) handleModelInfo(w http.ResponseWriter, _ *http.Request) {
@@ -77,7 +102,7 @@ func (s *Server) handleModelInfo(w http.ResponseWriter, _ *http.Request) {
 		ModelPath:     s.cfg.ModelPath,
 		TokenizerPath: s.cfg.ModelPath,
 		IsGeneration:  true,
-		WeightVersion: "default",
+		WeightVersion: weightVersion,
 		ModelType:     s.prof.Model.ModelType,
 		Architectures: s.prof.Model.Architectures,
 	})
@@ -163,7 +188,12 @@ func (s *Server) handleServerInfo(w http.ResponseWriter, _ *http.Request) {
 		MaxQueuedRequests        *int    `json:"max_queued_requests"`
 		DisableRadixCache        bool    `json:"disable_radix_cache"`
 		ScheduleConservativeness float64 `json:"schedule_conservativeness"`
-	}{info, s.cfg.EnableCacheReport, optional(s.cfg.MaxQueuedRequests), s.lim.DisableRadixCache, s.lim.ScheduleConservativeness})
+		DisableOverlapSchedule   bool    `json:"disable_overlap_schedule"`
+		DisableCUDAGraph         bool    `json:"disable_cuda_graph"`
+		CUDAGraphMaxBS           int     `json:"cuda_graph_max_bs"`
+		AttentionBackend         string  `json:"attention_backend"`
+	}{info, s.cfg.EnableCacheReport, optional(s.cfg.MaxQueuedRequests), s.lim.DisableRadixCache, s.lim.ScheduleConservativeness,
+		!s.lim.OverlapSchedule, s.cfg.DisableCUDAGraph, s.lim.CUDAGraphMaxBS, s.lim.AttentionBackend})
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
@@ -186,8 +216,14 @@ type generateBody struct {
 
 // valueError is what SGLang raises as ValueError in its tokenizer manager:
 // 400 {"error":{"message":...}} for a plain request, an in-stream error
-// event for a streamed one.
-type valueError struct{ msg string }
+// event for a streamed one. With crash set it stands for another exception,
+// which /generate does not catch: a plain request gets Starlette's 500
+// "Internal Server Error", a streamed one a 200 stream cut off without
+// [DONE].
+type valueError struct {
+	msg   string
+	crash bool
+}
 
 func (e *valueError) Error() string { return e.msg }
 
@@ -244,7 +280,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	gen := newTokenGen(s.cfg.RandomSeed, req.ID, int(s.prof.Model.VocabSize.Value))
 	sent := 0 // tokens in earlier chunks
 	respond := func(state streamState) api.GenerateResponse {
-		gen.extend(state.generated)
+		s.extendOutput(gen, state)
 		resp := api.GenerateResponse{
 			Text:      gen.text.String(),
 			OutputIDs: gen.ids[:state.generated],
@@ -253,6 +289,8 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 				PromptTokens:     req.InputTokens,
 				CompletionTokens: state.generated,
 				CachedTokens:     state.cachedTokens,
+				WeightVersion:    weightVersion,
+				NumRetractions:   state.retractions,
 			},
 		}
 		if sse != nil && s.cfg.IncrementalStreamingOutput {
@@ -260,6 +298,9 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		}
 		if state.finished {
 			resp.MetaInfo.FinishReason = &api.FinishReason{Type: state.finishReason, Length: state.generated}
+			if state.finishReason == api.FinishStop {
+				resp.MetaInfo.FinishReason = &api.FinishReason{Type: api.FinishStop, Matched: s.tok.eos}
+			}
 			e2e := (s.clock.Now() - received).Seconds()
 			resp.MetaInfo.E2ELatency = &e2e
 		}
@@ -321,6 +362,20 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// weightVersion is what meta_info and /model_info report without
+// --weight-version: SGLang's default.
+const weightVersion = "default"
+
+// extendOutput grows gen to state's tokens; a response that stopped at EOS
+// ends with the EOS token, whose text is empty.
+func (s *Server) extendOutput(gen *tokenGen, state streamState) {
+	if state.finished && state.finishReason == api.FinishStop {
+		gen.endWithEOS(state.generated, s.tok.eos)
+		return
+	}
+	gen.extend(state.generated)
+}
+
 // abortResponse is the ErrorResponse SGLang returns for a scheduler abort
 // of a plain request; its type is the status code.
 func abortResponse(e *abortError) api.ErrorResponse {
@@ -328,6 +383,15 @@ func abortResponse(e *abortError) api.ErrorResponse {
 }
 
 func (s *Server) writeValueError(w http.ResponseWriter, sse *sseWriter, e *valueError) {
+	if e.crash {
+		if sse != nil {
+			panic(http.ErrAbortHandler) // net/http closes the connection mid-stream
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, "Internal Server Error")
+		return
+	}
 	if sse == nil {
 		writeJSON(w, http.StatusBadRequest, api.StreamError{Error: api.ErrorDetail{Message: e.msg}})
 		return
@@ -355,7 +419,8 @@ func (s *Server) parseGenerate(b generateBody) (Request, *valueError) {
 		if err := json.Unmarshal(b.Text, &text); err != nil {
 			return Request{}, valueErrorf("text must be one string: batch requests are not simulated")
 		}
-		input = textTokens(text)
+		ids = s.tok.prompt(text)
+		input = len(ids)
 	} else {
 		if err := json.Unmarshal(b.InputIDs, &ids); err != nil {
 			return Request{}, valueErrorf("input_ids must be one list of token ids: batch requests are not simulated")
@@ -376,7 +441,7 @@ func (s *Server) parseGenerate(b generateBody) (Request, *valueError) {
 	if verr != nil {
 		return Request{}, verr
 	}
-	if verr := s.checkLimits(input, sp, maxNew); verr != nil {
+	if verr := s.checkLimits(input, sp.SamplingParams, maxNew); verr != nil {
 		return Request{}, verr
 	}
 	rid := ""
@@ -384,8 +449,6 @@ func (s *Server) parseGenerate(b generateBody) (Request, *valueError) {
 		rid = *b.RID
 	}
 	req := s.newRequest(rid, input, maxNew, sp, b.Stream)
-	// Token ids let the radix cache match the prompt; a text prompt has
-	// none (there is no tokenizer) and is never cached.
 	req.InputIDs = ids
 	return req, nil
 }
@@ -421,7 +484,10 @@ func (s *Server) checkLimits(input int, sp api.SamplingParams, maxNew int) *valu
 }
 
 // newRequest builds the engine request, naming it rid or a fresh id.
-func (s *Server) newRequest(rid string, input, maxNew int, sp api.SamplingParams, stream bool) Request {
+// Without ignore_eos it may stop at EOS: at the length custom_params'
+// sgltest_eos_after gives (a dataset's reference output), or at one drawn
+// from the profile.
+func (s *Server) newRequest(rid string, input, maxNew int, sp samplingParams, stream bool) Request {
 	if rid == "" {
 		rid = s.newRID()
 	}
@@ -429,7 +495,12 @@ func (s *Server) newRequest(rid string, input, maxNew int, sp api.SamplingParams
 	if sp.StreamInterval != nil {
 		interval = *sp.StreamInterval
 	}
-	return Request{ID: rid, InputTokens: input, MaxNewTokens: maxNew, Stream: stream, StreamInterval: interval}
+	req := Request{ID: rid, InputTokens: input, MaxNewTokens: maxNew, Stream: stream, StreamInterval: interval,
+		StopAtEOS: !sp.IgnoreEOS, EOSAfter: sp.eosAfter}
+	if sp.MinNewTokens != nil {
+		req.MinNewTokens = *sp.MinNewTokens
+	}
+	return req
 }
 
 func present(raw json.RawMessage) bool {
@@ -455,11 +526,47 @@ var samplingKeys = func() map[string]bool {
 	return keys
 }()
 
+// samplingParams are the sampling parameters the simulator reads: SGLang's,
+// and from custom_params the response's natural length.
+type samplingParams struct {
+	api.SamplingParams
+	// eosAfter is custom_params' sgltest_eos_after: without ignore_eos,
+	// the response stops at EOS after this many tokens (a dataset's
+	// reference output length); 0 draws the length from the profile.
+	eosAfter int
+}
+
+// eosAfterKey is the custom_params key that sets a response's natural
+// length. Real SGLang keeps custom_params for custom logit processors and
+// ignores keys none reads, so a client may send it to either.
+const eosAfterKey = "sgltest_eos_after"
+
+// parseCustomParams reads eosAfterKey from a custom_params object.
+func parseCustomParams(raw json.RawMessage) (int, *valueError) {
+	if !present(raw) {
+		return 0, nil
+	}
+	var params map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &params); err != nil {
+		return 0, valueErrorf("custom_params must be an object: %v", err)
+	}
+	v, ok := params[eosAfterKey]
+	if !ok {
+		return 0, nil
+	}
+	var n int
+	if err := json.Unmarshal(v, &n); err != nil || n < 1 {
+		return 0, valueErrorf("custom_params.%s must be a positive integer, got %s", eosAfterKey, v)
+	}
+	return n, nil
+}
+
 // parseSamplingParams decodes sampling_params and returns them with the
 // effective max_new_tokens: the default when absent, -1 (unbounded, clamped
-// later by the engine) when null.
-func parseSamplingParams(raw json.RawMessage) (api.SamplingParams, int, *valueError) {
-	var sp api.SamplingParams
+// later by the engine) when null. An unknown key is the TypeError SGLang's
+// SamplingParams(**params) raises, which /generate does not catch.
+func parseSamplingParams(raw json.RawMessage) (samplingParams, int, *valueError) {
+	var sp samplingParams
 	if !present(raw) {
 		return sp, api.DefaultMaxNewTokens, nil
 	}
@@ -475,7 +582,11 @@ func parseSamplingParams(raw json.RawMessage) (api.SamplingParams, int, *valueEr
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return sp, 0, valueErrorf("Unexpected keyword argument '%s' in sampling_params", unknown[0])
+		return sp, 0, &valueError{msg: fmt.Sprintf("SamplingParams.__init__() got an unexpected keyword argument '%s'", unknown[0]), crash: true}
+	}
+	var verr *valueError
+	if sp.eosAfter, verr = parseCustomParams(fields["custom_params"]); verr != nil {
+		return sp, 0, verr
 	}
 	// stop may be one string or a list of them.
 	if stop, ok := fields["stop"]; ok && len(bytes.TrimSpace(stop)) > 0 && bytes.TrimSpace(stop)[0] == '"' {
@@ -483,7 +594,7 @@ func parseSamplingParams(raw json.RawMessage) (api.SamplingParams, int, *valueEr
 	}
 	normalized, err := json.Marshal(fields)
 	if err == nil {
-		err = json.Unmarshal(normalized, &sp)
+		err = json.Unmarshal(normalized, &sp.SamplingParams)
 	}
 	if err != nil {
 		return sp, 0, valueErrorf("Invalid sampling_params: %v", err)

@@ -179,7 +179,7 @@ func TestMetrics_LatencyHistogramsCountEveryRequestAndToken(t *testing.T) {
 	_, ts := startServer(t, Config{EnableMetrics: true, SkipServerWarmup: true, ServedModelName: "m"}, mustProfile(t, fastProfile), nil)
 	const requests, tokens = 3, 5
 	for range requests {
-		if resp, body := post(t, ts, `{"input_ids":[1,2,3],"sampling_params":{"max_new_tokens":5},"stream":true}`); resp.StatusCode != 200 {
+		if resp, body := post(t, ts, `{"input_ids":[1,2,3],"sampling_params":{"max_new_tokens":5,"ignore_eos":true},"stream":true}`); resp.StatusCode != 200 {
 			t.Fatalf("generate: %d %s", resp.StatusCode, body)
 		}
 	}
@@ -214,7 +214,11 @@ func TestMetrics_LatencyHistogramsCountEveryRequestAndToken(t *testing.T) {
 		}
 	}
 	for _, line := range []string{
-		`sglang:time_to_first_token_seconds_bucket{model_name="m",engine_type="unified",le="0.1"} 3.0`,
+		`sglang:time_to_first_token_seconds_bucket{model_name="m",engine_type="unified",is_streaming="true",le="0.1"} 3.0`,
+		`sglang:num_requests_total{model_name="m",engine_type="unified",is_streaming="true"} 3.0`,
+		`sglang:num_retracted_reqs{model_name="m",engine_type="unified",tp_rank="0",pp_rank="0",moe_ep_rank="0"} 0.0`,
+		`sglang:new_token_ratio{model_name="m",engine_type="unified",tp_rank="0",pp_rank="0",moe_ep_rank="0"} 0.7`,
+		`sglang:num_retracted_requests_total{model_name="m",engine_type="unified",tp_rank="0",pp_rank="0",moe_ep_rank="0"} 0.0`,
 		`sglang:queue_time_seconds_bucket{model_name="m",engine_type="unified",tp_rank="0",pp_rank="0",moe_ep_rank="0",le="+Inf"} 3.0`,
 		`sglang:num_aborted_requests_total{model_name="m",engine_type="unified"} 0.0`,
 	} {
@@ -258,11 +262,11 @@ func TestQueueFull_503OrAnAbortChunkOnEveryAPI(t *testing.T) {
 	clock := &stepClock{}
 	srv, ts := startServer(t, Config{SkipServerWarmup: true, MaxRunningRequests: 1, MaxQueuedRequests: 1},
 		mustProfile(t, fastProfile), clock)
-	running := holdOne(t, ts.URL, `{"input_ids":[1,2,3],"sampling_params":{"max_new_tokens":1000}}`)
+	running := holdOne(t, ts.URL, `{"input_ids":[1,2,3],"sampling_params":{"max_new_tokens":1000,"ignore_eos":true}}`)
 	defer running()
 	waitFor(t, "the running request", func() bool { return srv.driver.liveStreams() == 1 })
 	clock.advance(t) // its prefill ends
-	queued := holdOne(t, ts.URL, `{"input_ids":[4,5,6],"sampling_params":{"max_new_tokens":10}}`)
+	queued := holdOne(t, ts.URL, `{"input_ids":[4,5,6],"sampling_params":{"max_new_tokens":10,"ignore_eos":true}}`)
 	defer queued()
 	waitFor(t, "the queued request", func() bool { return srv.driver.liveStreams() == 2 })
 	clock.advance(t) // the driver queues it: the queue is full
@@ -277,7 +281,7 @@ func TestQueueFull_503OrAnAbortChunkOnEveryAPI(t *testing.T) {
 		{"generate", "/generate", `{"input_ids":[7],"sampling_params":{"max_new_tokens":2},"rid":"x1"}`, 503,
 			`{"object":"error","message":"The request queue is full.","type":"503","param":null,"code":503}`},
 		{"generate stream", "/generate", `{"input_ids":[7],"sampling_params":{"max_new_tokens":2},"rid":"x2","stream":true}`, 200,
-			`{"text":"","output_ids":[],"meta_info":{"id":"x2","finish_reason":{"type":"abort","message":"The request queue is full.","status_code":503},"prompt_tokens":1,"completion_tokens":0,"cached_tokens":0}}`},
+			`{"text":"","output_ids":[],"meta_info":{"id":"x2","finish_reason":{"type":"abort","message":"The request queue is full.","status_code":503},"prompt_tokens":1,"completion_tokens":0,"cached_tokens":0,"reasoning_tokens":0,"weight_version":"default","num_retractions":0}}`},
 		{"completions", "/v1/completions", `{"prompt":[7],"max_tokens":2}`, 503,
 			`{"object":"error","message":"The request queue is full.","type":"503","param":null,"code":503}`},
 		{"completions stream", "/v1/completions", `{"model":"m","prompt":[7],"max_tokens":2,"stream":true,"rid":"x3"}`, 200,

@@ -44,6 +44,15 @@ func (s *Server) writeMetrics(w io.Writer) {
 	gauge(api.MetricTokenUsage, "The token usage.", m.TokenUsage)
 	gauge(api.MetricNumUsedTokens, "The number of used tokens.", float64(m.NumUsedTokens))
 	gauge(api.MetricMaxTotalNumTokens, "Maximum total number of tokens in the KV cache pool.", float64(s.lim.MaxTotalTokens))
+	gauge(metricNumRetractedReqs, "The number of retracted requests.", float64(m.NumRetractedReqs))
+	gauge(metricNewTokenRatio, "The new token ratio.", m.NewTokenRatio)
+	counter := func(name, help string, v int64) {
+		family(name, "counter", help)
+		sample(name, sched, float64(v))
+	}
+	counter(metricRetractedRequests, "Total number of retracted requests.", m.RetractedRequests)
+	counter(metricRetractedInputTokens, "Total number of input tokens of retracted requests.", m.RetractedInputTokens)
+	counter(metricRetractedOutputTokens, "Total number of output tokens of retracted requests.", m.RetractedOutputTokens)
 
 	family(api.MetricRealtimeTokens, "counter", "Number of tokens processed, by mode.")
 	sample(api.MetricRealtimeTokens, sched+`,mode="prefill_compute"`, float64(m.PrefillComputeTokens))
@@ -54,10 +63,21 @@ func (s *Server) writeMetrics(w io.Writer) {
 	family(api.MetricQueueTime, "histogram", "Histogram of queueing time in seconds.")
 	f.queueTime.write(w, api.MetricQueueTime, sched)
 
+	// Families split by is_streaming have a sample only for the label values
+	// seen so far, as prometheus_client's labelled metrics do.
+	byStreaming := func(each func(sm *streamMetrics, labels string)) {
+		for i, sm := range f.byStreaming {
+			if sm.used.Load() {
+				each(sm, front+`,is_streaming="`+[2]string{"false", "true"}[i]+`"`)
+			}
+		}
+	}
 	family(api.MetricPromptTokens, "counter", "Number of prefill tokens processed.")
-	sample(api.MetricPromptTokens, front, float64(f.promptTokens.Load()))
+	byStreaming(func(sm *streamMetrics, l string) { sample(api.MetricPromptTokens, l, float64(sm.promptTokens.Load())) })
 	family(api.MetricGenerationTokens, "counter", "Number of generation tokens processed.")
-	sample(api.MetricGenerationTokens, front, float64(f.generationTokens.Load()))
+	byStreaming(func(sm *streamMetrics, l string) {
+		sample(api.MetricGenerationTokens, l, float64(sm.generationTokens.Load()))
+	})
 	// SGLang increments cached_tokens_total only for requests with cache
 	// hits, so the family has no sample until the first hit.
 	family(api.MetricCachedTokens, "counter", "Number of cached prompt tokens by source (device/host/storage).")
@@ -65,24 +85,32 @@ func (s *Server) writeMetrics(w io.Writer) {
 		sample(api.MetricCachedTokens, front+`,cache_source="total"`, float64(c))
 	}
 	family(api.MetricNumRequests, "counter", "Number of requests processed.")
-	sample(api.MetricNumRequests, front, float64(f.numRequests.Load()))
+	byStreaming(func(sm *streamMetrics, l string) { sample(api.MetricNumRequests, l, float64(sm.numRequests.Load())) })
 	family(metricNumAbortedRequests, "counter", "Number of requests aborted.")
 	sample(metricNumAbortedRequests, front, float64(f.aborted.Load()))
 
 	family(api.MetricTTFT, "histogram", "Histogram of time to first token in seconds.")
-	f.ttft.write(w, api.MetricTTFT, front)
+	byStreaming(func(sm *streamMetrics, l string) { sm.ttft.write(w, api.MetricTTFT, l) })
 	family(api.MetricITL, "histogram", "Histogram of inter-token latency in seconds.")
 	f.itl.write(w, api.MetricITL, front)
 	family(api.MetricE2E, "histogram", "Histogram of End-to-end request latency in seconds")
-	f.e2e.write(w, api.MetricE2E, front)
+	byStreaming(func(sm *streamMetrics, l string) { sm.e2e.write(w, api.MetricE2E, l) })
 	family(MetricStepLateness, "histogram", "sgltest simulator: how late each engine step ended in real time.")
 	f.lateness.write(w, MetricStepLateness, front)
 	s.writeGPUMetrics(w)
 }
 
-// metricNumAbortedRequests counts requests aborted before they finished
-// (client gone, queue full).
-const metricNumAbortedRequests = "sglang:num_aborted_requests_total"
+// Metric names internal/api does not carry (sglang-reference.md s4):
+// aborted requests (client gone, queue full), and the scheduler's
+// retraction and admission figures.
+const (
+	metricNumAbortedRequests    = "sglang:num_aborted_requests_total"
+	metricNumRetractedReqs      = "sglang:num_retracted_reqs"
+	metricNewTokenRatio         = "sglang:new_token_ratio"
+	metricRetractedRequests     = "sglang:num_retracted_requests_total"
+	metricRetractedInputTokens  = "sglang:num_retracted_input_tokens_total"
+	metricRetractedOutputTokens = "sglang:num_retracted_output_tokens_total"
+)
 
 // SGLang's default histogram buckets (python/sglang/srt/observability/
 // metrics_collector.py, TokenizerMetricsCollector and
@@ -102,13 +130,13 @@ var (
 // (and the scheduler's queue-time histogram), recorded by the driver when
 // each output becomes visible.
 type frontMetrics struct {
-	promptTokens     atomic.Int64
-	generationTokens atomic.Int64
-	cachedTokens     atomic.Int64
-	numRequests      atomic.Int64
-	aborted          atomic.Int64
+	// byStreaming holds the figures SGLang labels is_streaming, for
+	// requests that do not stream ([0]) and those that do ([1]).
+	byStreaming  [2]*streamMetrics
+	cachedTokens atomic.Int64
+	aborted      atomic.Int64
 
-	ttft, itl, e2e, queueTime *histogram
+	itl, queueTime *histogram
 	// lateness is the simulator's self-check: how late the driver woke
 	// for each step's end. SGLang has no such figure, hence sgltest's name.
 	lateness *histogram
@@ -122,12 +150,23 @@ const MetricStepLateness = "sgltest:sim_step_lateness_seconds"
 
 var latenessBuckets = []float64{0.0001, 0.0005, 0.001, 0.002, 0.005, 0.010, 0.020, 0.050, 0.100, 0.500, 1}
 
+// streamMetrics are the per-request figures of one is_streaming label
+// value; used says a request with it has been observed.
+type streamMetrics struct {
+	used                                        atomic.Bool
+	promptTokens, generationTokens, numRequests atomic.Int64
+	ttft, e2e                                   *histogram
+}
+
 func newFrontMetrics() *frontMetrics {
-	return &frontMetrics{
-		ttft: newHistogram(ttftBuckets), itl: newHistogram(itlBuckets),
-		e2e: newHistogram(e2eBuckets), queueTime: newHistogram(queueTimeBuckets),
+	f := &frontMetrics{
+		itl: newHistogram(itlBuckets), queueTime: newHistogram(queueTimeBuckets),
 		lateness: newHistogram(latenessBuckets),
 	}
+	for i := range f.byStreaming {
+		f.byStreaming[i] = &streamMetrics{ttft: newHistogram(ttftBuckets), e2e: newHistogram(e2eBuckets)}
+	}
+	return f
 }
 
 // observe records one output of st made visible at now, as SGLang's
@@ -137,20 +176,25 @@ func newFrontMetrics() *frontMetrics {
 // its E2E latency. Counters are updated before the output is published, so
 // a client holding its response already sees it counted.
 func (f *frontMetrics) observe(st *stream, o Output, now time.Duration) {
+	sm := f.byStreaming[0]
+	if st.streaming {
+		sm = f.byStreaming[1]
+	}
 	if !st.seen {
 		st.seen = true
-		f.ttft.observe((now - st.received).Seconds(), 1)
+		sm.ttft.observe((now - st.received).Seconds(), 1)
+		sm.used.Store(true)
 	} else if n := o.Generated - st.lastGenerated; n > 0 {
 		gap := (now - st.lastOut).Seconds()
 		f.itl.observeSpread(gap, n)
 	}
 	st.lastOut, st.lastGenerated = now, o.Generated
 	if o.Finished {
-		f.promptTokens.Add(int64(st.promptTokens))
-		f.generationTokens.Add(int64(o.Generated))
+		sm.promptTokens.Add(int64(st.promptTokens))
+		sm.generationTokens.Add(int64(o.Generated))
 		f.cachedTokens.Add(int64(o.CachedTokens))
-		f.numRequests.Add(1)
-		f.e2e.observe((now - st.received).Seconds(), 1)
+		sm.numRequests.Add(1)
+		sm.e2e.observe((now - st.received).Seconds(), 1)
 	}
 }
 

@@ -29,7 +29,8 @@ type openAICall struct {
 func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	received := s.clock.Now()
 	var body api.CompletionRequest
-	if !decodeOpenAI(w, r, &body) {
+	var extra openAIExtras
+	if !decodeOpenAI(w, r, &body, &extra) {
 		return
 	}
 	ids, input, verr := s.completionPrompt(body.Prompt)
@@ -48,12 +49,16 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	if verr == nil {
 		verr = s.checkLimits(input, sp, maxNew)
 	}
+	eosAfter := 0
+	if verr == nil {
+		eosAfter, verr = parseCustomParams(extra.CustomParams)
+	}
 	if verr != nil {
 		writeOpenAIError(w, http.StatusBadRequest, verr.msg)
 		return
 	}
-	req := s.newRequest(body.RID, input, maxNew, sp, body.Stream)
-	req.InputIDs = ids // nil for text: uncacheable without a tokenizer
+	req := s.newRequest(body.RID, input, maxNew, samplingParams{SamplingParams: sp, eosAfter: eosAfter}, body.Stream)
+	req.InputIDs = ids
 	s.serveOpenAI(w, r, received, openAICall{
 		req:   req,
 		model: cmp.Or(body.Model, "default"), created: time.Now().Unix(),
@@ -65,10 +70,12 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	received := s.clock.Now()
 	var body api.ChatCompletionRequest
-	if !decodeOpenAI(w, r, &body) {
+	var extra openAIExtras
+	if !decodeOpenAI(w, r, &body, &extra) {
 		return
 	}
-	input, verr := chatPromptTokens(body.Messages)
+	ids, verr := s.chatPrompt(body.Messages)
+	input := len(ids)
 	if verr == nil {
 		verr = s.checkContext(input)
 	}
@@ -90,30 +97,44 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	if verr == nil {
 		verr = s.checkLimits(input, sp, maxNew)
 	}
+	eosAfter := 0
+	if verr == nil {
+		eosAfter, verr = parseCustomParams(extra.CustomParams)
+	}
 	if verr != nil {
 		writeOpenAIError(w, http.StatusBadRequest, verr.msg)
 		return
 	}
+	req := s.newRequest(body.RID, input, maxNew, samplingParams{SamplingParams: sp, eosAfter: eosAfter}, body.Stream)
+	req.InputIDs = ids
 	s.serveOpenAI(w, r, received, openAICall{
 		chat:  true,
-		req:   s.newRequest(body.RID, input, maxNew, sp, body.Stream),
+		req:   req,
 		model: cmp.Or(body.Model, "default"), created: time.Now().Unix(),
 		includeUsage:    body.StreamOptions != nil && body.StreamOptions.IncludeUsage,
 		continuousUsage: body.StreamOptions != nil && body.StreamOptions.ContinuousUsageStats,
 	})
 }
 
-// decodeOpenAI reads an OpenAI request body. SGLang requires
-// Content-Type: application/json on these endpoints and answers anything
-// else, like malformed JSON, with 400.
-func decodeOpenAI(w http.ResponseWriter, r *http.Request, v any) bool {
+// openAIExtras are the SGLang request fields the simulator reads beyond
+// internal/api's request types.
+type openAIExtras struct {
+	CustomParams json.RawMessage `json:"custom_params"`
+}
+
+// decodeOpenAI reads an OpenAI request body into each of vs. SGLang
+// requires Content-Type: application/json on these endpoints and answers
+// anything else, like malformed JSON, with 400.
+func decodeOpenAI(w http.ResponseWriter, r *http.Request, vs ...any) bool {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		writeOpenAIError(w, http.StatusBadRequest, "Unsupported Media Type: Only 'application/json' is allowed")
 		return false
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err == nil {
-		err = json.Unmarshal(data, v)
+	for _, v := range vs {
+		if err == nil {
+			err = json.Unmarshal(data, v)
+		}
 	}
 	if err != nil {
 		writeOpenAIError(w, http.StatusBadRequest, err.Error())
@@ -126,10 +147,9 @@ func writeOpenAIError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, api.ErrorResponse{Object: "error", Message: msg, Type: api.ErrorTypeBadRequest, Code: status})
 }
 
-// completionPrompt counts a completion prompt's tokens: a string by the
-// text approximation, a list of token ids exactly (and returns them). A
-// one-element list of either is the same prompt; longer lists are batches,
-// not simulated.
+// completionPrompt returns a completion prompt's token ids: a string's from
+// the tokenizer (tokens.go), a list of ids as given. A one-element list of
+// either is the same prompt; longer lists are batches, not simulated.
 func (s *Server) completionPrompt(raw json.RawMessage) ([]int, int, *valueError) {
 	if !present(raw) {
 		return nil, 0, valueErrorf("prompt is required")
@@ -138,7 +158,8 @@ func (s *Server) completionPrompt(raw json.RawMessage) ([]int, int, *valueError)
 		if t == "" {
 			return nil, 0, valueErrorf("prompt must not be empty")
 		}
-		return nil, textTokens(t), nil
+		ids := s.tok.prompt(t)
+		return ids, len(ids), nil
 	}
 	var one string
 	if json.Unmarshal(raw, &one) == nil {
@@ -170,22 +191,23 @@ func (s *Server) checkIDs(ids []int) ([]int, int, *valueError) {
 	return ids, len(ids), nil
 }
 
-// chatPromptTokens counts a conversation's prompt tokens. Without a
-// tokenizer or chat template, the text of every message (a string content,
-// or the text parts of a list) is concatenated and counted by textTokens,
-// the approximation /generate uses for text.
-func chatPromptTokens(msgs []api.ChatMessage) (int, *valueError) {
+// chatPrompt renders a conversation with the profile's chat template into
+// token ids (tokens.go): a message's text is its string content or the
+// concatenated text parts of its list content.
+func (s *Server) chatPrompt(msgs []api.ChatMessage) ([]int, *valueError) {
 	if len(msgs) == 0 {
-		return 0, valueErrorf("messages must not be empty")
+		return nil, valueErrorf("messages must not be empty")
 	}
-	var all strings.Builder
+	rendered := make([]chatMessage, 0, len(msgs))
 	for i, m := range msgs {
+		var all strings.Builder
 		if !present(m.Content) {
+			rendered = append(rendered, chatMessage{role: m.Role})
 			continue
 		}
 		var text string
 		if json.Unmarshal(m.Content, &text) == nil {
-			all.WriteString(text)
+			rendered = append(rendered, chatMessage{role: m.Role, text: text})
 			continue
 		}
 		var parts []struct {
@@ -193,16 +215,17 @@ func chatPromptTokens(msgs []api.ChatMessage) (int, *valueError) {
 			Text string `json:"text"`
 		}
 		if err := json.Unmarshal(m.Content, &parts); err != nil {
-			return 0, valueErrorf("messages[%d].content must be a string or a list of content parts", i)
+			return nil, valueErrorf("messages[%d].content must be a string or a list of content parts", i)
 		}
 		for j, p := range parts {
 			if p.Type != "text" {
-				return 0, valueErrorf("messages[%d].content[%d]: only text parts are simulated, got type %q", i, j, p.Type)
+				return nil, valueErrorf("messages[%d].content[%d]: only text parts are simulated, got type %q", i, j, p.Type)
 			}
 			all.WriteString(p.Text)
 		}
+		rendered = append(rendered, chatMessage{role: m.Role, text: all.String()})
 	}
-	return textTokens(all.String()), nil
+	return s.tok.chat(rendered), nil
 }
 
 // serveOpenAI runs a validated request and writes its response. A streamed
@@ -229,7 +252,7 @@ func (s *Server) serveOpenAI(w http.ResponseWriter, r *http.Request, received ti
 		case err != nil:
 			writeOpenAIError(w, http.StatusBadRequest, err.Error())
 		default:
-			gen.extend(state.generated)
+			s.extendOutput(gen, state)
 			writeJSON(w, http.StatusOK, s.openAIResponse(call, state, gen.text.String()))
 		}
 		return
@@ -261,7 +284,7 @@ func (s *Server) serveOpenAI(w http.ResponseWriter, r *http.Request, received ti
 			// A scheduler abort ends the stream with finish_reason "abort".
 			state = streamState{generated: sent, cachedTokens: state.cachedTokens, finished: true, finishReason: api.FinishAbort}
 		}
-		gen.extend(state.generated)
+		s.extendOutput(gen, state)
 		if err := s.writeOpenAIChunks(sse, call, state, gen.textBetween(sent, state.generated), sent == 0); err != nil {
 			s.driver.abort(call.req.ID)
 			return
@@ -286,6 +309,7 @@ func (s *Server) writeOpenAIChunks(sse *sseWriter, call openAICall, state stream
 	if state.finished {
 		finish = &state.finishReason
 	}
+	matched := s.matchedStop(state)
 	var usage *api.Usage
 	if call.continuousUsage {
 		u := s.usage(call, state)
@@ -294,13 +318,17 @@ func (s *Server) writeOpenAIChunks(sse *sseWriter, call openAICall, state stream
 	if !call.chat {
 		return sse.event(api.CompletionResponse{
 			ID: call.req.ID, Object: api.ObjectCompletion, Created: call.created, Model: call.model,
-			Choices: []api.CompletionChoice{{Text: delta, FinishReason: finish}}, Usage: usage,
+			Choices: []api.CompletionChoice{{Text: delta, FinishReason: finish, MatchedStop: matched}}, Usage: usage,
 		})
 	}
 	chunk := func(d api.ChatDelta, finish *string) api.ChatCompletionChunk {
+		var m any
+		if finish != nil {
+			m = matched
+		}
 		return api.ChatCompletionChunk{
 			ID: call.req.ID, Object: api.ObjectChatCompletionChunk, Created: call.created, Model: call.model,
-			Choices: []api.ChatChunkChoice{{Delta: d, FinishReason: finish}}, Usage: usage,
+			Choices: []api.ChatChunkChoice{{Delta: d, FinishReason: finish, MatchedStop: m}}, Usage: usage,
 		}
 	}
 	if first {
@@ -316,6 +344,15 @@ func (s *Server) writeOpenAIChunks(sse *sseWriter, call openAICall, state stream
 	}
 	if finish != nil {
 		return sse.event(chunk(api.ChatDelta{}, finish))
+	}
+	return nil
+}
+
+// matchedStop is a finished choice's matched_stop: the EOS token id when the
+// response stopped at it, else null.
+func (s *Server) matchedStop(state streamState) any {
+	if state.finished && state.finishReason == api.FinishStop {
+		return s.tok.eos
 	}
 	return nil
 }
@@ -364,14 +401,15 @@ func (s *Server) openAIResponse(call openAICall, state streamState, text string)
 		u := s.usage(call, state)
 		return api.CompletionResponse{
 			ID: call.req.ID, Object: api.ObjectCompletion, Created: call.created, Model: call.model,
-			Choices: []api.CompletionChoice{{Text: text, FinishReason: &finish}},
+			Choices: []api.CompletionChoice{{Text: text, FinishReason: &finish, MatchedStop: s.matchedStop(state)}},
 			Usage:   &u,
 		}
 	}
 	return api.ChatCompletionResponse{
 		ID: call.req.ID, Object: api.ObjectChatCompletion, Created: call.created, Model: call.model,
-		Choices: []api.ChatChoice{{Message: api.ChatOutputMessage{Role: "assistant", Content: &text}, FinishReason: &finish}},
-		Usage:   s.usage(call, state),
+		Choices: []api.ChatChoice{{Message: api.ChatOutputMessage{Role: "assistant", Content: &text}, FinishReason: &finish,
+			MatchedStop: s.matchedStop(state)}},
+		Usage: s.usage(call, state),
 	}
 }
 

@@ -92,8 +92,11 @@ func TestChatCompletions_StreamIsRoleChunkDeltasSeparateFinishThenUsage(t *testi
 	if diff := cmp.Diff(choice(map[string]any{"reasoning_content": nil}, "length"), events[len(events)-2]); diff != "" {
 		t.Errorf("finish event (-want +got):\n%s", diff)
 	}
+	// The prompt is "hi" in Llama 3.1's template: BOS, the dated system
+	// header and preamble, the user header, "hi", and the assistant header.
+	prompt := float64(len(newTokenizer(mustProfile(t, fastProfile)).chat([]chatMessage{{"user", "hi"}})))
 	wantUsage := map[string]any{"id": "r1", "object": "chat.completion.chunk", "model": "m", "choices": []any{},
-		"usage": map[string]any{"prompt_tokens": 1.0, "completion_tokens": 2.0, "total_tokens": 3.0, "reasoning_tokens": 0.0, "prompt_tokens_details": nil}}
+		"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": 2.0, "total_tokens": prompt + 2, "reasoning_tokens": 0.0, "prompt_tokens_details": nil}}
 	if diff := cmp.Diff(wantUsage, events[len(events)-1]); diff != "" {
 		t.Errorf("usage event (-want +got):\n%s", diff)
 	}
@@ -137,13 +140,18 @@ func TestOpenAI_NonStreamedShapesAndDefaults(t *testing.T) {
 		name, path, body string
 		wantObject       string
 		wantCompletion   float64
+		wantFinish       string
 	}{
 		// max_tokens defaults to 16 for completions.
-		{"completion default max_tokens", "/v1/completions", `{"prompt":"abcdefgh"}`, "text_completion", 16},
-		{"completion with token ids", "/v1/completions", `{"prompt":[7,8],"max_tokens":4,"ignore_eos":true}`, "text_completion", 4},
-		{"chat", "/v1/chat/completions", `{"messages":[{"role":"user","content":"abcd"}],"max_completion_tokens":3}`, "chat.completion", 3},
-		// No max tokens: the engine clamps to what the context leaves.
-		{"chat without max tokens", "/v1/chat/completions", `{"messages":[{"role":"user","content":[{"type":"text","text":"abcd"}]}]}`, "chat.completion", 2048 - 1 - 1 - 1},
+		{"completion default max_tokens", "/v1/completions", `{"prompt":"abcdefgh","ignore_eos":true}`, "text_completion", 16, "length"},
+		{"completion with token ids", "/v1/completions", `{"prompt":[7,8],"max_tokens":4,"ignore_eos":true}`, "text_completion", 4, "length"},
+		{"chat", "/v1/chat/completions", `{"messages":[{"role":"user","content":"abcd"}],"max_completion_tokens":3,"ignore_eos":true}`, "chat.completion", 3, "length"},
+		// No max tokens: the engine clamps to what the context leaves
+		// after the templated prompt.
+		{"chat without max tokens", "/v1/chat/completions", `{"messages":[{"role":"user","content":[{"type":"text","text":"abcd"}]}],"ignore_eos":true}`, "chat.completion",
+			float64(2048 - 1 - 1 - len(newTokenizer(mustProfile(t, fastProfile)).chat([]chatMessage{{"user", "abcd"}}))), "length"},
+		// Without ignore_eos the response ends at EOS: the length custom_params gives.
+		{"chat stopping at EOS", "/v1/chat/completions", `{"messages":[{"role":"user","content":"abcd"}],"custom_params":{"sgltest_eos_after":5}}`, "chat.completion", 5, "stop"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,8 +170,8 @@ func TestOpenAI_NonStreamedShapesAndDefaults(t *testing.T) {
 					body, tt.wantObject, tt.wantCompletion)
 			}
 			c := got["choices"].([]any)[0].(map[string]any)
-			if c["finish_reason"] != "length" {
-				t.Errorf("finish_reason = %v", c["finish_reason"])
+			if c["finish_reason"] != tt.wantFinish {
+				t.Errorf("finish_reason = %v, want %s", c["finish_reason"], tt.wantFinish)
 			}
 			if msg, ok := c["message"].(map[string]any); ok {
 				if diff := cmp.Diff([]string{"content", "reasoning_content", "role", "tool_calls"}, keys(msg)); diff != "" {

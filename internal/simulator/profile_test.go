@@ -12,7 +12,7 @@ import (
 )
 
 func TestProfiles_EmbeddedProfilesLoadUnderTheirOwnNames(t *testing.T) {
-	want := []string{"llama-2-7b-a100", "llama-2-7b-h100", "llama-3.1-8b-a100", "llama-3.1-8b-h100"}
+	want := []string{"llama-3.1-70b-h100", "llama-3.1-8b-a100", "llama-3.1-8b-h100"}
 	if diff := cmp.Diff(want, ProfileNames()); diff != "" {
 		t.Fatalf("ProfileNames (-want +got):\n%s", diff)
 	}

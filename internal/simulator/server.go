@@ -19,7 +19,7 @@ type Config struct {
 	ServedModelName string
 	Host            string
 	Port            int
-	// TPSize must equal the profile's tp_size; 0 means 1.
+	// TPSize is the tensor-parallel size; 0 means the profile's tp_size.
 	TPSize int
 	// MaxRunningRequests, MaxTotalTokens and ContextLength are CLI caps;
 	// /server_info reports them as given, null when 0.
@@ -51,6 +51,16 @@ type Config struct {
 	DisableRadixCache bool
 	// ScheduleConservativeness scales the admission estimate (0: 1.0).
 	ScheduleConservativeness float64
+	// DisableOverlapSchedule, CUDAGraphMaxBS and DisableCUDAGraph are
+	// SGLang's flags of those names (see EngineConfig).
+	DisableOverlapSchedule bool
+	CUDAGraphMaxBS         int
+	DisableCUDAGraph       bool
+	// AttentionBackend is --attention-backend; "" means the profile's.
+	AttentionBackend string
+	// HealthPoll is how often a health check looks for an output; 0 means
+	// SGLang's one second.
+	HealthPoll time.Duration
 	// StartupDelay is how long /health answers 503 before the warmup
 	// request, standing in for weight loading and CUDA-graph capture.
 	StartupDelay time.Duration
@@ -85,6 +95,7 @@ type Server struct {
 	// gpuModel and gpuStart give the simulated GPU figures (gpu.go).
 	gpuModel GPUModel
 	gpuStart time.Duration
+	tok      tokenizer
 }
 
 // NewServer checks the settings against the profile and builds a server.
@@ -97,10 +108,7 @@ func NewServer(opts Options) (*Server, error) {
 		cfg.ServedModelName = cfg.ModelPath
 	}
 	if cfg.TPSize == 0 {
-		cfg.TPSize = 1
-	}
-	if cfg.TPSize != opts.Profile.TPSize {
-		return nil, fmt.Errorf("simulator: profile %s models tp_size %d, not %d", opts.Profile.Name, opts.Profile.TPSize, cfg.TPSize)
+		cfg.TPSize = opts.Profile.TPSize
 	}
 	eng, err := NewEngine(EngineConfig{
 		MaxRunningRequests:       cfg.MaxRunningRequests,
@@ -114,6 +122,11 @@ func NewServer(opts Options) (*Server, error) {
 		MaxQueuedRequests:        cfg.MaxQueuedRequests,
 		DisableRadixCache:        cfg.DisableRadixCache,
 		ScheduleConservativeness: cfg.ScheduleConservativeness,
+		TPSize:                   cfg.TPSize,
+		DisableOverlapSchedule:   cfg.DisableOverlapSchedule,
+		CUDAGraphMaxBS:           cfg.CUDAGraphMaxBS,
+		DisableCUDAGraph:         cfg.DisableCUDAGraph,
+		AttentionBackend:         cfg.AttentionBackend,
 	}, opts.Profile, cfg.RandomSeed)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
@@ -126,11 +139,12 @@ func NewServer(opts Options) (*Server, error) {
 		log:     opts.Logger,
 		created: time.Now().Unix(),
 		front:   newFrontMetrics(),
+		tok:     newTokenizer(opts.Profile),
 	}
 	if s.clock == nil {
 		s.clock = NewWallClock()
 	}
-	s.gpuModel, s.gpuStart = NewGPUModel(opts.Profile), s.clock.Now()
+	s.gpuModel, s.gpuStart = NewGPUModel(opts.Profile).Group(cfg.TPSize), s.clock.Now()
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -165,7 +179,7 @@ func (s *Server) warmUp(ctx context.Context) {
 		return
 	}
 	if !s.cfg.SkipServerWarmup {
-		req := Request{ID: s.newRID(), InputTokens: textTokens(warmupText), MaxNewTokens: warmupMaxNewTokens}
+		req := Request{ID: s.newRID(), InputIDs: s.tok.prompt(warmupText), MaxNewTokens: warmupMaxNewTokens}
 		st, err := s.enqueue(ctx, s.clock.Now(), req)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -192,7 +206,10 @@ func (s *Server) enqueue(ctx context.Context, received time.Duration, req Reques
 		return nil, err
 	}
 	req.Arrival = s.clock.Now()
-	return s.driver.submit(req, received)
+	if req.InputTokens == 0 {
+		req.InputTokens = len(req.InputIDs)
+	}
+	return s.driver.submit(req, received, true)
 }
 
 // newRID returns a 32-hex request id, like SGLang's uuid4().hex. It is
@@ -213,6 +230,10 @@ type driver struct {
 	notify chan struct{} // wakes an idle driver; capacity 1
 	busy   busyMeter
 
+	// lastOutput is when an output last reached the front end (server
+	// clock, as a Duration): what SGLang's health check waits for.
+	lastOutput atomic.Int64
+
 	mu      sync.Mutex
 	inbox   []command
 	streams map[string]*stream
@@ -225,9 +246,12 @@ type driver struct {
 }
 
 type command struct {
-	add   *Request
-	abort string
-	flush chan<- bool // receives whether the cache was flushed
+	add *Request
+	// health marks add as a health check, which the scheduler answers
+	// without running it while it has running requests.
+	health bool
+	abort  string
+	flush  chan<- bool // receives whether the cache was flushed
 }
 
 func newDriver(e *Engine, c Clock, front *frontMetrics) *driver {
@@ -235,11 +259,14 @@ func newDriver(e *Engine, c Clock, front *frontMetrics) *driver {
 }
 
 // submit registers a stream for req, received by the front end at
-// received, and queues it for the engine.
-func (d *driver) submit(req Request, received time.Duration) (*stream, error) {
+// received, and queues it for the engine. Only requests with logMetrics
+// count in the front end's metrics (SGLang's log_metrics; health checks
+// have it off).
+func (d *driver) submit(req Request, received time.Duration, logMetrics bool) (*stream, error) {
 	st := &stream{
 		promptTokens: req.InputTokens, ready: make(chan struct{}, 1),
 		received: received, arrival: req.Arrival, pending: req.InputTokens,
+		streaming: req.Stream, logMetrics: logMetrics,
 	}
 	d.mu.Lock()
 	if d.streams[req.ID] != nil {
@@ -252,6 +279,18 @@ func (d *driver) submit(req Request, received time.Duration) (*stream, error) {
 	d.mu.Unlock()
 	d.wake()
 	return st, nil
+}
+
+// submitHealth queues SGLang's health-check generation: input_ids [0], one
+// new token, outside the front end's metrics.
+func (d *driver) submitHealth(id string, now time.Duration) {
+	req := Request{ID: id, InputIDs: []int{0}, InputTokens: 1, MaxNewTokens: 1, Arrival: now}
+	st := &stream{promptTokens: 1, ready: make(chan struct{}, 1), received: now, arrival: now}
+	d.mu.Lock()
+	d.streams[id] = st
+	d.inbox = append(d.inbox, command{add: &req, health: true})
+	d.mu.Unlock()
+	d.wake()
 }
 
 // idle reports whether no request is queued, running or on its way in.
@@ -349,6 +388,13 @@ func (d *driver) drain() {
 			c.flush <- d.flushCache()
 			continue
 		}
+		if c.health && d.engine.Usage().Running > 0 {
+			d.mu.Lock()
+			delete(d.streams, c.add.ID)
+			d.mu.Unlock()
+			d.lastOutput.Store(int64(d.clock.Now()))
+			continue
+		}
 		if err := d.engine.Add(*c.add); err != nil {
 			if errors.Is(err, ErrQueueFull) {
 				d.front.aborted.Add(1)
@@ -408,7 +454,10 @@ func (d *driver) deliver(step Step) {
 		if st == nil {
 			continue // aborted meanwhile
 		}
-		d.front.observe(st, outs[i], now)
+		d.lastOutput.Store(int64(now))
+		if st.logMetrics {
+			d.front.observe(st, outs[i], now)
+		}
 		st.publish(outs[i])
 	}
 }
@@ -430,6 +479,8 @@ type stream struct {
 	// received and reached the scheduler. The fields after them belong to
 	// the driver goroutine (pending and admitted under driver.mu).
 	received, arrival time.Duration
+	streaming         bool // the client streams: the is_streaming label
+	logMetrics        bool
 	pending           int
 	admitted          bool
 	seen              bool          // an output has become visible
@@ -443,6 +494,7 @@ type stream struct {
 type streamState struct {
 	generated    int
 	cachedTokens int
+	retractions  int
 	finished     bool
 	finishReason string
 	err          error
@@ -450,7 +502,8 @@ type streamState struct {
 
 func (s *stream) publish(o Output) {
 	s.mu.Lock()
-	s.st = streamState{generated: o.Generated, cachedTokens: o.CachedTokens, finished: o.Finished, finishReason: o.FinishReason}
+	s.st = streamState{generated: o.Generated, cachedTokens: o.CachedTokens, retractions: o.Retractions,
+		finished: o.Finished, finishReason: o.FinishReason}
 	s.mu.Unlock()
 	s.signal()
 }

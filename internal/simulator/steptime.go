@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -27,22 +28,82 @@ type BatchShape struct {
 // clamp in Sample would distort the mean.
 const maxJitterSigma = 0.3
 
+// maxNaturalSigma bounds the spread of natural response lengths: beyond it
+// the lognormal's mean is dominated by rare responses thousands of times the
+// median.
+const maxNaturalSigma = 3
+
+// StepConfig is how a profile is run: what SGLang's launch flags decide.
+type StepConfig struct {
+	// TPSize is the tensor-parallel size; 0 means the profile's.
+	TPSize int
+	// Overlap hides host time behind the GPU's (the overlap scheduler).
+	Overlap bool
+	// CUDAGraphMaxBS is the largest decode batch that replays a CUDA graph;
+	// 0 runs every step eagerly (--disable-cuda-graph).
+	CUDAGraphMaxBS int
+	// AttentionBackend picks the attention figures; "" means the
+	// profile's runtime backend.
+	AttentionBackend string
+}
+
 // StepModel prices one engine step with the compact form of
-// simulator-design.md s5.2:
+// simulator-design.md s5.2, on one GPU of a tensor-parallel group of TP:
 //
-//	T = t_step + smoothmax(W/BWw, (F_body·N + F_head·B)/Φg)
-//	    + kvB·C_dec/BWkv + F_attn·A_pf/Φa + t_req·B
+//	GPU = smoothmax(W/TP/BWw, (F_body·N + F_head·B)/TP/Φg)
+//	      + kvB_gpu·C_dec/BWkv + F_attn/TP·A_pf/Φa + t_comm(N)
+//	CPU = t_step + t_req·B
+//	T   = GPU + CPU, or max(GPU, CPU) with the overlap scheduler
 //
 // with N = P + D. The LM head is charged per sequence (F_head·B) rather than
 // per token because it runs only on each sequence's last position (s2.1).
 // smoothmax is the p-norm (x^p + y^p)^(1/p), which bends through the
-// weight-bound/compute-bound knee gradually as measured curves do.
+// weight-bound/compute-bound knee gradually as measured curves do. t_comm is
+// two all-reduces of the step's N·hidden activations per layer (ring
+// all-reduce moves 2(TP-1)/TP of the bytes per GPU), zero at TP 1. A step
+// without a CUDA graph (a prefill, or a decode batch above the graph limit)
+// takes at least the eager launch floor.
 type StepModel struct {
-	p StepTimeParams
+	p        StepTimeParams
+	tp       float64
+	kvPerGPU float64
+	overlap  bool
+	graphBS  int
+	eager    float64
+	// commFixed and commPerToken price one step's all-reduces: layers × 2
+	// × (latency + N × hidden × 2 bytes × 2(TP-1)/TP / bus bandwidth).
+	commFixed, commPerToken float64
 }
 
-// NewStepModel returns the model for a validated profile's parameters.
-func NewStepModel(p StepTimeParams) StepModel { return StepModel{p: p} }
+// NewStepModel returns the model for a validated profile run as c says.
+func NewStepModel(prof Profile, c StepConfig) (StepModel, error) {
+	tp := c.TPSize
+	if tp == 0 {
+		tp = prof.TPSize
+	}
+	if err := prof.checkTP(tp); err != nil {
+		return StepModel{}, fmt.Errorf("profile %s: %w", prof.Name, err)
+	}
+	p := prof.StepTime
+	if b := c.AttentionBackend; b != "" && b != prof.Runtime.AttentionBackend {
+		a, ok := p.OtherAttentionBackends[b]
+		if !ok {
+			return StepModel{}, fmt.Errorf("profile %s has no figures for attention backend %q (it has %v)", prof.Name, b, prof.AttentionBackends())
+		}
+		p.KVBandwidth, p.AttnFLOPs = a.KVBandwidth, a.AttnFLOPs
+	}
+	m := StepModel{
+		p: p, tp: float64(tp), kvPerGPU: prof.kvBytesPerGPU(tp),
+		overlap: c.Overlap, graphBS: c.CUDAGraphMaxBS, eager: prof.Runtime.EagerFloor.Value,
+	}
+	if tp > 1 {
+		allReduces := 2 * prof.Model.NumLayers.Value
+		m.commFixed = allReduces * prof.GPU.AllReduceLatency.Value
+		m.commPerToken = allReduces * prof.Model.HiddenSize.Value * 2 * 2 * float64(tp-1) / float64(tp) /
+			prof.GPU.AllReduceBandwidth.Value
+	}
+	return m, nil
+}
 
 // Mean is the noise-free step time.
 func (m StepModel) Mean(s BatchShape) time.Duration {
@@ -52,20 +113,34 @@ func (m StepModel) Mean(s BatchShape) time.Duration {
 // knee is the smooth-max term for n tokens of b requests.
 func (m *StepModel) knee(n, b float64) float64 {
 	p := &m.p
-	weights := p.WeightBytes.Value / p.WeightBandwidth.Value
-	gemm := (p.BodyFLOPsPerToken.Value*n + p.HeadFLOPsPerSequence.Value*b) / p.GEMMFLOPs.Value
+	weights := p.WeightBytes.Value / m.tp / p.WeightBandwidth.Value
+	gemm := (p.BodyFLOPsPerToken.Value*n + p.HeadFLOPsPerSequence.Value*b) / m.tp / p.GEMMFLOPs.Value
 	return smoothMax(weights, gemm, p.SmoothMaxP.Value)
+}
+
+// graphed reports whether the step replays a CUDA graph: decode steps up to
+// the graph batch limit; prefill steps run eagerly.
+func (m *StepModel) graphed(s BatchShape) bool {
+	return s.PrefillTokens == 0 && s.Requests <= m.graphBS
 }
 
 func (m *StepModel) mean(s BatchShape, knee float64) time.Duration {
 	p := &m.p
 	b := float64(s.Requests)
-	sec := p.StepOverhead.Value +
-		knee +
-		p.KVBytesPerToken.Value*float64(s.DecodeContext)/p.KVBandwidth.Value +
-		p.AttnFLOPsPerPair.Value*s.PrefillAttention/p.AttnFLOPs.Value +
-		p.RequestOverhead.Value*b
-	return seconds(sec)
+	gpu := knee +
+		m.kvPerGPU*float64(s.DecodeContext)/p.KVBandwidth.Value +
+		p.AttnFLOPsPerPair.Value/m.tp*s.PrefillAttention/p.AttnFLOPs.Value
+	if m.commFixed > 0 {
+		gpu += m.commFixed + m.commPerToken*float64(s.PrefillTokens+s.DecodeSeqs)
+	}
+	if !m.graphed(s) {
+		gpu = max(gpu, m.eager)
+	}
+	cpu := p.StepOverhead.Value + p.RequestOverhead.Value*b
+	if m.overlap {
+		return seconds(max(gpu, cpu))
+	}
+	return seconds(gpu + cpu)
 }
 
 // Sample is Mean with seeded Gaussian noise of relative σ (jitter_sigma),

@@ -97,7 +97,11 @@ func (e Executor) Execute(ctx context.Context, p *plan.Plan, w plan.Work, obs ti
 		}
 		cfg.Faults = append(cfg.Faults, f)
 	}
-	gpu := simulator.NewGPUModel(prof)
+	tp := first.Launch.TPSize
+	if tp == 0 {
+		tp = prof.TPSize
+	}
+	gpu := simulator.NewGPUModel(prof).Group(tp)
 	prev := make([]*simulator.GPUReading, len(p.Servers))
 	var gpus []telemetry.GPU
 	cfg.OnSample = func(k int, at time.Duration, s cluster.EngineSample) {
@@ -172,7 +176,7 @@ func (e Executor) Execute(ctx context.Context, p *plan.Plan, w plan.Work, obs ti
 // engine's own configuration, as the simulator's flag parsing does.
 func engineConfig(c launcher.Config) simulator.EngineConfig {
 	return simulator.EngineConfig{MaxRunningRequests: c.MaxRunningRequests, ChunkedPrefillSize: c.ChunkedPrefillSize,
-		MemFractionStatic: c.MemFractionStatic, SchedulePolicy: c.SchedulePolicy}
+		MemFractionStatic: c.MemFractionStatic, SchedulePolicy: c.SchedulePolicy, TPSize: c.TPSize}
 }
 
 // policyAdapter lets a router.Policy route engines in virtual time: each
