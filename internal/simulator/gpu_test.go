@@ -108,7 +108,7 @@ func TestMetrics_SimGPUFamiliesFollowTheEngine(t *testing.T) {
 	prof.Frontend.InputOverhead = Param{Value: feIn.Seconds(), Provenance: "test"}
 	clock := &stepClock{}
 	_, ts := startServer(t, Config{EnableMetrics: true, ServedModelName: "m", SkipServerWarmup: true}, prof, clock)
-	waitHealthy(t, ts)
+	// No /health: its check runs a generation, which would keep the engine busy.
 
 	before := scrapeGPU(t, ts)
 	if before.busy != 0 || before.elapsed != 0 || before.memUsed != 1e6 || before.memTotal != 85899345920 || before.energy != 0 {
@@ -117,7 +117,7 @@ func TestMetrics_SimGPUFamiliesFollowTheEngine(t *testing.T) {
 
 	done := make(chan string, 1)
 	go func() {
-		_, body := post(t, ts, `{"input_ids":[`+strings.Repeat("1,", 99)+`1],"sampling_params":{"max_new_tokens":20}}`)
+		_, body := post(t, ts, `{"input_ids":[`+strings.Repeat("1,", 99)+`1],"sampling_params":{"max_new_tokens":20,"ignore_eos":true}}`)
 		done <- body
 	}()
 	var mid gpuFamilies
@@ -164,7 +164,7 @@ func TestMetrics_SimGPUFamiliesFollowTheEngine(t *testing.T) {
 
 func TestMetrics_NoEnergySampleWithoutAPowerRange(t *testing.T) {
 	_, ts := startServer(t, Config{EnableMetrics: true, SkipServerWarmup: true}, mustProfile(t, fastProfile), &stepClock{})
-	waitHealthy(t, ts)
+	// No /health: its check runs a generation, which would keep the engine busy.
 	if _, body := get(t, ts, "/metrics"); !strings.Contains(body, "# TYPE "+MetricGPUEnergy+" counter\n") ||
 		strings.Contains(body, MetricGPUEnergy+"{") {
 		t.Errorf("/metrics has no %s TYPE line or has a sample:\n%s", MetricGPUEnergy, body)
