@@ -23,10 +23,10 @@ const initialBuf = 4 << 10
 
 // How a response body is delimited.
 const (
-	bodyToEOF     = iota // until the source ends (a decoded net/http body, HTTP/1.0)
-	bodyLength           // Content-Length bytes
-	bodyChunked          // Transfer-Encoding: chunked
-	bodyResponseHead     // not in a body yet: reading the response head
+	bodyToEOF        = iota // until the source ends (a decoded net/http body, HTTP/1.0)
+	bodyLength              // Content-Length bytes
+	bodyChunked             // Transfer-Encoding: chunked
+	bodyResponseHead        // not in a body yet: reading the response head
 )
 
 // Chunked decoding states.

@@ -105,7 +105,7 @@ func TestParseStreamCountsTokensFromMetaInfo(t *testing.T) {
 				Chunks: []metrics.Chunk{{At: 1 * ms, Tokens: 1}, {At: 2 * ms, Tokens: 2}}},
 		},
 		{
-			name: "a server that reports no prompt_tokens leaves the client's count, flagged",
+			name:   "a server that reports no prompt_tokens leaves the client's count, flagged",
 			stream: `data: {"meta_info":{"completion_tokens":1,"finish_reason":{"type":"stop"}}}` + "\n\n" + done,
 			want: metrics.Record{FirstToken: 1 * ms, Done: 2 * ms, OutputTokens: 1, InputTokens: 99, InputTokensEstimated: true,
 				Chunks: []metrics.Chunk{{At: 1 * ms, Tokens: 1}}},
