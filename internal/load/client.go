@@ -231,6 +231,21 @@ func (c *Client) headers() (http.Header, []byte) {
 	return c.header, c.headLines
 }
 
+// Wire returns what c sends for req: the API path, the body and the header
+// fields, so that another tool (wrk in cmd/loadbench) can send the same.
+func (c *Client) Wire(req Request, rid string) (path string, body []byte, header map[string]string, err error) {
+	p, err := c.prepare(req, rid)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	h, _ := c.headers()
+	header = make(map[string]string, len(h))
+	for k, v := range h {
+		header[k] = v[0]
+	}
+	return c.API.path(), p.body, header, nil
+}
+
 // defaultTransport serves Clients whose HTTP is nil.
 var defaultTransport = NewTransport()
 
