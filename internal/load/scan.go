@@ -452,7 +452,7 @@ func (s *scanner) skipDepth(depth int) error {
 	case c == '{':
 		return s.object(func([]byte) error { return s.skipDepth(depth + 1) })
 	case c == '[':
-		return s.array(func() error { return s.skipDepth(depth + 1) })
+		return s.skipArray(depth)
 	case c == '"':
 		_, err := s.stringEnd()
 		return err
@@ -467,6 +467,44 @@ func (s *scanner) skipDepth(depth int) error {
 		}
 	}
 	return errSyntax
+}
+
+// skipArray skips an array, taking elements that are plain integers (the
+// token ids of output_ids) in one tight loop.
+func (s *scanner) skipArray(depth int) error {
+	b := s.b
+	s.i++ // '['
+	if s.peek() == ']' {
+		s.i++
+		return nil
+	}
+	for {
+		j := s.i
+		if j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			if b[j] == '0' {
+				j++
+			} else {
+				for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+					j++
+				}
+			}
+		}
+		if j > s.i && j < len(b) && (b[j] == ',' || b[j] == ']') {
+			s.i = j
+		} else if err := s.skipDepth(depth + 1); err != nil {
+			return err
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+			s.ws()
+		case ']':
+			s.i++
+			return nil
+		default:
+			return errSyntax
+		}
+	}
 }
 
 // openAIFields are the parts of an OpenAI stream chunk (or non-streamed
