@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sgltest/sgltest/internal/api"
+	"github.com/sgltest/sgltest/internal/metrics"
 )
 
 // maxLine bounds one SSE line. A cumulative /generate chunk repeats all text
@@ -65,7 +66,13 @@ type bodyReader struct {
 	at     time.Duration // when the latest read returned
 	lineNo int           // of the last line returned, from 1
 
-	openAI openAIFields // reused by the OpenAI parser
+	st stream // the stream being parsed, kept to reuse its buffers
+}
+
+// newStream starts the accounting of a stream read from b.
+func (b *bodyReader) newStream(openAI bool, requested int, rec *metrics.Record) *stream {
+	b.st = stream{openAI: openAI, requested: requested, rec: rec, now: b.now, oa: openAIFields{choices: b.st.oa.choices[:0]}}
+	return &b.st
 }
 
 func newBodyReader() *bodyReader {

@@ -76,67 +76,112 @@ func (p promptCount) set(rec *metrics.Record) {
 }
 
 func parseNativeStream(br *bodyReader, rec *metrics.Record) error {
-	var (
-		tokens   int
-		finished bool
-		prompt   promptCount
-		ch       nativeFields
-	)
-	fail := func(format string, a ...any) error {
-		rec.Done = br.now()
-		rec.OutputTokens = tokens
-		prompt.set(rec)
-		return fmt.Errorf(format, a...)
-	}
+	return br.newStream(false, 0, rec).parse(br)
+}
+
+// stream is one streamed response's accounting as its events arrive: fed
+// by parse for a reader, or event by event by the poller.
+type stream struct {
+	openAI    bool
+	requested int // OpenAI: the output length asked for, the fallback count
+	rec       *metrics.Record
+	now       func() time.Duration
+
+	tokens   int // in recorded chunks
+	finished bool
+	prompt   promptCount
+	native   nativeFields
+	oa       openAIFields
+
+	// OpenAI accounting (see ParseOpenAIStream).
+	counted   int  // the server's count that recorded chunks account for
+	lastUsage int  // the server's latest count
+	hasUsage  bool // some event carried usage
+	estimated bool // some chunk had no usage and counted 1
+	pendingAt time.Duration
+	cached    int
+}
+
+// parse feeds every event of br to st until the stream ends.
+func (st *stream) parse(br *bodyReader) error {
 	for {
 		payload, at, err := br.event()
 		if err != nil {
-			if streamEnded(err) {
-				return fail("stream ended before [DONE] after %d tokens", tokens)
-			}
-			return fail("reading stream: %v", err)
+			return st.cut(err)
 		}
-		if string(payload) == api.DonePayload {
-			rec.Done = at
-			rec.OutputTokens = tokens
-			prompt.set(rec)
-			if !finished {
-				return fmt.Errorf("stream reached [DONE] without a finish_reason after %d tokens", tokens)
-			}
-			return nil
-		}
-		if finished {
-			return fail("stream line %d: data after the finishing chunk", br.lineNo)
-		}
-		if err := scanNative(payload, &ch); err != nil {
-			return fail("stream line %d: malformed chunk: %v", br.lineNo, err)
-		}
-		if hasValue(ch.errRaw) {
-			return fail("error in stream: %s", describeError(ch.errRaw))
-		}
-		if !ch.hasMeta {
-			return fail("stream line %d: chunk without meta_info", br.lineNo)
-		}
-		if ch.hasPrompt {
-			prompt = promptCount{ch.prompt, true}
-		}
-		if n := ch.completion - tokens; n > 0 {
-			if rec.FirstToken == 0 {
-				rec.FirstToken = at
-			}
-			rec.Chunks = append(rec.Chunks, metrics.Chunk{At: at, Tokens: n})
-			tokens = ch.completion
-		} else if n < 0 {
-			return fail("stream line %d: completion_tokens went back from %d to %d", br.lineNo, tokens, ch.completion)
-		}
-		rec.CachedTokens = ch.cached
-		if ch.finish && ch.finishType != "" {
-			if ch.finishType == api.FinishAbort {
-				return fail("aborted by server: %s", ch.finishMsg)
-			}
-			finished = true
+		if done, err := st.event(payload, at, br.lineNo); done {
+			return err
 		}
 	}
+}
+
+// fail ends the stream with an error at the time it is noticed.
+func (st *stream) fail(format string, a ...any) error {
+	st.rec.Done = st.now()
+	st.rec.OutputTokens = st.tokens
+	st.prompt.set(st.rec)
+	return fmt.Errorf(format, a...)
+}
+
+// cut ends a stream whose body ended or broke before [DONE].
+func (st *stream) cut(err error) error {
+	if streamEnded(err) {
+		if st.openAI {
+			return st.fail("stream ended before [DONE] after %d chunks", len(st.rec.Chunks))
+		}
+		return st.fail("stream ended before [DONE] after %d tokens", st.tokens)
+	}
+	return st.fail("reading stream: %v", err)
+}
+
+// event takes one event's payload, read at at from line lineNo; done is
+// set when the stream is over, err then saying whether it failed.
+func (st *stream) event(payload []byte, at time.Duration, lineNo int) (done bool, err error) {
+	if st.openAI {
+		return st.openAIEvent(payload, at, lineNo)
+	}
+	rec, ch := st.rec, &st.native
+	if string(payload) == api.DonePayload {
+		rec.Done = at
+		rec.OutputTokens = st.tokens
+		st.prompt.set(rec)
+		if !st.finished {
+			return true, fmt.Errorf("stream reached [DONE] without a finish_reason after %d tokens", st.tokens)
+		}
+		return true, nil
+	}
+	if st.finished {
+		return true, st.fail("stream line %d: data after the finishing chunk", lineNo)
+	}
+	if err := scanNative(payload, ch); err != nil {
+		return true, st.fail("stream line %d: malformed chunk: %v", lineNo, err)
+	}
+	if hasValue(ch.errRaw) {
+		return true, st.fail("error in stream: %s", describeError(ch.errRaw))
+	}
+	if !ch.hasMeta {
+		return true, st.fail("stream line %d: chunk without meta_info", lineNo)
+	}
+	if ch.hasPrompt {
+		st.prompt = promptCount{ch.prompt, true}
+	}
+	if n := ch.completion - st.tokens; n > 0 {
+		if rec.FirstToken == 0 {
+			rec.FirstToken = at
+		}
+		rec.Chunks = append(rec.Chunks, metrics.Chunk{At: at, Tokens: n})
+		st.tokens = ch.completion
+	} else if n < 0 {
+		return true, st.fail("stream line %d: completion_tokens went back from %d to %d", lineNo, st.tokens, ch.completion)
+	}
+	rec.CachedTokens = ch.cached
+	if ch.finish && ch.finishType != "" {
+		if ch.finishType == api.FinishAbort {
+			return true, st.fail("aborted by server: %s", ch.finishMsg)
+		}
+		st.finished = true
+	}
+	return false, nil
 }
 
 // ParseOpenAIStream reads a completions or chat SSE stream (deltas, not
@@ -169,104 +214,83 @@ func ParseOpenAIStream(body io.Reader, requested int, now func() time.Duration, 
 }
 
 func parseOpenAIStream(br *bodyReader, requested int, rec *metrics.Record) error {
-	var (
-		tokens    int  // in recorded chunks
-		counted   int  // the server's count that recorded chunks account for
-		lastUsage int  // the server's latest count
-		hasUsage  bool // some event carried usage
-		estimated bool // some chunk had no usage and counted 1
-		pendingAt time.Duration
-		finished  bool
-		cached    int
-		prompt    promptCount
-	)
-	fail := func(format string, a ...any) error {
-		rec.Done = br.now()
-		rec.OutputTokens = tokens
-		prompt.set(rec)
-		return fmt.Errorf(format, a...)
-	}
-	ch := &br.openAI
-	for {
-		payload, at, err := br.event()
-		if err != nil {
-			if streamEnded(err) {
-				return fail("stream ended before [DONE] after %d chunks", len(rec.Chunks))
-			}
-			return fail("reading stream: %v", err)
+	return br.newStream(true, requested, rec).parse(br)
+}
+
+func (st *stream) openAIEvent(payload []byte, at time.Duration, lineNo int) (done bool, err error) {
+	rec, ch := st.rec, &st.oa
+	if string(payload) == api.DonePayload {
+		rec.Done = at
+		st.prompt.set(rec)
+		if !st.finished {
+			rec.OutputTokens = st.tokens
+			return true, fmt.Errorf("stream reached [DONE] without a finish_reason after %d chunks", len(rec.Chunks))
 		}
-		if string(payload) == api.DonePayload {
-			rec.Done = at
-			prompt.set(rec)
-			if !finished {
-				rec.OutputTokens = tokens
-				return fmt.Errorf("stream reached [DONE] without a finish_reason after %d chunks", len(rec.Chunks))
-			}
-			total := requested
-			if hasUsage {
-				total = lastUsage
-				rec.CachedTokens = cached
+		total := st.requested
+		if st.hasUsage {
+			total = st.lastUsage
+			rec.CachedTokens = st.cached
+		} else {
+			rec.OutputTokensEstimated = true
+		}
+		if st.pendingAt == 0 {
+			st.pendingAt = at
+		}
+		settleChunks(rec, st.tokens, total, st.estimated || !st.hasUsage, st.pendingAt)
+		rec.OutputTokens = total
+		return true, nil
+	}
+	if err := scanOpenAI(payload, ch); err != nil {
+		return true, st.fail("stream line %d: malformed chunk: %v", lineNo, err)
+	}
+	if hasValue(ch.errRaw) {
+		return true, st.fail("error in stream: %s", describeError(ch.errRaw))
+	}
+	if !ch.hasChoices && !ch.hasUsage {
+		return true, st.fail("stream line %d: chunk with neither choices nor usage", lineNo)
+	}
+	if ch.hasUsage {
+		if ch.completion < st.lastUsage {
+			return true, st.fail("stream line %d: usage.completion_tokens went back from %d to %d", lineNo, st.lastUsage, ch.completion)
+		}
+		st.hasUsage, st.lastUsage, st.cached = true, ch.completion, ch.cached
+		if ch.hasPrompt {
+			st.prompt = promptCount{ch.prompt, true}
+		}
+	}
+	recorded := false
+	for i := range ch.choices {
+		c := &ch.choices[i]
+		if c.index != 0 {
+			continue
+		}
+		if c.content() && !recorded {
+			n := 1
+			if ch.hasUsage {
+				n = max(ch.completion-st.counted, 0)
+				st.counted = ch.completion
 			} else {
-				rec.OutputTokensEstimated = true
+				st.estimated = true
+				st.counted++
 			}
-			if pendingAt == 0 {
-				pendingAt = at
+			if rec.FirstToken == 0 {
+				rec.FirstToken = at
 			}
-			settleChunks(rec, tokens, total, estimated || !hasUsage, pendingAt)
-			rec.OutputTokens = total
-			return nil
+			rec.Chunks = append(rec.Chunks, metrics.Chunk{At: at, Tokens: n})
+			st.tokens += n
+			recorded, st.pendingAt = true, 0
 		}
-		if err := scanOpenAI(payload, ch); err != nil {
-			return fail("stream line %d: malformed chunk: %v", br.lineNo, err)
-		}
-		if hasValue(ch.errRaw) {
-			return fail("error in stream: %s", describeError(ch.errRaw))
-		}
-		if !ch.hasChoices && !ch.hasUsage {
-			return fail("stream line %d: chunk with neither choices nor usage", br.lineNo)
-		}
-		if ch.hasUsage {
-			if ch.completion < lastUsage {
-				return fail("stream line %d: usage.completion_tokens went back from %d to %d", br.lineNo, lastUsage, ch.completion)
+		if c.finish && c.finishStr != "" {
+			if c.finishStr == "abort" {
+				return true, st.fail("aborted by server (finish_reason abort)")
 			}
-			hasUsage, lastUsage, cached = true, ch.completion, ch.cached
-			if ch.hasPrompt {
-				prompt = promptCount{ch.prompt, true}
-			}
-		}
-		recorded := false
-		for i := range ch.choices {
-			c := &ch.choices[i]
-			if c.index != 0 {
-				continue
-			}
-			if c.content() && !recorded {
-				n := 1
-				if ch.hasUsage {
-					n = max(ch.completion-counted, 0)
-					counted = ch.completion
-				} else {
-					estimated = true
-					counted++
-				}
-				if rec.FirstToken == 0 {
-					rec.FirstToken = at
-				}
-				rec.Chunks = append(rec.Chunks, metrics.Chunk{At: at, Tokens: n})
-				tokens += n
-				recorded, pendingAt = true, 0
-			}
-			if c.finish && c.finishStr != "" {
-				if c.finishStr == "abort" {
-					return fail("aborted by server (finish_reason abort)")
-				}
-				finished = true
-			}
-		}
-		if !recorded && lastUsage > counted && pendingAt == 0 {
-			pendingAt = at
+			st.finished = true
 		}
 	}
+	if !recorded && st.lastUsage > st.counted && st.pendingAt == 0 {
+		st.pendingAt = at
+	}
+	return false, nil
 }
 
 // settleChunks makes a successful stream's chunks add up to its total
