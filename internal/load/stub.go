@@ -80,6 +80,10 @@ type stubCall struct {
 	usage      bool
 	continuous bool
 	received   time.Time
+	// The cumulative /generate text and output_ids of the first done
+	// tokens (see nativeBody).
+	text, ids []byte
+	done      int
 }
 
 func (st Stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -140,6 +144,12 @@ func (st Stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	bp := stubBufs.Get().(*[]byte)
 	defer stubBufs.Put(bp)
+	if c.api == Native {
+		tp := stubBufs.Get().(*[]byte)
+		ip := stubBufs.Get().(*[]byte)
+		c.text, c.ids = (*tp)[:0], (*ip)[:0]
+		defer func() { *tp, *ip = c.text, c.ids; stubBufs.Put(tp); stubBufs.Put(ip) }()
+	}
 	if !req.Stream {
 		w.Header()["Content-Type"] = []string{"application/json"}
 		*bp = c.final((*bp)[:0])
@@ -275,17 +285,22 @@ func (c *stubCall) usageJSON(b []byte, k int) []byte {
 	return append(b, `,"reasoning_tokens":0,"prompt_tokens_details":null}`...)
 }
 
-// nativeBody appends the /generate object after k tokens.
+// nativeBody appends the /generate object after k tokens. The cumulative
+// text and output_ids are kept between calls with growing k, so each event
+// costs a copy of them rather than their formatting.
 func (c *stubCall) nativeBody(b []byte, k int) []byte {
-	b = append(b, `{"text":`...)
-	b = stubText(b, 0, k)
-	b = append(b, `,"output_ids":[`...)
-	for i := range k {
+	for i := c.done; i < k; i++ {
+		c.text = append(c.text, stubWords[stubID(i)%len(stubWords)]...)
 		if i > 0 {
-			b = append(b, ',')
+			c.ids = append(c.ids, ',')
 		}
-		b = strconv.AppendInt(b, int64(stubID(i)), 10)
+		c.ids = strconv.AppendInt(c.ids, int64(stubID(i)), 10)
 	}
+	c.done = k
+	b = append(b, `{"text":"`...)
+	b = append(b, c.text...)
+	b = append(b, `","output_ids":[`...)
+	b = append(b, c.ids...)
 	b = append(b, `],"meta_info":{"id":`...)
 	b = strconv.AppendQuote(b, c.rid)
 	b = append(b, `,"finish_reason":`...)
