@@ -232,6 +232,7 @@ func (g *Generator) Play(ctx context.Context, reqs []Request, s Schedule, sink S
 	log.Info("load started", "requests", len(reqs), "target", g.Target, "api", g.Client.API.String(), "max_in_flight", maxInFlight)
 	r.pool = newPool(ctx, r, maxInFlight, len(reqs))
 	admit := r.admitter(ctx, len(reqs))
+	restore := preciseSleeps()
 	var cancelled error
 	for i := range prep {
 		sched, err := s.Arrive(ctx, i, clock)
@@ -252,6 +253,7 @@ func (g *Generator) Play(ctx context.Context, reqs []Request, s Schedule, sink S
 		sent[i] = true
 		admit(job{i: i, p: &prep[i], rec: rec})
 	}
+	restore()
 	r.closeAdmission()
 	r.pool.close()
 	wall := clock.Now()
