@@ -57,6 +57,8 @@
 //
 // Timing rule: every timestamp is an offset from the start instant read on
 // Go's monotonic clock at the moment the event happens; nothing is
-// reconstructed afterwards. Results leave as metrics.Record values through
+// reconstructed afterwards. A streamed chunk's time is when the read that
+// delivered its last byte returned, so chunks that arrived together share
+// it. Results leave as metrics.Record values through
 // a Sink as each request ends, so reporting is decoupled from sending.
 package load
