@@ -72,6 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		apiName  = fs.String("api", "generate", "generate | completions | chat")
 		stubMode = fs.String("stub", "process", "process (a separate stub process) | in-process")
 		interval = fs.Int("stream-interval", 1, "tokens per SSE event from the stub (SGLang's --stream-interval)")
+		stubProf = fs.String("stub-cpuprofile", "", "write a CPU profile of the stub process to this file")
 		lagBound = fs.Duration("max-lag", time.Millisecond, "p99 schedule lag a rate must stay under to count as sustained")
 		ttftRate = fs.Float64("ttft-rate", 1000, "rate at which the added TTFT is reported (included in the sweep)")
 		seed     = fs.Uint64("seed", 1, "seed of the Poisson arrivals")
@@ -108,7 +109,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	target, stubPID, closeStub, err := startStub(*stubMode, *interval)
+	target, stubPID, closeStub, err := startStub(*stubMode, *interval, *stubProf)
 	if err != nil {
 		fmt.Fprintln(stderr, "loadbench:", err)
 		return 1
@@ -345,7 +346,7 @@ func parseRates(s string, ttft float64) ([]float64, error) {
 
 // startStub starts the stub and returns its base URL, its process id (0
 // in-process) and a function that stops it.
-func startStub(mode string, interval int) (string, int, func(), error) {
+func startStub(mode string, interval int, profile string) (string, int, func(), error) {
 	switch mode {
 	case "in-process":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -360,7 +361,11 @@ func startStub(mode string, interval int) (string, int, func(), error) {
 		if err != nil {
 			return "", 0, nil, err
 		}
-		cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0", "--stream-interval", strconv.Itoa(interval))
+		args := []string{"serve", "--addr", "127.0.0.1:0", "--stream-interval", strconv.Itoa(interval)}
+		if profile != "" {
+			args = append(args, "--cpuprofile", profile)
+		}
+		cmd := exec.Command(exe, args...)
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
 			return "", 0, nil, err
@@ -401,8 +406,22 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8099", "loopback address to listen on")
 	interval := fs.Int("stream-interval", 1, "tokens per SSE event (SGLang's --stream-interval)")
+	cpuProf := fs.String("cpuprofile", "", "write a CPU profile of the stub to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fmt.Fprintln(stderr, "loadbench serve:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "loadbench serve:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	host, _, err := net.SplitHostPort(*addr)
 	if err != nil || !net.ParseIP(host).IsLoopback() {
