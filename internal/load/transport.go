@@ -31,9 +31,11 @@ type Transport struct {
 	// IdleTimeout is how long a connection may sit idle and still be
 	// reused; older ones are closed. Servers close idle keep-alive
 	// connections themselves (uvicorn, in front of SGLang, after 5 s), and
-	// a request written into one that is closing would fail.
+	// a request written into one that is closing would fail. Zero means
+	// 4 s.
 	IdleTimeout time.Duration
-	// MaxIdlePerHost bounds the idle connections kept per target.
+	// MaxIdlePerHost bounds the idle connections kept per target; zero
+	// means 4096.
 	MaxIdlePerHost int
 
 	mu     sync.Mutex
@@ -51,9 +53,30 @@ func NewTransport() *Transport {
 			DisableCompression:  true,
 			ForceAttemptHTTP2:   false,
 		},
-		IdleTimeout:    4 * time.Second,
-		MaxIdlePerHost: 4096,
 	}
+}
+
+// RoundTrip sends any request that is not one of the Client's own through
+// the embedded http.Transport (http.DefaultTransport when it is nil).
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.Transport == nil {
+		return http.DefaultTransport.RoundTrip(req)
+	}
+	return t.Transport.RoundTrip(req)
+}
+
+func (t *Transport) idleTimeout() time.Duration {
+	if t.IdleTimeout > 0 {
+		return t.IdleTimeout
+	}
+	return 4 * time.Second
+}
+
+func (t *Transport) maxIdle() int {
+	if t.MaxIdlePerHost > 0 {
+		return t.MaxIdlePerHost
+	}
+	return 4096
 }
 
 // CloseIdleConnections closes the idle connections of both pools.
@@ -68,7 +91,9 @@ func (t *Transport) CloseIdleConnections() {
 	for _, c := range idle {
 		_ = c.nc.Close()
 	}
-	t.Transport.CloseIdleConnections()
+	if t.Transport != nil {
+		t.Transport.CloseIdleConnections()
+	}
 }
 
 // host is one target base URL and its idle connections.
@@ -139,7 +164,7 @@ func (t *Transport) get(ctx context.Context, h *host, now func() time.Duration, 
 			c = h.idle[n-1]
 			h.idle[n-1] = nil
 			h.idle = h.idle[:n-1]
-			if time.Since(c.idleAt) > t.IdleTimeout {
+			if time.Since(c.idleAt) > t.idleTimeout() {
 				// Every connection below it is older still.
 				stale = append(h.idle, c)
 				h.idle, c = nil, nil
@@ -184,7 +209,7 @@ func (t *Transport) put(h *host, c *conn) {
 	t.mu.Lock()
 	h.idle = append(h.idle, c)
 	k := 0
-	for k < len(h.idle) && (len(h.idle)-k > t.MaxIdlePerHost || c.idleAt.Sub(h.idle[k].idleAt) > t.IdleTimeout) {
+	for k < len(h.idle) && (len(h.idle)-k > t.maxIdle() || c.idleAt.Sub(h.idle[k].idleAt) > t.idleTimeout()) {
 		k++
 	}
 	if k > 0 {
