@@ -55,8 +55,8 @@ func (a API) path() string {
 type Client struct {
 	// HTTP sends the requests. With a *Transport (NewHTTPClient), or nil
 	// for a shared default one, they go through the client's own HTTP/1.1
-	// connections; any other transport (a proxy, HTTP/2) is used through
-	// net/http.
+	// connections, and only the Transport of HTTP is used; any other
+	// transport (a proxy, HTTP/2) is used through net/http's Client.Do.
 	HTTP *http.Client
 	// APIKey, when set, is sent as "Authorization: Bearer <key>".
 	APIKey string
