@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/bits"
 	"strconv"
 )
 
@@ -242,10 +243,8 @@ func (s *scanner) array(each func() error) error {
 	}
 }
 
-// SWAR masks: a word has a byte below 0x20, a '"' or a '\\' exactly when
-// special(word) is not zero (the classic has-zero-byte and has-less-than
-// bit tricks). Strings are mostly plain text, so stringEnd skips eight
-// bytes at a time.
+// SWAR masks for specialMask: strings are mostly plain text, so
+// stringEnd skips eight bytes at a time.
 const (
 	ones  = 0x0101010101010101
 	highs = 0x8080808080808080
@@ -257,7 +256,13 @@ func (s *scanner) stringEnd() (escaped bool, err error) {
 	s.i++
 	b := s.b
 	for {
-		for s.i+8 <= len(b) && !hasSpecial(binary.LittleEndian.Uint64(b[s.i:])) {
+		// Go to the next quote, backslash or control byte, eight bytes at
+		// a time while eight remain.
+		for s.i+8 <= len(b) {
+			if m := specialMask(binary.LittleEndian.Uint64(b[s.i:])); m != 0 {
+				s.i += bits.TrailingZeros64(m) >> 3
+				break
+			}
 			s.i += 8
 		}
 		if s.i >= len(b) {
@@ -292,19 +297,20 @@ func (s *scanner) stringEnd() (escaped bool, err error) {
 		case c < 0x20:
 			return escaped, errSyntax
 		default:
-			s.i++
+			s.i++ // fewer than eight bytes left
 		}
 	}
 }
 
-// hasSpecial reports whether any byte of w is below 0x20, '"' or '\\'.
-func hasSpecial(w uint64) bool {
-	// A byte x is zero exactly when (x - 1) &^ x has its high bit set, and
-	// below n (n <= 0x80) exactly when (x - n) &^ x has it; borrows from a
-	// lower byte only ever follow a byte that already matched.
+// specialMask marks the bytes of w (little-endian) that are below 0x20, a
+// '"' or a '\' by their high bits. Its lowest set bit is exact: a byte x
+// is zero exactly when (x - 1) &^ x has its high bit set, and below n
+// (n <= 0x80) exactly when (x - n) &^ x has it, and a borrow only ever
+// marks a byte above one that already matched.
+func specialMask(w uint64) uint64 {
 	quote := w ^ (ones * '"')
 	slash := w ^ (ones * '\\')
-	return ((w-ones*0x20)&^w|(quote-ones)&^quote|(slash-ones)&^slash)&highs != 0
+	return ((w-ones*0x20)&^w | (quote-ones)&^quote | (slash-ones)&^slash) & highs
 }
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f' }

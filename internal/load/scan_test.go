@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math/bits"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -237,15 +239,28 @@ func FuzzScanOpenAIMatchesReference(f *testing.F) {
 	})
 }
 
-func TestHasSpecialFindsQuotesBackslashesAndControlBytes(t *testing.T) {
-	for c := 0; c < 256; c++ {
-		want := c < 0x20 || c == '"' || c == '\\'
-		for pos := range 8 {
-			w := [8]byte{'a', 'b', 'c', 'd', 0x80, 0xff, 'x', ' '}
-			w[pos] = byte(c)
-			if got := hasSpecial(leUint64(w)); got != want {
-				t.Fatalf("byte %#x at %d: hasSpecial %v, want %v", c, pos, got, want)
+func TestSpecialMaskFindsTheFirstQuoteBackslashOrControlByte(t *testing.T) {
+	special := func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' }
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte{0, 0x1f, 0x20, '"', '\\', 'a', 0x7f, 0x80, 0xff, '!', '#', '[', ']'}
+	for range 200000 {
+		var w [8]byte
+		for i := range w {
+			w[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		first := 8
+		for i, c := range w {
+			if special(c) {
+				first = i
+				break
 			}
+		}
+		got := 8
+		if m := specialMask(leUint64(w)); m != 0 {
+			got = bits.TrailingZeros64(m) >> 3
+		}
+		if got != first {
+			t.Fatalf("%q: first special byte at %d, the mask says %d", w, first, got)
 		}
 	}
 }
