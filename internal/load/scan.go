@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/bits"
 	"strconv"
+	"unicode/utf8"
 )
 
 // A one-pass scanner for stream chunks, the client's hot path: it reads
@@ -327,10 +328,13 @@ func (s *scanner) str(dst *string) error {
 		if err != nil {
 			return err
 		}
-		if escaped {
+		raw := s.b[start+1 : s.i-1]
+		if escaped || !utf8.Valid(raw) {
+			// encoding/json's rules: escapes decoded, invalid UTF-8
+			// replaced by U+FFFD.
 			return json.Unmarshal(s.b[start:s.i], dst)
 		}
-		*dst = string(s.b[start+1 : s.i-1])
+		*dst = string(raw)
 		return nil
 	}
 	*dst = ""
