@@ -3,7 +3,6 @@ package load
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -223,9 +222,6 @@ func (t *Transport) put(h *host, c *conn) {
 		_ = d.nc.Close()
 	}
 }
-
-// errAborted is a request whose context ended while it was in flight.
-var errAborted = errors.New("request cancelled")
 
 // longAgo is a deadline in the past: setting it wakes a blocked read or
 // write at once.
