@@ -79,8 +79,8 @@ func parseNativeStream(br *bodyReader, rec *metrics.Record) error {
 	return br.newStream(false, 0, rec).parse(br)
 }
 
-// stream is one streamed response's accounting as its events arrive: fed
-// by parse for a reader, or event by event by the poller.
+// stream is one streamed response's accounting as its events arrive,
+// event by event (parse feeds it from a body reader).
 type stream struct {
 	openAI    bool
 	requested int // OpenAI: the output length asked for, the fallback count
