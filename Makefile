@@ -15,7 +15,7 @@ SMG_VENV    := .venv/smg
 SGLANG_ROUTER_VERSION := 0.3.2
 SMG_VERSION := 1.13.0
 
-.PHONY: all build run test vet unit features vocab clean venv
+.PHONY: all build run test vet unit features vocab clean venv fuzz
 
 all: build
 
@@ -63,6 +63,18 @@ unit:
 
 features:
 	$(GO) test -race -timeout $(TIMEOUT) -run TestFeatures -v .
+
+# Every fuzz target in the module, one after another (go test fuzzes one
+# target at a time), each for FUZZTIME. New inputs that fail are written to
+# the package's testdata/fuzz and then run by every go test.
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for target in $$($(GO) test -list '^Fuzz' $$dir | grep '^Fuzz'); do \
+			echo "fuzz $$dir $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$dir; \
+		done; \
+	done
 
 # Regenerate steps/VOCABULARY.md from the step definitions.
 vocab:

@@ -1,12 +1,16 @@
 // Command loadbench measures sgltest's load generator against a
-// zero-latency SSE stub (load.Stub) on loopback: the highest request rate
-// and streamed token rate it sustains with p99 schedule lag under a bound,
-// and the TTFT it adds at a given rate.
+// zero-latency stub that speaks SGLang's wire format (load.Stub) on
+// loopback: the highest request rate and streamed token rate it sustains
+// with p99 schedule lag under a bound, the TTFT it adds at a given rate,
+// and what each request costs the client (CPU time, allocations) and the
+// stub. When wrk is installed it also measures wrk on the same stub with
+// the same request, plain HTTP that parses no events, and prints sgltest's
+// ceiling as a share of wrk's.
 //
 //	go run ./cmd/loadbench                       sweep the default rates
 //	go run ./cmd/loadbench --rates 2000,8000 --tokens 50 --duration 5s --api chat
 //	go run ./cmd/loadbench --stub in-process     stub in this process (shares the Go scheduler)
-//	go run ./cmd/loadbench serve --addr 127.0.0.1:8099   the stub alone, e.g. for wrk
+//	go run ./cmd/loadbench serve --addr 127.0.0.1:8099   the stub alone, for other tools
 //
 // By default the stub runs in a separate process (this binary re-executed
 // as "serve"), which is the honest set-up: the generator's own scheduler
@@ -14,10 +18,19 @@
 // machine the two processes still compete for the same cores, so the
 // figures are a floor for a dedicated client machine. The child exits when
 // its stdin closes, so it never outlives the benchmark.
+//
+// Columns: offered rate; achieved requests and streamed tokens per
+// second; p50 and p99 schedule lag (arrival − scheduled); p99 send lag;
+// p50 and p99 TTFT (the delay the client adds, the stub having none); the
+// client's CPU time per request and its allocations per request (this
+// process, so the in-process stub counts too); the stub process's CPU
+// time per request; connections opened; the most requests in flight;
+// failures.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,10 +40,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	flag "github.com/spf13/pflag"
@@ -57,10 +72,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		apiName  = fs.String("api", "generate", "generate | completions | chat")
 		stubMode = fs.String("stub", "process", "process (a separate stub process) | in-process")
 		interval = fs.Int("stream-interval", 1, "tokens per SSE event from the stub (SGLang's --stream-interval)")
+		stubProf = fs.String("stub-cpuprofile", "", "write a CPU profile of the stub process to this file")
 		lagBound = fs.Duration("max-lag", time.Millisecond, "p99 schedule lag a rate must stay under to count as sustained")
 		ttftRate = fs.Float64("ttft-rate", 1000, "rate at which the added TTFT is reported (included in the sweep)")
 		seed     = fs.Uint64("seed", 1, "seed of the Poisson arrivals")
 		cpuProf  = fs.String("cpuprofile", "", "write a CPU profile of the sweep to this file")
+		wrkConns = fs.Int("wrk-connections", 64, "connections wrk keeps open (when wrk is installed)")
+		noWrk    = fs.Bool("no-wrk", false, "do not run wrk even when it is installed")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -91,7 +109,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	target, closeStub, err := startStub(*stubMode, *interval)
+	target, stubPID, closeStub, err := startStub(*stubMode, *interval, *stubProf)
 	if err != nil {
 		fmt.Fprintln(stderr, "loadbench:", err)
 		return 1
@@ -100,13 +118,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	fmt.Fprintf(stdout, "loadbench: api %s, %d input / %d output tokens, stream interval %d, %v per rate, stub %s at %s, GOMAXPROCS %d, %d CPUs\n",
 		a, *input, *tokens, *interval, *duration, *stubMode, target, runtime.GOMAXPROCS(0), runtime.NumCPU())
-	fmt.Fprintf(stdout, "%9s %9s %11s %9s %9s %9s %9s %9s %6s %6s\n",
-		"rate", "req/s", "tok/s", "lag p50", "lag p99", "send p99", "ttft p50", "ttft p99", "cpu", "fail")
+	fmt.Fprintf(stdout, "%8s %8s %9s %8s %9s %9s %8s %9s %8s %7s %8s %6s %6s %5s\n",
+		"rate", "req/s", "tok/s", "lag p50", "lag p99", "send p99", "ttft p50", "ttft p99", "cli/req", "allocs", "stub/req", "conns", "peak", "fail")
 	client := &load.Client{HTTP: load.NewHTTPClient(), API: a}
-	var best *result
+	var best, ceiling *result
 	var atTTFT *result
 	for _, rate := range sweep {
-		res, err := measure(ctx, client, target, rate, *duration, *input, *tokens, *seed)
+		res, err := measure(ctx, client, target, stubPID, rate, *duration, *input, *tokens, *seed)
 		if err != nil {
 			fmt.Fprintln(stderr, "loadbench:", err)
 			return 1
@@ -120,6 +138,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			r := res
 			best = &r
 		}
+		if ceiling == nil || res.sum.RequestThroughput > ceiling.sum.RequestThroughput {
+			r := res
+			ceiling = &r
+		}
+		if !res.health.Valid {
+			fmt.Fprintf(stdout, "%8s %s\n", "", res.health.Reason)
+		}
 	}
 	fmt.Fprintln(stdout)
 	if best == nil {
@@ -131,6 +156,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if atTTFT != nil {
 		fmt.Fprintf(stdout, "added TTFT at %.0f req/s: p50 %.0f µs, p99 %.0f µs\n", *ttftRate, atTTFT.sum.TTFTMS.Median*1000, atTTFT.sum.TTFTMS.P99*1000)
 	}
+	fmt.Fprintf(stdout, "ceiling: %.0f req/s and %.0f streamed tokens/s achieved (at %.0f req/s offered)\n",
+		ceiling.sum.RequestThroughput, ceiling.sum.OutputThroughput, ceiling.rate)
+	if *noWrk {
+		return 0
+	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		fmt.Fprintln(stdout, "wrk: not installed, no comparison (apt-get install wrk)")
+		return 0
+	}
+	w, err := runWrk(ctx, client, target, *duration, *wrkConns, *input, *tokens, *seed)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadbench:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "wrk on the same stub and request (%s): %.0f req/s; sgltest's ceiling is %.0f%% of it\n",
+		strings.Join(w.argv, " "), w.rate, 100*ceiling.sum.RequestThroughput/w.rate)
 	return 0
 }
 
@@ -138,19 +179,29 @@ type result struct {
 	rate   float64
 	sum    metrics.Summary
 	health load.Health
+	// Per request: the client's CPU time and allocations, the stub's CPU
+	// time (negative when not known).
+	clientCPU, stubCPU time.Duration
+	allocs             float64
+	conns              int
 }
 
 func (r result) String() string {
 	s := r.sum
 	us := func(ms float64) string { return strconv.FormatFloat(ms*1000, 'f', 0, 64) + "µs" }
-	return fmt.Sprintf("%9.0f %9.0f %11.0f %9s %9s %9s %9s %9s %5.0f%% %6d",
+	stub := "-"
+	if r.stubCPU >= 0 {
+		stub = strconv.FormatFloat(float64(r.stubCPU)/1e3, 'f', 0, 64) + "µs"
+	}
+	return fmt.Sprintf("%8.0f %8.0f %9.0f %8s %9s %9s %8s %9s %8s %7.1f %8s %6d %6d %5d",
 		r.rate, s.RequestThroughput, s.OutputThroughput, us(s.ScheduleLagMS.Median), us(s.ScheduleLagMS.P99),
-		us(s.SendLagMS.P99), us(s.TTFTMS.Median), us(s.TTFTMS.P99), r.health.CPUBusy*100, s.Failed)
+		us(s.SendLagMS.P99), us(s.TTFTMS.Median), us(s.TTFTMS.P99),
+		strconv.FormatFloat(float64(r.clientCPU)/1e3, 'f', 0, 64)+"µs", r.allocs, stub, r.conns, r.health.PeakInFlight, s.Failed)
 }
 
 // measure sends Poisson arrivals at rate for d and summarises them.
 // Throughput is over the span from the start instant to the last Done.
-func measure(ctx context.Context, c *load.Client, target string, rate float64, d time.Duration, input, tokens int, seed uint64) (result, error) {
+func measure(ctx context.Context, c *load.Client, target string, stubPID int, rate float64, d time.Duration, input, tokens int, seed uint64) (result, error) {
 	n := max(int(rate*d.Seconds()), 1)
 	reqs, err := load.Random{Count: n, InputTokens: input, OutputTokens: tokens, VocabSize: 32000, Seed: seed}.Requests()
 	if err != nil {
@@ -161,11 +212,110 @@ func measure(ctx context.Context, c *load.Client, target string, rate float64, d
 		return result{}, err
 	}
 	g := &load.Generator{Client: c, Target: target, RIDPrefix: "bench-", Bounds: load.Bounds{MaxCPUBusy: -1, MaxScheduleLag: -1}}
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	cpu0 := processCPU()
+	stub0 := stubCPU(stubPID)
 	res, err := g.Play(ctx, reqs, load.Offsets(at), nil)
+	stub1 := stubCPU(stubPID)
+	cpu1 := processCPU()
+	runtime.ReadMemStats(&m1)
 	if err != nil {
 		return result{}, err
 	}
-	return result{rate: rate, sum: metrics.Summarize(res.Records), health: res.Health}, nil
+	r := result{rate: rate, sum: metrics.Summarize(res.Records), health: res.Health,
+		clientCPU: (cpu1 - cpu0) / time.Duration(n), allocs: float64(m1.Mallocs-m0.Mallocs) / float64(n), stubCPU: -1}
+	if stub0 >= 0 && stub1 >= 0 {
+		r.stubCPU = (stub1 - stub0) / time.Duration(n)
+	}
+	for _, rec := range res.Records {
+		if rec.Connect > 0 {
+			r.conns++
+		}
+	}
+	return r, nil
+}
+
+// processCPU is this process's user and system CPU time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// stubCPU is the stub process's user and system CPU time, from
+// /proc/<pid>/stat (in clock ticks of 10 ms); -1 when unknown.
+func stubCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return -1
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The command name may hold spaces; the fields after it do not.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// wrkResult is what wrk measured.
+type wrkResult struct {
+	argv []string
+	rate float64
+}
+
+// runWrk runs wrk for d against target with the body the client sends for
+// the benchmark's first request, on the same API.
+func runWrk(ctx context.Context, c *load.Client, target string, d time.Duration, conns, input, tokens int, seed uint64) (wrkResult, error) {
+	reqs, err := load.Random{Count: 1, InputTokens: input, OutputTokens: tokens, VocabSize: 32000, Seed: seed}.Requests()
+	if err != nil {
+		return wrkResult{}, err
+	}
+	path, body, headers, err := c.Wire(reqs[0], "wrk")
+	if err != nil {
+		return wrkResult{}, err
+	}
+	dir, err := os.MkdirTemp("", "loadbench-wrk-")
+	if err != nil {
+		return wrkResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	var lua strings.Builder
+	fmt.Fprintf(&lua, "wrk.method = \"POST\"\nwrk.path = %q\nwrk.body = %q\n", path, body)
+	for k, v := range headers {
+		fmt.Fprintf(&lua, "wrk.headers[%q] = %q\n", k, v)
+	}
+	script := filepath.Join(dir, "request.lua")
+	if err := os.WriteFile(script, []byte(lua.String()), 0o644); err != nil {
+		return wrkResult{}, err
+	}
+	secs := max(1, int(d.Round(time.Second)/time.Second)) // wrk counts whole seconds
+	argv := []string{"wrk", "-t", strconv.Itoa(runtime.GOMAXPROCS(0)), "-c", strconv.Itoa(conns), "-d", strconv.Itoa(secs) + "s", "-s", script, target}
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Requests/sec:"); ok {
+			rate, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				break
+			}
+			argv[len(argv)-2] = "<request.lua>"
+			return wrkResult{argv: argv, rate: rate}, nil
+		}
+	}
+	return wrkResult{}, fmt.Errorf("%s: no Requests/sec in its output:\n%s", strings.Join(argv, " "), out)
 }
 
 func parseAPI(s string) (load.API, error) {
@@ -194,35 +344,39 @@ func parseRates(s string, ttft float64) ([]float64, error) {
 	return out, nil
 }
 
-// startStub starts the stub and returns its base URL and a function that
-// stops it.
-func startStub(mode string, interval int) (string, func(), error) {
+// startStub starts the stub and returns its base URL, its process id (0
+// in-process) and a function that stops it.
+func startStub(mode string, interval int, profile string) (string, int, func(), error) {
 	switch mode {
 	case "in-process":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return "", nil, err
+			return "", 0, nil, err
 		}
 		srv := &http.Server{Handler: load.Stub{StreamInterval: interval}}
 		go func() { _ = srv.Serve(ln) }()
-		return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+		return "http://" + ln.Addr().String(), 0, func() { _ = srv.Close() }, nil
 	case "process":
 		exe, err := os.Executable()
 		if err != nil {
-			return "", nil, err
+			return "", 0, nil, err
 		}
-		cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0", "--stream-interval", strconv.Itoa(interval))
+		args := []string{"serve", "--addr", "127.0.0.1:0", "--stream-interval", strconv.Itoa(interval)}
+		if profile != "" {
+			args = append(args, "--cpuprofile", profile)
+		}
+		cmd := exec.Command(exe, args...)
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
-			return "", nil, err
+			return "", 0, nil, err
 		}
 		out, err := cmd.StdoutPipe()
 		if err != nil {
-			return "", nil, err
+			return "", 0, nil, err
 		}
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
-			return "", nil, err
+			return "", 0, nil, err
 		}
 		stop := func() {
 			_ = stdin.Close() // the child exits when its stdin closes
@@ -238,11 +392,11 @@ func startStub(mode string, interval int) (string, func(), error) {
 		line, err := bufio.NewReader(out).ReadString('\n')
 		if err != nil {
 			stop()
-			return "", nil, fmt.Errorf("stub process did not report its address: %v", err)
+			return "", 0, nil, fmt.Errorf("stub process did not report its address: %v", err)
 		}
-		return "http://" + strings.TrimSpace(line), stop, nil
+		return "http://" + strings.TrimSpace(line), cmd.Process.Pid, stop, nil
 	}
-	return "", nil, fmt.Errorf("--stub: want process or in-process, got %q", mode)
+	return "", 0, nil, fmt.Errorf("--stub: want process or in-process, got %q", mode)
 }
 
 // serve runs the stub until stdin closes (when started by loadbench) or
@@ -252,8 +406,22 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8099", "loopback address to listen on")
 	interval := fs.Int("stream-interval", 1, "tokens per SSE event (SGLang's --stream-interval)")
+	cpuProf := fs.String("cpuprofile", "", "write a CPU profile of the stub to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fmt.Fprintln(stderr, "loadbench serve:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "loadbench serve:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	host, _, err := net.SplitHostPort(*addr)
 	if err != nil || !net.ParseIP(host).IsLoopback() {

@@ -21,3 +21,9 @@ const (
 	MetricE2E               = "sglang:e2e_request_latency_seconds"
 	MetricQueueTime         = "sglang:queue_time_seconds"
 )
+
+// MetricSimStepLateness is sgltest's simulator's own histogram of how late
+// each engine step ended against its step-time model, in seconds; real
+// SGLang has no such family. When many steps are late, the simulator could
+// not keep up in real time and its latencies measure its host.
+const MetricSimStepLateness = "sgltest:sim_step_lateness_seconds"

@@ -1,13 +1,15 @@
 package load
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +53,10 @@ func (a API) path() string {
 // Client sends one request at a time to an SGLang-compatible server and
 // records what happens. It is safe for concurrent use once configured.
 type Client struct {
+	// HTTP sends the requests. With a *Transport (NewHTTPClient), or nil
+	// for a shared default one, they go through the client's own HTTP/1.1
+	// connections, and only the Transport of HTTP is used; any other
+	// transport (a proxy, HTTP/2) is used through net/http's Client.Do.
 	HTTP *http.Client
 	// APIKey, when set, is sent as "Authorization: Bearer <key>".
 	APIKey string
@@ -72,21 +78,16 @@ type Client struct {
 
 	headerOnce sync.Once
 	header     http.Header
+	headLines  []byte
 }
 
-// NewHTTPClient returns an http.Client suited to a load generator: no
+// NewHTTPClient returns an http.Client suited to a load generator: its
+// Transport is the client's own HTTP/1.1 transport (see Transport), no
 // overall timeout (a stream lasts as long as generation does; cancellation
 // comes from the context), no compression, and enough idle connections per
 // host that an open-loop burst reuses connections instead of dialling anew.
 func NewHTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		Proxy:               nil,
-		MaxIdleConns:        0,
-		MaxIdleConnsPerHost: 4096,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
-	}}
+	return &http.Client{Transport: NewTransport()}
 }
 
 // prepared is a request whose body is encoded before the run starts, so that
@@ -211,10 +212,11 @@ func (c *Client) prepare(req Request, rid string) (prepared, error) {
 }
 
 // headers are built once and shared read-only by every request: the
-// transport never modifies a request's header map.
-func (c *Client) headers() http.Header {
+// transport never modifies a request's header map. headLines are the same
+// fields as HTTP/1.1 header lines, for the client's own transport.
+func (c *Client) headers() (http.Header, []byte) {
 	c.headerOnce.Do(func() {
-		h := http.Header{"Content-Type": {"application/json"}}
+		h := http.Header{"Content-Type": {"application/json"}, "User-Agent": {"sgltest"}}
 		if !c.NoStream {
 			h.Set("Accept", "text/event-stream")
 		}
@@ -222,30 +224,189 @@ func (c *Client) headers() http.Header {
 			h.Set("Authorization", "Bearer "+c.APIKey)
 		}
 		c.header = h
+		var b strings.Builder
+		_ = h.Write(&b)
+		c.headLines = []byte(b.String())
 	})
-	return c.header
+	return c.header, c.headLines
 }
+
+// Wire returns what c sends for req: the API path, the body and the header
+// fields, so that another tool (wrk in cmd/loadbench) can send the same.
+func (c *Client) Wire(req Request, rid string) (path string, body []byte, header map[string]string, err error) {
+	p, err := c.prepare(req, rid)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	h, _ := c.headers()
+	header = make(map[string]string, len(h))
+	for k, v := range h {
+		header[k] = v[0]
+	}
+	return c.API.path(), p.body, header, nil
+}
+
+// defaultTransport serves Clients whose HTTP is nil.
+var defaultTransport = NewTransport()
 
 // do sends p to target and fills rec. now reads the run's monotonic clock.
 // Every failure is recorded in rec.Error; do itself never fails.
+//
+// Sent is read before the connection is taken, so when the request has to
+// open a new one its TTFT and latency include the connect; rec.Connect
+// says how long that took, and is zero when a kept-alive connection was
+// reused.
 func (c *Client) do(ctx context.Context, target string, p *prepared, now func() time.Duration, rec *metrics.Record) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, target+c.API.path(), bytes.NewReader(p.body))
+	if rec.Chunks == nil && !c.NoStream {
+		// One allocation for the whole stream instead of a growing slice.
+		rec.Chunks = make([]metrics.Chunk, 0, min(p.req.OutputTokens+1, 4096))
+	}
+	t := defaultTransport
+	if c.HTTP != nil {
+		var ok bool
+		if t, ok = c.HTTP.Transport.(*Transport); !ok {
+			c.doNetHTTP(ctx, target, p, now, rec)
+			return
+		}
+	}
+	c.doOwn(ctx, t, target, p, now, rec)
+}
+
+// doOwn sends p over t's own connections.
+func (c *Client) doOwn(ctx context.Context, t *Transport, target string, p *prepared, now func() time.Duration, rec *metrics.Record) {
+	h, err := t.host(target)
+	rec.Sent = now()
+	if err != nil {
+		rec.Done = rec.Sent
+		rec.Error = "building request: " + err.Error()
+		rec.InputTokensEstimated = true
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		cn, connect, err := t.get(ctx, h, now, attempt > 0)
+		rec.Connect += connect
+		if err != nil {
+			rec.Done = now()
+			rec.Error = "transport: " + err.Error()
+			rec.InputTokensEstimated = true
+			return
+		}
+		var stop func() bool
+		if ctx.Done() != nil {
+			stop = context.AfterFunc(ctx, func() { _ = cn.nc.SetDeadline(longAgo) })
+		}
+		reuse, retry := c.exchange(cn, h, p, now, rec, cn.uses > 0)
+		cn.uses++
+		if stop != nil && !stop() {
+			reuse = false // the deadline was set
+			if rec.Error != "" && ctx.Err() != nil {
+				rec.Error = "transport: " + ctx.Err().Error()
+			}
+		}
+		if reuse {
+			t.put(h, cn)
+		} else {
+			_ = cn.nc.Close()
+		}
+		if !retry {
+			return
+		}
+	}
+}
+
+// exchange writes p on cn and reads the response into rec. It reports
+// whether cn can carry another request, and whether the request should
+// be sent again on a new connection: only when cn was a kept-alive one
+// that the server had closed before reading anything from it.
+func (c *Client) exchange(cn *conn, h *host, p *prepared, now func() time.Duration, rec *metrics.Record, reused bool) (reuse, retry bool) {
+	_, lines := c.headers()
+	w := append(cn.wbuf[:0], "POST "...)
+	w = append(w, h.prefix...)
+	w = append(w, c.API.path()...)
+	w = append(w, " HTTP/1.1\r\nHost: "...)
+	w = append(w, h.header...)
+	w = append(w, "\r\n"...)
+	w = append(w, lines...)
+	w = append(w, "Content-Length: "...)
+	w = strconv.AppendInt(w, int64(len(p.body)), 10)
+	w = append(w, "\r\n\r\n"...)
+	w = append(w, p.body...)
+	cn.wbuf = w
+	if cap(cn.wbuf) > 1<<20 {
+		cn.wbuf = nil
+	}
+	br := cn.rd
+	br.reset(cn.nc, now, bodyResponseHead)
+	if _, err := cn.nc.Write(w); err != nil {
+		if reused && isConnReset(err) {
+			return false, true
+		}
+		rec.Done = now()
+		rec.Error = "transport: " + err.Error()
+		rec.InputTokensEstimated = true
+		return false, false
+	}
+	head, err := br.readHead()
+	if err != nil {
+		if reused && errors.Is(err, errNoResponse) {
+			return false, true
+		}
+		rec.Done = now()
+		rec.Error = "transport: " + err.Error()
+		rec.InputTokensEstimated = true
+		return false, false
+	}
+	rec.Status = head.status
+	if head.status != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(br, 4096))
+		rec.Done = now()
+		rec.Error = fmt.Sprintf("HTTP %d: %s", head.status, strings.TrimSpace(string(msg)))
+		rec.InputTokensEstimated = true
+		return head.keepAlive && br.drain(0), false
+	}
+	switch {
+	case c.NoStream:
+		err = ParseBody(c.API, br, p.req.OutputTokens, now, rec)
+	case c.API == Native:
+		err = parseNativeStream(br, rec)
+	default:
+		err = parseOpenAIStream(br, p.req.OutputTokens, rec)
+	}
+	if err != nil {
+		rec.Error = err.Error()
+		return false, false
+	}
+	return head.keepAlive && br.drain(64<<10), false
+}
+
+// doNetHTTP sends p through c.HTTP, a net/http client, measuring the
+// connect with httptrace: from asking for a connection to getting one,
+// unless it was idle in the pool already.
+func (c *Client) doNetHTTP(ctx context.Context, target string, p *prepared, now func() time.Duration, rec *metrics.Record) {
+	var getConn time.Duration
+	trace := &httptrace.ClientTrace{
+		GetConn: func(string) { getConn = now() },
+		GotConn: func(info httptrace.GotConnInfo) {
+			if !info.WasIdle && getConn != 0 {
+				rec.Connect = now() - getConn
+			}
+		},
+	}
+	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, target+c.API.path(), bytes.NewReader(p.body))
 	if err != nil {
 		rec.Sent = now()
 		rec.Done = rec.Sent
 		rec.Error = "building request: " + err.Error()
+		rec.InputTokensEstimated = true
 		return
 	}
-	hreq.Header = c.headers()
-	if rec.Chunks == nil && !c.NoStream {
-		// One allocation for the whole stream instead of a growing slice.
-		rec.Chunks = make([]metrics.Chunk, 0, min(p.req.OutputTokens, 4096))
-	}
+	hreq.Header, _ = c.headers()
 	rec.Sent = now()
 	resp, err := c.HTTP.Do(hreq)
 	if err != nil {
 		rec.Done = now()
 		rec.Error = "transport: " + err.Error()
+		rec.InputTokensEstimated = true
 		return
 	}
 	defer resp.Body.Close()
@@ -254,6 +415,7 @@ func (c *Client) do(ctx context.Context, target string, p *prepared, now func() 
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		rec.Done = now()
 		rec.Error = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
+		rec.InputTokensEstimated = true
 		return
 	}
 	if c.NoStream {
@@ -265,50 +427,8 @@ func (c *Client) do(ctx context.Context, target string, p *prepared, now func() 
 	}
 	if err != nil {
 		rec.Error = err.Error()
+		return
 	}
-}
-
-// readers recycles the stream readers: one per request in flight, not one
-// per request sent.
-var readers = sync.Pool{New: func() any { return &lineReader{br: bufio.NewReaderSize(nil, 16<<10)} }}
-
-// lineReader reads SSE lines, reusing its buffers across requests.
-type lineReader struct {
-	br     *bufio.Reader
-	line   []byte
-	lineNo int          // of the last line read, from 1
-	openAI openAIFields // reused by ParseOpenAIStream
-}
-
-func getLineReader(r io.Reader) *lineReader {
-	lr := readers.Get().(*lineReader)
-	lr.br.Reset(r)
-	lr.lineNo = 0
-	return lr
-}
-
-// event reads lines up to the next SSE data line and returns its payload
-// (valid until the next call) and when that line was read, on the run's
-// clock. Blank lines and other fields are skipped. At the stream's end it
-// returns io.EOF.
-func (lr *lineReader) event(now func() time.Duration) (payload []byte, at time.Duration, err error) {
-	for {
-		lr.line, err = readLine(lr.br, lr.line[:0])
-		at = now()
-		if err != nil {
-			return nil, at, err
-		}
-		lr.lineNo++
-		if payload, ok := api.EventPayload(lr.line); ok {
-			return payload, at, nil
-		}
-	}
-}
-
-func (lr *lineReader) release() {
-	lr.br.Reset(nil)
-	if cap(lr.line) > 1<<20 {
-		lr.line = nil // do not pin a huge cumulative-text line
-	}
-	readers.Put(lr)
+	// Read the body to its end so that net/http keeps the connection.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 }

@@ -17,7 +17,10 @@ var streamSeeds = []string{
 	chunk("a", 1, "") + `data: {"error":{"message":"boom","code":400}}` + "\n\n" + done,
 	chunk("ab", 2, "") + chunk("a", 1, "") + done,
 	chatRole + chatContent("Hel") + chatContent("lo") + chatFinish + usage(3, 2) + done,
-	chatRole + chatContentUsage("a b", 2) + chatContentUsage("c", 1) + chatFinish + done,
+	chatRole + withUsage(chatContent("a b"), 5, 2) + withUsage(chatContent("c"), 5, 1) + chatFinish + done,
+	withUsage(chatRole, 5, 1) + withUsage(chatContent("a"), 5, 1) + withUsage(chatContent("b"), 5, 2) + withUsage(chatFinish, 5, 3) + usage(3, 0) + done,
+	`data:{"ChoiCes":[{"teXt":"0","finish_reAson":""}]}` + "\ndata:[DONE]",
+	`data:{"choices":[{"text":"0","finish_reason":""}]}` + "\ndata:[DONE]",
 	completion("a", "") + completion("b", "length") + done,
 	completion("a", "") + completion("", "abort") + done,
 	`data: {"error":"Unauthorized"}` + "\n\n",
@@ -37,7 +40,8 @@ var streamSeeds = []string{
 // checkStream runs parse on a fuzzed stream and asserts the invariants:
 // no panic; success only for a stream that ends at [DONE] after a finish
 // reason; a failure always has a reason and a Done time; every chunk
-// carries a non-negative token count, in time order.
+// carries a non-negative token count, in time order, the first at
+// FirstToken, and on success the chunks add up to the output tokens.
 func checkStream(t *testing.T, data []byte, parse func(*metrics.Record) error) {
 	var rec metrics.Record
 	err := parse(&rec)
@@ -53,16 +57,26 @@ func checkStream(t *testing.T, data []byte, parse func(*metrics.Record) error) {
 	if !bytes.Contains(data, []byte("[DONE]")) {
 		t.Fatalf("a stream without [DONE] succeeded: %q", data)
 	}
-	if !bytes.Contains(data, []byte("finish_reason")) {
+	// Keys may be escaped (\u0066inish_reason), so only a stream without
+	// either is certainly without a finish_reason.
+	if !bytes.Contains(data, []byte("finish_reason")) && !bytes.Contains(data, []byte(`\u`)) {
 		t.Fatalf("a stream without a finish_reason succeeded: %q", data)
 	}
 	if rec.Done == 0 || rec.OutputTokens < 0 {
 		t.Fatalf("successful stream with Done %v and %d output tokens", rec.Done, rec.OutputTokens)
 	}
+	sum := 0
 	for i, c := range rec.Chunks {
 		if c.Tokens < 0 || (i > 0 && c.At < rec.Chunks[i-1].At) {
 			t.Fatalf("chunk %d: %+v", i, c)
 		}
+		sum += c.Tokens
+	}
+	if sum != rec.OutputTokens {
+		t.Fatalf("chunks carry %d tokens, the record %d output tokens: %q", sum, rec.OutputTokens, data)
+	}
+	if len(rec.Chunks) > 0 && rec.FirstToken != rec.Chunks[0].At {
+		t.Fatalf("first token at %v, first chunk at %v", rec.FirstToken, rec.Chunks[0].At)
 	}
 }
 
@@ -72,7 +86,7 @@ func FuzzParseStream(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkStream(t, data, func(rec *metrics.Record) error {
-			return ParseStream(bytes.NewReader(data), tick(), rec)
+			return ParseStream(&byEvent{string(data)}, tick(), rec)
 		})
 	})
 }
@@ -83,7 +97,7 @@ func FuzzParseOpenAIStream(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkStream(t, data, func(rec *metrics.Record) error {
-			return ParseOpenAIStream(bytes.NewReader(data), 16, tick(), rec)
+			return ParseOpenAIStream(&byEvent{string(data)}, 16, tick(), rec)
 		})
 	})
 }

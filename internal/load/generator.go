@@ -45,6 +45,13 @@ type Generator struct {
 	// have Warmup set and are kept out of every figure; the run fails if
 	// every one of them fails.
 	Warmup int
+	// MaxInFlight bounds the requests the client has in flight at once,
+	// and with them its goroutines, connections and buffers; zero means
+	// DefaultMaxInFlight, and either is lowered to fit the process's
+	// open-file limit. A request that arrives with MaxInFlight already in
+	// flight waits for one to end, and the run is then invalid (see
+	// Health): past this bound the arrivals are no longer the schedule's.
+	MaxInFlight int
 	// Bounds are the self-check's limits (see Health); zero fields take
 	// their documented defaults.
 	Bounds Bounds
@@ -59,6 +66,12 @@ type Generator struct {
 	// run holds does not grow with what it has measured.
 	Discard bool
 }
+
+// DefaultMaxInFlight is the default bound on requests in flight: far more
+// than any one server runs at once (SGLang's max running requests are in
+// the hundreds), few enough that the client's memory stays bounded (tens of
+// kilobytes per request in flight).
+const DefaultMaxInFlight = 10000
 
 // Batch is static client-side batching: arrived requests are held until
 // Size of them have arrived or Timeout has passed since the first of them
@@ -216,6 +229,10 @@ func (g *Generator) Play(ctx context.Context, reqs []Request, s Schedule, sink S
 		}
 		prep[i] = p
 	}
+	maxInFlight, err := inFlightBound(g.MaxInFlight)
+	if err != nil {
+		return Result{}, err
+	}
 	r := &run{g: g, sink: sink, schedule: s}
 	var warm []metrics.Record
 	if g.Warmup > 0 && len(reqs) > 0 {
@@ -241,8 +258,10 @@ func (g *Generator) Play(ctx context.Context, reqs []Request, s Schedule, sink S
 		r.emit(warm[i])
 	}
 	cpu0, cpuErr := cpuTime()
-	log.Info("load started", "requests", len(reqs), "target", g.Target, "api", g.Client.API.String())
+	log.Info("load started", "requests", len(reqs), "target", g.Target, "api", g.Client.API.String(), "max_in_flight", maxInFlight)
+	r.pool = newPool(ctx, r, maxInFlight, len(reqs))
 	admit := r.admitter(ctx, len(reqs))
+	restore := preciseSleeps()
 	var cancelled error
 	for k := range prep {
 		i, sched, err := k, time.Duration(0), error(nil)
@@ -274,8 +293,9 @@ func (g *Generator) Play(ctx context.Context, reqs []Request, s Schedule, sink S
 		lags = append(lags, rec.Arrival-rec.Scheduled)
 		admit(job{i: i, p: &prep[i], rec: rec})
 	}
+	restore()
 	r.closeAdmission()
-	r.wg.Wait()
+	r.pool.close()
 	wall := clock.Now()
 	cpu1, cpuErr1 := cpuTime()
 
@@ -286,6 +306,7 @@ func (g *Generator) Play(ctx context.Context, reqs []Request, s Schedule, sink S
 		}
 	}
 	h := bounds.check(lags, cpu1-cpu0, wall, errors.Join(cpuErr, cpuErr1))
+	r.pool.report(&h, len(lags))
 	log.Info("load finished", "sent", len(lags), "of", len(reqs), "valid", h.Valid, "schedule_lag_p99", h.ScheduleLagP99, "cpu_busy", h.CPUBusy)
 	if !h.Valid {
 		log.Warn("load generator self-check failed", "reason", h.Reason)
@@ -298,6 +319,12 @@ type job struct {
 	i   int
 	p   *prepared
 	rec *metrics.Record
+	// release, if not nil, runs when the request ends (a concurrency
+	// slot).
+	release func()
+	// queuedAt is when the job found every worker busy at the in-flight
+	// bound; zero when it did not.
+	queuedAt time.Duration
 }
 
 // run is one Play's shared state.
@@ -306,7 +333,7 @@ type run struct {
 	sink     Sink
 	schedule Schedule
 	now      func() time.Duration
-	wg       sync.WaitGroup
+	pool     *pool
 
 	sinkMu  sync.Mutex
 	sinkErr error
@@ -322,7 +349,7 @@ type run struct {
 func (r *run) admitter(ctx context.Context, n int) func(job) {
 	g := r.g
 	if g.MaxConcurrency <= 0 && g.Batch.Size <= 0 {
-		return func(j job) { r.send(ctx, j, nil) }
+		return func(j job) { r.send(j, nil) }
 	}
 	r.queue = make(chan job, n) // never blocks the arrival loop
 	r.admitDone = make(chan struct{})
@@ -348,7 +375,7 @@ func (r *run) capped(ctx context.Context, n int) {
 	for j := range r.queue {
 		select {
 		case slots <- struct{}{}:
-			r.send(ctx, j, func() { <-slots })
+			r.send(j, func() { <-slots })
 		case <-ctx.Done():
 			r.unsent(ctx, j, ctx.Err())
 		}
@@ -393,56 +420,57 @@ func (r *run) batched(ctx context.Context, b Batch) {
 			if ctx.Err() != nil {
 				r.unsent(ctx, j, ctx.Err())
 			} else {
-				r.send(ctx, j, nil)
+				r.send(j, nil)
 			}
 		}
 	}
 }
 
-// send starts j's request on its own goroutine; release, if not nil, runs
-// when it ends.
-func (r *run) send(ctx context.Context, j job, release func()) {
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		target := r.g.Target
-		if r.g.Route != nil {
-			t, done, err := r.g.Route(j.p.req)
-			j.rec.Routed = r.now()
-			if err != nil {
-				if release != nil {
-					release()
-				}
-				r.schedule.Finished(j.i, j.rec.Routed)
-				r.unsent(ctx, j, fmt.Errorf("routing: %w", err))
-				return
+// send hands j to a worker; release, if not nil, runs when it ends.
+func (r *run) send(j job, release func()) {
+	j.release = release
+	r.pool.dispatch(j)
+}
+
+// execute sends one request and records it, on a worker.
+func (r *run) execute(ctx context.Context, j job) {
+	target := r.g.Target
+	if r.g.Route != nil {
+		t, done, err := r.g.Route(j.p.req)
+		j.rec.Routed = r.now()
+		if err != nil {
+			if j.release != nil {
+				j.release()
 			}
-			defer done()
-			target = t
+			r.schedule.Finished(j.i, j.rec.Routed)
+			r.unsent(ctx, j, fmt.Errorf("routing: %w", err))
+			return
 		}
-		j.rec.Target = target
-		rctx := ctx
-		if t := r.g.RequestTimeout; t > 0 {
-			var cancel context.CancelFunc
-			rctx, cancel = context.WithTimeoutCause(ctx, t, errRequestTimeout)
-			defer cancel()
+		defer done()
+		target = t
+	}
+	j.rec.Target = target
+	rctx := ctx
+	if t := r.g.RequestTimeout; t > 0 {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeoutCause(ctx, t, errRequestTimeout)
+		defer cancel()
+	}
+	r.g.Client.do(rctx, target, j.p, r.now, j.rec)
+	j.p.body = nil // sent: the memory is the run's to reuse
+	if !j.rec.OK() {
+		switch {
+		case ctx.Err() != nil:
+			cancelled(ctx, j.rec)
+		case rctx.Err() != nil && context.Cause(rctx) == errRequestTimeout:
+			j.rec.Error = fmt.Sprintf("timed out after %v (request timeout): %s", r.g.RequestTimeout, j.rec.Error)
 		}
-		r.g.Client.do(rctx, target, j.p, r.now, j.rec)
-		j.p.body = nil // sent: the memory is the run's to reuse
-		if !j.rec.OK() {
-			switch {
-			case ctx.Err() != nil:
-				cancelled(ctx, j.rec)
-			case rctx.Err() != nil && context.Cause(rctx) == errRequestTimeout:
-				j.rec.Error = fmt.Sprintf("timed out after %v (request timeout): %s", r.g.RequestTimeout, j.rec.Error)
-			}
-		}
-		if release != nil {
-			release()
-		}
-		r.schedule.Finished(j.i, j.rec.Done)
-		r.emit(*j.rec)
-	}()
+	}
+	if j.release != nil {
+		j.release()
+	}
+	r.schedule.Finished(j.i, j.rec.Done)
+	r.emit(*j.rec)
 }
 
 // errRequestTimeout is the cause of a request's context when its
@@ -463,6 +491,7 @@ func (r *run) unsent(ctx context.Context, j job, err error) {
 	j.rec.Error = "not sent: " + err.Error()
 	if ctx.Err() != nil {
 		cancelled(ctx, j.rec)
+		j.rec.Error = "cancelled before it was sent: " + context.Cause(ctx).Error()
 	}
 	r.emit(*j.rec)
 }

@@ -3,7 +3,6 @@ package load
 import (
 	"fmt"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
@@ -53,10 +52,30 @@ type Health struct {
 	// CPUBusy is the process's user+system CPU time during the measured
 	// phase divided by its wall time × GOMAXPROCS (0..1).
 	CPUBusy float64
-	Valid   bool
+	// MaxInFlight is the bound on requests in flight the run had
+	// (Generator.MaxInFlight or its default, within the open-file limit)
+	// and PeakInFlight the most it had at once.
+	MaxInFlight, PeakInFlight int
+	// BoundWaits is how many requests arrived with MaxInFlight requests
+	// already in flight and waited for one to end, BoundWaitMax the longest
+	// such wait. Any such wait fails the run: those requests were sent
+	// later than scheduled because of the client, not the server.
+	BoundWaits   int
+	BoundWaitMax time.Duration
+	Valid        bool
 	// Reason names each bound passed and the measured figure; empty when
 	// Valid.
 	Reason string
+}
+
+// invalid fails h with one more reason.
+func (h *Health) invalid(reason string) {
+	if h.Valid || h.Reason == "" {
+		h.Reason = "invalid run: " + reason
+	} else {
+		h.Reason += "; " + reason
+	}
+	h.Valid = false
 }
 
 // check judges a run from the schedule lag (Arrival − Scheduled) of each
@@ -73,18 +92,13 @@ func (b Bounds) check(lags []time.Duration, cpu, wall time.Duration, cpuErr erro
 	if wall > 0 {
 		h.CPUBusy = cpu.Seconds() / (wall.Seconds() * float64(runtime.GOMAXPROCS(0)))
 	}
-	var reasons []string
 	if b.MaxScheduleLag > 0 && h.ScheduleLagP99 > b.MaxScheduleLag {
-		reasons = append(reasons, fmt.Sprintf("load generator fell behind its schedule: p99 schedule lag %v exceeds %v", h.ScheduleLagP99.Round(time.Microsecond), b.MaxScheduleLag))
+		h.invalid(fmt.Sprintf("load generator fell behind its schedule: p99 schedule lag %v exceeds %v", h.ScheduleLagP99.Round(time.Microsecond), b.MaxScheduleLag))
 	}
 	if cpuErr != nil {
-		reasons = append(reasons, fmt.Sprintf("cannot measure the load generator's CPU time: %v", cpuErr))
+		h.invalid(fmt.Sprintf("cannot measure the load generator's CPU time: %v", cpuErr))
 	} else if b.MaxCPUBusy > 0 && h.CPUBusy > b.MaxCPUBusy {
-		reasons = append(reasons, fmt.Sprintf("load generator process saturated its CPU: %.0f%% of %d cores busy exceeds %.0f%%", h.CPUBusy*100, runtime.GOMAXPROCS(0), b.MaxCPUBusy*100))
-	}
-	if len(reasons) > 0 {
-		h.Valid = false
-		h.Reason = "invalid run: " + strings.Join(reasons, "; ")
+		h.invalid(fmt.Sprintf("load generator process saturated its CPU: %.0f%% of %d cores busy exceeds %.0f%%", h.CPUBusy*100, runtime.GOMAXPROCS(0), b.MaxCPUBusy*100))
 	}
 	return h
 }

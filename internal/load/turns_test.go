@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,8 +111,9 @@ func TestACancelledRunMarksRequestsCancelledWithItsCause(t *testing.T) {
 			started = s
 			time.AfterFunc(100*time.Millisecond, func() { cancel(errors.New("server-2 exited at 0.1 s")) })
 		}}
+	var mu sync.Mutex
 	var got []metrics.Record
-	sink := func(r metrics.Record) error { got = append(got, r); return nil }
+	sink := func(r metrics.Record) error { mu.Lock(); got = append(got, r); mu.Unlock(); return nil }
 	res, err := g.Play(ctx, reqs, Offsets(make([]time.Duration, 3)), sink)
 	if err != nil {
 		t.Fatal(err) // every request had arrived: nothing was cut short of arriving

@@ -16,8 +16,14 @@ type Record struct {
 	// Warmup marks a request that is sent but kept out of every figure.
 	Warmup bool `json:"warmup,omitempty"`
 
-	// InputTokens is the prompt length sent (the dataset's exact length).
+	// InputTokens is the prompt length the server reported
+	// (meta_info.prompt_tokens, usage.prompt_tokens); when it reported none,
+	// the client's own figure (exact for token ids, the dataset's
+	// approximation for text) and InputTokensEstimated is set.
 	InputTokens int `json:"input_tokens"`
+	// InputTokensEstimated is set when the server reported no prompt count
+	// and InputTokens is the client's figure.
+	InputTokensEstimated bool `json:"input_tokens_estimated,omitempty"`
 	// RequestedOutputTokens is max_new_tokens as sent.
 	RequestedOutputTokens int `json:"requested_output_tokens"`
 	// OutputTokens is the server's final meta_info.completion_tokens.
@@ -26,6 +32,10 @@ type Record struct {
 	// count (an OpenAI stream without usage) and OutputTokens is the
 	// requested length instead.
 	OutputTokensEstimated bool `json:"output_tokens_estimated,omitempty"`
+	// ChunkTokensEstimated is set when the server reported no per-chunk
+	// counts (an OpenAI stream without continuous usage) and the output
+	// tokens were spread evenly over the chunks that carried text.
+	ChunkTokensEstimated bool `json:"chunk_tokens_estimated,omitempty"`
 	// CachedTokens is the server's meta_info.cached_tokens (prefix-cache hits).
 	CachedTokens int `json:"cached_tokens"`
 
@@ -36,8 +46,14 @@ type Record struct {
 	// Routed is when sgltest's dispatcher chose this request's Target (zero
 	// when no dispatcher ran); it lies between Arrival and Sent.
 	Routed time.Duration `json:"routed_ns,omitempty"`
-	// Sent is just before the HTTP request was written.
+	// Sent is just before the HTTP request was written, or before its
+	// connection was opened when it needed a new one: TTFT and E2E latency
+	// start here, so they include Connect.
 	Sent time.Duration `json:"sent_ns"`
+	// Connect is how long the request waited for a new connection (TCP
+	// connect, and TLS handshake for https) before it could be written;
+	// zero when it reused a kept-alive connection.
+	Connect time.Duration `json:"connect_ns,omitempty"`
 	// FirstToken is when the first chunk carrying generated tokens arrived;
 	// zero if none did.
 	FirstToken time.Duration `json:"first_token_ns"`
@@ -60,7 +76,8 @@ type Record struct {
 }
 
 // Chunk is one streamed chunk: when it arrived and how many new tokens it
-// carried (the growth of meta_info.completion_tokens).
+// carried (the growth of meta_info.completion_tokens or of the continuous
+// usage.completion_tokens). A request's chunks add up to its OutputTokens.
 type Chunk struct {
 	At     time.Duration `json:"at_ns"`
 	Tokens int           `json:"tokens"`

@@ -4,5 +4,8 @@
 // across a run.
 //
 // Reading guide: sample.go parses one exposition into a Sample (names from
-// internal/api); scraper.go runs the periodic scrape and keeps the series.
+// internal/api); scraper.go runs the periodic scrape and keeps the series;
+// lateness.go reads the simulator's step-lateness histogram and judges
+// whether a simulated server kept up with its own schedule over a run
+// (CheckLateness on Scraper.Diff), the simulator's half of the self-check.
 package workerstate

@@ -42,6 +42,9 @@ type Counters struct {
 	// E2ESum and E2ECount are sglang:e2e_request_latency_seconds's _sum
 	// and _count.
 	E2ESum, E2ECount float64
+	// StepLateness is a simulator's step-lateness histogram
+	// (api.MetricSimStepLateness); empty for a real SGLang server.
+	StepLateness Lateness
 }
 
 // Sub returns c − prev, the counts between two scrapes.
@@ -50,6 +53,7 @@ func (c Counters) Sub(prev Counters) Counters {
 		Requests: c.Requests - prev.Requests, PromptTokens: c.PromptTokens - prev.PromptTokens,
 		GenerationTokens: c.GenerationTokens - prev.GenerationTokens, CachedTokens: c.CachedTokens - prev.CachedTokens,
 		E2ESum: c.E2ESum - prev.E2ESum, E2ECount: c.E2ECount - prev.E2ECount,
+		StepLateness: c.StepLateness.Sub(prev.StepLateness),
 	}
 }
 
@@ -70,8 +74,10 @@ func (c Counters) Routing() metrics.WorkerCounters {
 }
 
 // required are the families every SGLang server with --enable-metrics
-// exports; a scrape missing one is not an SGLang worker's.
-var required = []string{api.MetricNumRunningReqs, api.MetricNumQueueReqs, api.MetricNumRequests, api.MetricPromptTokens}
+// exports from its start; a scrape missing one is not an SGLang worker's.
+// The request and token counters carry labels (is_streaming), so SGLang
+// exports them only once a request has finished: before that they read 0.
+var required = []string{api.MetricNumRunningReqs, api.MetricNumQueueReqs}
 
 // Parse reads one Prometheus text exposition. It fails on malformed text
 // and when a required SGLang family is missing. Samples of one family with
@@ -99,6 +105,7 @@ func Parse(r io.Reader) (Sample, error) {
 	s.PromptTokens = sum(fams[api.MetricPromptTokens])
 	s.GenerationTokens = sum(fams[api.MetricGenerationTokens])
 	s.CachedTokens = cached(fams[api.MetricCachedTokens])
+	s.StepLateness = lateness(fams[api.MetricSimStepLateness])
 	if f := fams[api.MetricE2E]; f != nil {
 		for _, m := range f.GetMetric() {
 			s.E2ESum += m.GetHistogram().GetSampleSum()
