@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -162,8 +163,6 @@ func curveChart(w io.Writer, meta Meta, s Sweep, knee *SweepKnee) error {
 func attainmentChart(w io.Writer, m CountMeta, slo SLO, r CountResult) error {
 	gpus := max(m.GPUsPerServer, 1)
 	p := newPlot(fmt.Sprintf("SLO attainment at %s req/s with %s", rate(m.Rate), m.Policy), "GPUs", "SLO attainment (% of requests)")
-	p.Legend.Left = false
-	p.Legend.Top = false
 	var all, met, missed plotter.XYs
 	for _, d := range r.Curve() {
 		a, ok := d.Attainment()
@@ -214,11 +213,27 @@ func attainmentChart(w io.Writer, m CountMeta, slo SLO, r CountResult) error {
 			p.Add(l)
 			p.Legend.Add(fmt.Sprintf("fewest meeting the SLO: %d GPUs", r.Fewest*gpus), l)
 		}
-		p.Y.Min, p.Y.Max = 0, 100
+		p.Y.Min, p.Y.Max = 0, 104
 		p.X.Min = 0
+		p.X.Tick.Marker = wholeTicks{}
 	}
 	return render(w, attainmentSize, func(dc draw.Canvas) {
 		p.Draw(draw.Tiles{Rows: 1, Cols: 1, PadTop: vg.Points(8), PadBottom: vg.Points(8), PadLeft: vg.Points(8),
 			PadRight: vg.Points(16)}.At(dc, 0, 0))
 	})
+}
+
+// wholeTicks labels a count axis at whole numbers: every one up to 20,
+// else DefaultTicks.
+type wholeTicks struct{}
+
+func (wholeTicks) Ticks(lo, hi float64) []plot.Tick {
+	if hi-lo > 20 {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	var out []plot.Tick
+	for v := math.Ceil(lo); v <= hi; v++ {
+		out = append(out, plot.Tick{Value: v, Label: strconv.Itoa(int(v))})
+	}
+	return out
 }

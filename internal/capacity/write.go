@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -104,8 +105,9 @@ func writeText(path, text string) error {
 	return writeFile(path, func(w io.Writer) error { _, err := io.WriteString(w, text); return err })
 }
 
-// table lays rows out in columns, the first column left-aligned.
-func table(rows [][]string) string {
+// table lays rows out in columns: the first column and those listed in
+// left (text) left-aligned, the others (numbers) right-aligned.
+func table(rows [][]string, left ...int) string {
 	width := map[int]int{}
 	for _, r := range rows {
 		for j, c := range r {
@@ -114,16 +116,19 @@ func table(rows [][]string) string {
 	}
 	var b strings.Builder
 	for _, r := range rows {
+		var line strings.Builder
 		for j, c := range r {
 			pad := strings.Repeat(" ", width[j]-len([]rune(c)))
 			switch {
 			case j == 0:
-				b.WriteString(c + pad)
+				line.WriteString(c + pad)
+			case slices.Contains(left, j):
+				line.WriteString("  " + c + pad)
 			default:
-				b.WriteString("  " + pad + c)
+				line.WriteString("  " + pad + c)
 			}
 		}
-		b.WriteString("\n")
+		b.WriteString(strings.TrimRight(line.String(), " ") + "\n")
 	}
 	return b.String()
 }
@@ -370,7 +375,7 @@ func WriteRamp(dir string, meta Meta, slo SLO, r RampResult) ([]string, error) {
 	if len(slo) > 0 {
 		fmt.Fprintf(&b, ", when %s does not hold,", slo)
 	}
-	fmt.Fprintf(&b, " or when its run stops early.\nOutcome: %s\n\n%s", r.Outcome(), table(rows))
+	fmt.Fprintf(&b, " or when its run stops early.\nOutcome: %s\n\n%s", r.Outcome(), table(rows, 3, 4))
 	paths := []string{filepath.Join(dir, RampJSON), filepath.Join(dir, RampText)}
 	return paths, errors.Join(writeJSON(paths[0], f), writeText(paths[1], b.String()))
 }
@@ -440,6 +445,7 @@ func decisionRows(slo SLO, ds []Decision, what string, x func(float64) string, a
 		head = append(head, "attainment")
 	}
 	head = append(head, "verdict", "runs")
+	text := []int{len(head) - 2, len(head) - 1}
 	rows := [][]string{head}
 	for i, d := range ds {
 		row := []string{strconv.Itoa(i + 1), x(d.X)}
@@ -467,7 +473,7 @@ func decisionRows(slo SLO, ds []Decision, what string, x func(float64) string, a
 		row = append(row, v, strings.Join(dirs, " "))
 		rows = append(rows, row)
 	}
-	return table(rows)
+	return table(rows, text...)
 }
 
 // --- rate search ---
