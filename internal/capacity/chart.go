@@ -75,9 +75,7 @@ func noData(p *plot.Plot) {
 
 // curveChart draws TTFT, ITL and E2E latency percentiles against the
 // achieved request throughput, one panel each, with the knee marked.
-func curveChart(w io.Writer, meta Meta, s Sweep, knee *SweepKnee) error {
-	cols := Columns()
-	tput := column(cols, "request throughput", "")
+func curveChart(w io.Writer, s Sweep, t Table, knee *SweepKnee) error {
 	panels := []struct{ figure, title string }{
 		{"ttft", "TTFT"}, {"itl", "ITL"}, {"e2e latency", "E2E latency"},
 	}
@@ -87,12 +85,11 @@ func curveChart(w io.Writer, meta Meta, s Sweep, knee *SweepKnee) error {
 		lo, hi := math.Inf(1), math.Inf(-1)
 		var added bool
 		for _, st := range curveStats {
-			c := column(cols, pn.figure, st)
 			var xys plotter.XYs
 			var labels []string
-			for _, pt := range s.Points {
-				x, ok1 := tput.Value(pt.Run)
-				y, ok2 := c.Value(pt.Run)
+			for k, pt := range s.Points {
+				x, ok1 := t.Get(k, "request throughput", "")
+				y, ok2 := t.Get(k, pn.figure, st)
 				if ok1 && ok2 {
 					xys = append(xys, plotter.XY{X: x, Y: y})
 					labels = append(labels, pt.Label)

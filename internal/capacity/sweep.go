@@ -127,11 +127,55 @@ func (c Column) Value(run *report.Result) (float64, bool) {
 	return v, true
 }
 
-// column returns the column for figure and stat.
-func column(cols []Column, figure string, stat figures.Stat) Column {
-	for _, c := range cols {
+// Table is every figure of every point of a sweep.
+type Table struct {
+	Columns []Column
+	// Values[i][j] is column j of point i; NaN where it cannot be read.
+	Values [][]float64
+}
+
+// Table reads every column of every point, each distribution's samples
+// once.
+func (s Sweep) Table() Table {
+	t := Table{Columns: Columns(), Values: make([][]float64, len(s.Points))}
+	for i, p := range s.Points {
+		row := make([]float64, len(t.Columns))
+		var samples []float64
+		var serr error
+		var of *figures.Def
+		for j, c := range t.Columns {
+			row[j] = math.NaN()
+			if p.Run == nil {
+				continue
+			}
+			if c.Stat == "" {
+				if v, ok := c.Value(p.Run); ok {
+					row[j] = v
+				}
+				continue
+			}
+			if of != c.def {
+				of = c.def
+				samples, serr = c.def.Samples(figures.Query{Run: p.Run})
+			}
+			if serr != nil {
+				continue
+			}
+			if v, err := c.Stat.Of(samples); err == nil && !math.IsNaN(v) && !math.IsInf(v, 0) {
+				row[j] = v
+			}
+		}
+		t.Values[i] = row
+	}
+	return t
+}
+
+// Get returns point i's figure (with stat for a distribution).
+func (t Table) Get(i int, figure string, stat figures.Stat) (float64, bool) {
+	for j, c := range t.Columns {
 		if c.Figure == figure && c.Stat == stat {
-			return c
+			v := t.Values[i][j]
+			return v, !math.IsNaN(v)
 		}
 	}
 	panic(fmt.Sprintf("capacity: no column %s %s", figure, stat))
@@ -208,19 +252,18 @@ type SweepKnee struct {
 	Depth      float64 `json:"depth"`
 }
 
-// Knee finds the sweep's knee on its points that have both figures. A
-// sweep over server settings has none: its points are not load levels.
-func (s Sweep) Knee() (SweepKnee, error) {
+// Knee finds the sweep's knee on its points that have both figures in
+// its table t. A sweep over server settings has none: its points are not
+// load levels.
+func (s Sweep) Knee(t Table) (SweepKnee, error) {
 	if s.Axis == AxisSettings {
 		return SweepKnee{}, errors.New("no knee: the points differ in server settings, not in load")
 	}
-	cols := Columns()
-	tput, lat := column(cols, "request throughput", ""), column(cols, "e2e latency", "median")
 	var xs, ys []float64
 	var idx []int
-	for i, p := range s.Points {
-		x, ok1 := tput.Value(p.Run)
-		y, ok2 := lat.Value(p.Run)
+	for i := range s.Points {
+		x, ok1 := t.Get(i, "request throughput", "")
+		y, ok2 := t.Get(i, "e2e latency", "median")
 		if ok1 && ok2 {
 			xs, ys, idx = append(xs, x), append(ys, y), append(idx, i)
 		}

@@ -156,31 +156,15 @@ type pointFile struct {
 	Figures map[string]*float64 `json:"figures"`
 }
 
-// values reads every column of every point; NaN where it cannot be read.
-func (s Sweep) values(cols []Column) [][]float64 {
-	out := make([][]float64, len(s.Points))
-	for i, p := range s.Points {
-		out[i] = make([]float64, len(cols))
-		for j, c := range cols {
-			v, ok := c.Value(p.Run)
-			if !ok {
-				v = math.NaN()
-			}
-			out[i][j] = v
-		}
-	}
-	return out
-}
-
 // WriteSweep writes the sweep's report into dir: sweep.json, sweep.csv
 // (one row per point, one column per figure), sweep.txt (every figure per
 // point, as a table) and latency_throughput.png. It returns the knee, or
 // the reason there is none, and the paths written.
 func WriteSweep(dir string, meta Meta, s Sweep) (*SweepKnee, string, []string, error) {
-	cols := Columns()
-	vals := s.values(cols)
+	t := s.Table()
+	cols, vals := t.Columns, t.Values
 	f := sweepFile{Meta: meta, Axis: s.Axis, Unit: s.Axis.Unit(), Columns: cols, KneeDefinition: KneeDefinition}
-	knee, kerr := s.Knee()
+	knee, kerr := s.Knee(t)
 	var kp *SweepKnee
 	if kerr != nil {
 		f.NoKnee = kerr.Error()
@@ -206,7 +190,7 @@ func WriteSweep(dir string, meta Meta, s Sweep) (*SweepKnee, string, []string, e
 		writeJSON(paths[0], f),
 		writeFile(paths[1], func(w io.Writer) error { return sweepCSV(w, s, cols, vals) }),
 		writeText(paths[2], SweepTable(meta, s, cols, vals, kp, f.NoKnee)),
-		writeFile(paths[3], func(w io.Writer) error { return curveChart(w, meta, s, kp) }),
+		writeFile(paths[3], func(w io.Writer) error { return curveChart(w, s, t, kp) }),
 	}
 	return kp, f.NoKnee, paths, errors.Join(errs...)
 }
@@ -559,8 +543,15 @@ func (r CountResult) Answer(slo SLO, m CountMeta) string {
 	if !r.Found {
 		return fmt.Sprintf("%s req/s with %s does not meet %s with up to %d servers (%d GPUs)", rate(m.Rate), m.Policy, slo, r.Max, r.Max*m.GPUsPerServer)
 	}
-	return fmt.Sprintf("%s req/s with %s needs %d servers (%d GPUs) to meet %s; %d do not", rate(m.Rate), m.Policy, r.Fewest,
-		r.Fewest*m.GPUsPerServer, slo, r.MostFailing)
+	fewer := "one server is enough"
+	switch {
+	case r.MostFailing == 1:
+		fewer = "1 does not"
+	case r.MostFailing > 1:
+		fewer = fmt.Sprintf("%d do not", r.MostFailing)
+	}
+	return fmt.Sprintf("%s req/s with %s needs %d servers (%d GPUs) to meet %s; %s", rate(m.Rate), m.Policy, r.Fewest,
+		r.Fewest*m.GPUsPerServer, slo, fewer)
 }
 
 // WriteCount writes servers.json, servers.txt and slo_attainment.png into dir.
