@@ -56,9 +56,9 @@ func TestParseSLOReadsEveryBoundAndNamesABadOne(t *testing.T) {
 		t.Errorf("SLO (-want +got):\n%s", diff)
 	}
 	for bad, why := range map[string]string{
-		"P99 TTFT below 200 ms and fast":    `"fast" is not a bound`,
-		"P99 TTFT below 200 req/s":          "a latency is bounded in ms or s",
-		"TTFT below 200 ms":                 "needs a statistic",
+		"P99 TTFT below 200 ms and fast":     `"fast" is not a bound`,
+		"P99 TTFT below 200 req/s":           "a latency is bounded in ms or s",
+		"TTFT below 200 ms":                  "needs a statistic",
 		"P99 TTFT below 200 ms and and TPOT": "is not a bound",
 	} {
 		if _, err := parseSLO(bad); err == nil || !strings.Contains(err.Error(), why) {
