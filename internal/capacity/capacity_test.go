@@ -247,6 +247,10 @@ func TestSearchCountFindsTheFewestServers(t *testing.T) {
 	if r.Found || fmt.Sprint(xs) != "[1 2 4 8 12]" {
 		t.Errorf("never met: found %v, tried %v; want 1 2 4 8 12", r.Found, xs)
 	}
+	m := CountMeta{Rate: 40, Policy: "random", GPUsPerServer: 2}
+	if a := r.Answer(slo, m); a != "40 req/s with random does not meet P99 TTFT below 200 ms with up to 12 servers (24 GPUs)" {
+		t.Errorf("answer %q", a)
+	}
 }
 
 func TestRampStopsAtTheFirstBrokenStepAndNamesTheLastGoodOne(t *testing.T) {
