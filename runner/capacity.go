@@ -224,7 +224,9 @@ func (t *Test) Ramp(ctx context.Context, from, to, step, errorLimit float64) err
 	}
 	t.capacity.rampDir = dir
 	_, werr := capacity.WriteRamp(dir, t.meta(), slo, r)
-	_, _, _, serr := capacity.WriteSweep(dir, t.meta(), sw)
+	knee, noKnee, _, serr := capacity.WriteSweep(dir, t.meta(), sw)
+	// The ramp's steps are a sweep too, for the "at every point" checks.
+	t.capacity.sweep, t.capacity.knee, t.capacity.noKnee, t.capacity.sweepDir = &sw, knee, noKnee, dir
 	if text, err := readText(filepath.Join(dir, capacity.RampText)); err == nil {
 		fmt.Fprint(out, text)
 	}
