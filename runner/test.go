@@ -48,6 +48,8 @@ type Test struct {
 
 	runs   []*Result
 	bounds map[*Result][]report.Bound
+
+	capacity capacityState // capacity.go: sweeps, ramps, searches, setups
 }
 
 // executor carries out a plan, streaming the run into obs. Two

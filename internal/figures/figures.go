@@ -230,13 +230,8 @@ func Names() []string {
 
 // Value reads the figure from the part of the run q says.
 func (d *Def) Value(q Query) (float64, error) {
-	if q.Server > 0 {
-		if !d.perServer {
-			return 0, fmt.Errorf("%s is a figure of the whole run, not of one server", d.Name)
-		}
-		if n := len(q.Run.File.Header.Servers); q.Server > n {
-			return 0, fmt.Errorf("server %d: the scenario has servers 1 to %d", q.Server, n)
-		}
+	if err := d.checkServer(q); err != nil {
+		return 0, err
 	}
 	if d.samples == nil {
 		if q.Stat != "" {
@@ -252,6 +247,33 @@ func (d *Def) Value(q Query) (float64, error) {
 		return 0, err
 	}
 	return q.Stat.Of(samples)
+}
+
+// Samples returns a distribution figure's samples from the part of the run
+// q says (its Stat is ignored), sorted, in the figure's unit: a caller that
+// wants several statistics of one figure sorts its samples once.
+func (d *Def) Samples(q Query) ([]float64, error) {
+	if d.samples == nil {
+		return nil, fmt.Errorf("%s is not a distribution", d.Name)
+	}
+	if err := d.checkServer(q); err != nil {
+		return nil, err
+	}
+	return d.samples(q)
+}
+
+// checkServer checks that a query for one server can be answered.
+func (d *Def) checkServer(q Query) error {
+	if q.Server <= 0 {
+		return nil
+	}
+	if !d.perServer {
+		return fmt.Errorf("%s is a figure of the whole run, not of one server", d.Name)
+	}
+	if n := len(q.Run.File.Header.Servers); q.Server > n {
+		return fmt.Errorf("server %d: the scenario has servers 1 to %d", q.Server, n)
+	}
+	return nil
 }
 
 // selection turns a query into the Store's selection of requests.

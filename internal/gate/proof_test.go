@@ -262,8 +262,14 @@ func TestSlowedProfileStepsTakeExactlyThatMuchLonger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orig := simulator.NewStepModel(base.StepTime)
-	slow := simulator.NewStepModel(slowed(base, proofSlowdown).StepTime)
+	orig, err := simulator.NewStepModel(base, simulator.StepConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := simulator.NewStepModel(slowed(base, proofSlowdown), simulator.StepConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range []simulator.BatchShape{
 		{DecodeSeqs: 1, Requests: 1, DecodeContext: 300},
 		{DecodeSeqs: 64, Requests: 64, DecodeContext: 64 * 700},
