@@ -42,6 +42,7 @@ type Test struct {
 
 	runs   []*Result
 	bounds map[*Result][]report.Bound
+	gate   gateState // repeats, baseline comparisons, objectives (gate.go)
 }
 
 // executor carries out a plan, streaming the run into obs. Two
@@ -64,6 +65,9 @@ func (t *Test) Run(label string) (*Result, error) {
 		if r.Label == label {
 			return r, nil
 		}
+	}
+	if r := t.gate.lastOf(label); r != nil {
+		return r, nil
 	}
 	labels := make([]string, len(t.runs))
 	for i, r := range t.runs {
@@ -92,6 +96,9 @@ func (t *Test) Close() error {
 // invalid with the reason. label names the run for comparisons (empty:
 // the routing policy, or "run N").
 func (t *Test) Send(ctx context.Context, a Arrival, label string) error {
+	if t.gate.wantsRepeats() {
+		return t.sendRepeats(ctx, a, label)
+	}
 	if label == "" {
 		label = fmt.Sprintf("run %d", len(t.runs)+1)
 		if t.plan.Routing != nil {
@@ -149,6 +156,7 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) error {
 	}
 	res, closeErr := rec.Close(label, out)
 	t.runs = append(t.runs, res)
+	closeErr = errors.Join(closeErr, t.afterRun(res, p))
 	if !res.File.Valid {
 		t.suite.noteInvalid()
 	}

@@ -137,7 +137,9 @@ func InitializeScenario(sc *godog.ScenarioContext) {
 		if !ok {
 			return ctx, nil
 		}
-		return ctx, w.test.Close()
+		closeErr := w.test.Close()
+		ctx, ciErr := concludeScenario(ctx, w, err)
+		return ctx, errors.Join(closeErr, ciErr)
 	})
 }
 
