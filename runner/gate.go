@@ -52,6 +52,10 @@ const (
 	// step: "pass" (the default: it is reported, the scenario goes on) or
 	// "fail".
 	EnvGateInconclusive = "SGLTEST_GATE_INCONCLUSIVE"
+	// EnvAttach says what each scenario attaches to its report for the
+	// cucumber formatter: "charts" (the default: texts and charts), "text"
+	// (summaries, repeats and comparisons only) or "none".
+	EnvAttach = "SGLTEST_ATTACH"
 )
 
 // DefaultBaselines is where baselines live when EnvBaselines is unset.
@@ -65,10 +69,15 @@ type GateSettings struct {
 	Rerun bool
 	// FailInconclusive makes an inconclusive comparison fail its step.
 	FailInconclusive bool
+	// Attach is "charts", "text" or "none" (EnvAttach).
+	Attach string
 }
 
 func gateSettingsFromEnv() (GateSettings, error) {
-	g := GateSettings{Baselines: envOr(EnvBaselines, DefaultBaselines)}
+	g := GateSettings{Baselines: envOr(EnvBaselines, DefaultBaselines), Attach: envOr(EnvAttach, "charts")}
+	if g.Attach != "charts" && g.Attach != "text" && g.Attach != "none" {
+		return g, fmt.Errorf("%s=%q: expected charts, text or none", EnvAttach, g.Attach)
+	}
 	switch v := os.Getenv(EnvGateRerun); v {
 	case "", "0":
 	case "1":
@@ -879,13 +888,18 @@ type Attachment struct {
 	Body            []byte
 }
 
-// Attachments are the scenario's files for a CI report: every run's
-// summary.txt, each set's repeats.txt and gate.txt, and the charts of the
-// last set (its repeats' CDFs overlaid) or of the last run.
+// Attachments are the scenario's files for a CI report, as EnvAttach
+// allows: every run's summary.txt, each set's repeats.txt and gate.txt,
+// and the charts of the last set (its repeats' CDFs overlaid) and of its
+// last run.
 func (t *Test) Attachments() ([]Attachment, error) {
 	var out []Attachment
 	var errs []error
+	what := t.suite.Settings.Gate.Attach
 	add := func(name, media, path string) {
+		if what == "none" || (what == "text" && media != "text/plain") {
+			return
+		}
 		b, err := os.ReadFile(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):

@@ -29,6 +29,9 @@ func gateSuite(t *testing.T, g GateSettings) (*Suite, *bytes.Buffer) {
 	if g.Baselines == "" {
 		g.Baselines = filepath.Join(t.TempDir(), "baselines")
 	}
+	if g.Attach == "" {
+		g.Attach = "charts"
+	}
 	s := &Suite{Settings: Settings{Reports: filepath.Join(t.TempDir(), "reports"), Backend: launcher.BackendSim,
 		SimProfile: DefaultSimProfile, Venv: DefaultVenv, Gate: g}, ctx: context.Background()}
 	var out bytes.Buffer
@@ -421,6 +424,14 @@ func TestAttachmentsHoldEveryRunsSummaryAndTheLastSetsCharts(t *testing.T) {
 			t.Errorf("attachments lack %q:\n%s", w, got)
 		}
 	}
+	s.Settings.Gate.Attach = "text"
+	if atts, err = tt.Attachments(); err != nil || len(atts) != 3 {
+		t.Errorf("text only: %d attachments (%v), want the 2 summaries and repeats.txt", len(atts), err)
+	}
+	s.Settings.Gate.Attach = "none"
+	if atts, _ = tt.Attachments(); len(atts) != 0 {
+		t.Errorf("none: %d attachments", len(atts))
+	}
 }
 
 func TestGateSettingsFromEnvRejectWhatTheyCannotUse(t *testing.T) {
@@ -429,8 +440,8 @@ func TestGateSettingsFromEnvRejectWhatTheyCannotUse(t *testing.T) {
 		want                GateSettings
 		wantErr             string
 	}{
-		{"", "", GateSettings{Baselines: DefaultBaselines}, ""},
-		{"1", "fail", GateSettings{Baselines: DefaultBaselines, Rerun: true, FailInconclusive: true}, ""},
+		{"", "", GateSettings{Baselines: DefaultBaselines, Attach: "charts"}, ""},
+		{"1", "fail", GateSettings{Baselines: DefaultBaselines, Rerun: true, FailInconclusive: true, Attach: "charts"}, ""},
 		{"yes", "", GateSettings{}, `SGLTEST_GATE_RERUN="yes": expected 1`},
 		{"", "warn", GateSettings{}, `SGLTEST_GATE_INCONCLUSIVE="warn": expected pass or fail`},
 	}
@@ -438,6 +449,7 @@ func TestGateSettingsFromEnvRejectWhatTheyCannotUse(t *testing.T) {
 		t.Setenv(EnvGateRerun, tc.rerun)
 		t.Setenv(EnvGateInconclusive, tc.inconclusive)
 		t.Setenv(EnvBaselines, "")
+		t.Setenv(EnvAttach, "")
 		g, err := gateSettingsFromEnv()
 		switch {
 		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):

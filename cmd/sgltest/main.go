@@ -131,6 +131,7 @@ Environment:
   %-26s the baselines directory (default %s)
   %-26s 1: rerun an inconclusive comparison with the baseline once (default 0)
   %-26s pass (default) or fail: what an inconclusive comparison does to its step
+  %-26s what a scenario attaches for cucumber reports: charts (default), text or none
 
 Reports: each run writes reports/<time>-<scenario>/ with config.json, requests.jsonl, events.jsonl,
 summary.json (the CI contract: verdict, validity, bounds), summary.txt, servers.csv, routing.json,
@@ -147,7 +148,7 @@ Exit codes:
 `, runner.EnvReports, runner.DefaultReports, runner.EnvBackend, runner.EnvModel, runner.EnvGPUs, runner.EnvPython,
 		runner.DefaultPython, runner.EnvSimProfile, runner.DefaultSimProfile, runner.EnvVenv, runner.DefaultVenv,
 		runner.EnvBinary, runner.EnvMaxScheduleLag, runner.EnvMaxCPUBusy, runner.EnvBaselines, runner.DefaultBaselines,
-		runner.EnvGateRerun, runner.EnvGateInconclusive)
+		runner.EnvGateRerun, runner.EnvGateInconclusive, runner.EnvAttach)
 }
 
 func scenarios(args []string, stdout, stderr io.Writer) (code int) {

@@ -136,16 +136,7 @@ func cdf(name, title, xLabel string) func([]Side, draw.Canvas) error {
 			}
 			empty = false
 			d := metrics.Distribute(slices.Clone(v))
-			n := min(quantiles, len(v)-1)
-			xys := make(plotter.XYs, 0, n+1)
-			if n == 0 {
-				xys = append(xys, plotter.XY{X: v[0], Y: 0}, plotter.XY{X: v[0], Y: 1})
-			}
-			for k := 0; k <= n && n > 0; k++ {
-				q := float64(k) / float64(n)
-				xys = append(xys, plotter.XY{X: metrics.Percentile(v, 100*q), Y: q})
-			}
-			l, err := plotter.NewLine(xys)
+			l, err := plotter.NewLine(cdfPoints(v))
 			if err != nil {
 				return err
 			}
@@ -163,6 +154,23 @@ func cdf(name, title, xLabel string) func([]Side, draw.Canvas) error {
 		p.Draw(padded(dc))
 		return nil
 	}
+}
+
+// cdfPoints are the corners of the empirical CDF of sorted samples: at
+// most quantiles+1 points, at evenly spaced fractions q from 0 to 1, each
+// at the q-quantile of the samples (linear interpolation between closest
+// ranks, as every percentile sgltest reports).
+func cdfPoints(sorted []float64) plotter.XYs {
+	n := min(quantiles, len(sorted)-1)
+	if n == 0 {
+		return plotter.XYs{{X: sorted[0], Y: 0}, {X: sorted[0], Y: 1}}
+	}
+	xys := make(plotter.XYs, 0, n+1)
+	for k := 0; k <= n; k++ {
+		q := float64(k) / float64(n)
+		xys = append(xys, plotter.XY{X: metrics.Percentile(sorted, 100*q), Y: q})
+	}
+	return xys
 }
 
 // throughput draws requests/s and output tokens/s over time, one line per
