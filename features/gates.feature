@@ -27,7 +27,7 @@ Feature: Performance gates against blessed baselines
 
   Scenario: goodput in vLLM's sense at 30 requests per second
     Given the service-level objectives are TTFT below 200 ms and TPOT below 50 ms
-    When 2000 random prompts with 128 to 1024 input and 16 to 128 output tokens arrive at 30 requests per second
+    When 1000 random prompts with 128 to 1024 input and 16 to 128 output tokens arrive at 30 requests per second
     Then at least 95% of requests meet TTFT below 200 ms and TPOT below 50 ms
     And the goodput is at least 25 req/s
     And the goodput with E2E latency below 2 s is at least 25 req/s

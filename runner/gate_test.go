@@ -191,12 +191,14 @@ func figure(t *testing.T, stat, words string) gate.Figure {
 func TestCheckBaselinePassesTheSameLoadCatchesASlowerOneAndRefusesAnotherSetUp(t *testing.T) {
 	s, out := gateSuite(t, GateSettings{})
 	const name = "gated load"
-	base := virtualTest(t, s, name, 64, 300, 5, SeedPerRepeat)
+	// Four repeats a side: the fewest at which the exact U test can reach
+	// alpha 0.05 (1/70) at all.
+	base := virtualTest(t, s, name, 64, 200, 4, SeedPerRepeat)
 	send(t, base, 10)
 	bless(t, base)
 	ttft := figure(t, "median", "TTFT")
 
-	same := virtualTest(t, s, name, 64, 300, 5, SeedPerRepeat)
+	same := virtualTest(t, s, name, 64, 200, 4, SeedPerRepeat)
 	send(t, same, 10)
 	if err := same.CheckBaseline(context.Background(), Step{Text: "the median TTFT is no worse"}, ttft, 0.10); err != nil {
 		t.Errorf("the same load against its own baseline: %v", err)
@@ -213,7 +215,7 @@ func TestCheckBaselinePassesTheSameLoadCatchesASlowerOneAndRefusesAnotherSetUp(t
 
 	// Four running requests at a time instead of 64: requests queue, and
 	// TTFT grows far beyond 10%.
-	slower := virtualTest(t, s, name, 4, 300, 5, SeedPerRepeat)
+	slower := virtualTest(t, s, name, 4, 200, 4, SeedPerRepeat)
 	send(t, slower, 10)
 	err := slower.CheckBaseline(context.Background(), Step{}, ttft, 0.10)
 	if err == nil || !strings.Contains(err.Error(), "median TTFT regressed") || !strings.Contains(err.Error(), "MDE") {
@@ -223,7 +225,7 @@ func TestCheckBaselinePassesTheSameLoadCatchesASlowerOneAndRefusesAnotherSetUp(t
 		t.Errorf("overall %v, want regression", o)
 	}
 
-	other := virtualTest(t, s, name, 64, 300, 5, SeedPerRepeat)
+	other := virtualTest(t, s, name, 64, 50, 1, SeedPerRepeat)
 	if err := other.SetProfile("llama-3.1-8b-a100"); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +260,7 @@ func TestInconclusivePassesByDefaultFailsWhenSetAndRerunsOnceWhenAllowed(t *test
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s, out := gateSuite(t, tc.settings)
-			base := virtualTest(t, s, "inconclusive", 64, 100, 3, SeedPerRepeat)
+			base := virtualTest(t, s, "inconclusive", 64, 100, 2, SeedPerRepeat)
 			send(t, base, 10)
 			bless(t, base)
 			// One repeat cannot show its noise: the verdict is inconclusive
@@ -291,7 +293,7 @@ func TestInconclusivePassesByDefaultFailsWhenSetAndRerunsOnceWhenAllowed(t *test
 
 func TestGoodputChecksPoolTheRepeats(t *testing.T) {
 	s, _ := gateSuite(t, GateSettings{})
-	tt := virtualTest(t, s, "goodput", 64, 200, 3, SeedPerRepeat)
+	tt := virtualTest(t, s, "goodput", 64, 150, 3, SeedPerRepeat)
 	send(t, tt, 20)
 	slo := goodput.SLO{TTFT: 40 * time.Millisecond, TPOT: 9 * time.Millisecond}
 	set, _ := tt.lastSet()

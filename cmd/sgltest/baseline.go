@@ -59,18 +59,18 @@ func reportsDir() string {
 // last verdict in the reports root's verdicts.jsonl says where its runs
 // are). Runs of one scenario become one baseline, their repeats.
 func baselineSave(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sgltest baseline save", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", baselinesDir(), "the baselines directory (also "+runner.EnvBaselines+")")
-	if err := fs.Parse(args); err != nil {
+	flags := flag.NewFlagSet("sgltest baseline save", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	dir := flags.String("dir", baselinesDir(), "the baselines directory (also "+runner.EnvBaselines+")")
+	if err := flags.Parse(args); err != nil {
 		return exitUsage
 	}
-	if fs.NArg() == 0 {
+	if flags.NArg() == 0 {
 		fmt.Fprintln(stderr, "sgltest baseline save: expected run directories, repeats directories or scenario names")
 		return exitUsage
 	}
 	var runs []loadedRun
-	for _, arg := range fs.Args() {
+	for _, arg := range flags.Args() {
 		rs, err := resolveRuns(arg)
 		if err != nil {
 			fmt.Fprintln(stderr, "sgltest baseline save:", err)
@@ -120,13 +120,13 @@ func baselineSave(args []string, stdout, stderr io.Writer) int {
 // baselineShow prints the baselines of the named scenarios (or files), or
 // every baselines file in the directory.
 func baselineShow(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sgltest baseline show", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", baselinesDir(), "the baselines directory (also "+runner.EnvBaselines+")")
-	if err := fs.Parse(args); err != nil {
+	flags := flag.NewFlagSet("sgltest baseline show", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	dir := flags.String("dir", baselinesDir(), "the baselines directory (also "+runner.EnvBaselines+")")
+	if err := flags.Parse(args); err != nil {
 		return exitUsage
 	}
-	paths := fs.Args()
+	paths := flags.Args()
 	if len(paths) == 0 {
 		var err error
 		if paths, err = filepath.Glob(filepath.Join(*dir, "*.json")); err != nil || len(paths) == 0 {

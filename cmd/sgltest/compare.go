@@ -41,23 +41,23 @@ type side struct {
 // overlaid charts. Exit 0 when no figure regressed, 1 when one did, 2 on
 // bad input.
 func compareCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sgltest compare", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	tol := fs.Float64("tolerance", 10, "the worsening tolerated, in percent")
-	alpha := fs.Float64("alpha", 0.05, "the one-sided level of the U test")
-	any := fs.Bool("any-setup", false, "compare even when the fingerprints or the scenarios differ (the table says how)")
-	all := fs.Bool("all", false, "every figure of summary.json, not only the usual ones")
-	out := fs.String("out", "", "where to write compare.txt, compare.json and the charts (default: a new compare-<time> directory next to B)")
-	if err := fs.Parse(args); err != nil {
+	flags := flag.NewFlagSet("sgltest compare", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	tol := flags.Float64("tolerance", 10, "the worsening tolerated, in percent")
+	alpha := flags.Float64("alpha", 0.05, "the one-sided level of the U test")
+	anySetup := flags.Bool("any-setup", false, "compare even when the fingerprints or the scenarios differ (the table says how)")
+	all := flags.Bool("all", false, "every figure of summary.json, not only the usual ones")
+	out := flags.String("out", "", "where to write compare.txt, compare.json and the charts (default: a new compare-<time> directory next to B)")
+	if err := flags.Parse(args); err != nil {
 		return exitUsage
 	}
-	if fs.NArg() != 2 {
+	if flags.NArg() != 2 {
 		fmt.Fprintln(stderr, "sgltest compare: expected two arguments: A (a baseline file, run or repeats directory) and B (a run or repeats directory)")
 		return exitUsage
 	}
 	rule := gate.DefaultRule(*tol / 100)
 	rule.Alpha, rule.Confidence = *alpha, 1-2**alpha
-	a, b, notes, err := loadSides(fs.Arg(0), fs.Arg(1), *any)
+	a, b, notes, err := loadSides(flags.Arg(0), flags.Arg(1), *anySetup)
 	if err != nil {
 		fmt.Fprintln(stderr, "sgltest compare:", err)
 		return exitUsage
@@ -92,7 +92,7 @@ func compareCmd(args []string, stdout, stderr io.Writer) int {
 
 	dir := *out
 	if dir == "" {
-		parent := filepath.Dir(filepath.Clean(fs.Arg(1)))
+		parent := filepath.Dir(filepath.Clean(flags.Arg(1)))
 		run, err := report.Create(parent, "compare-"+time.Now().Format("20060102-150405.000"))
 		if err != nil {
 			fmt.Fprintln(stderr, "sgltest compare:", err)
@@ -135,9 +135,9 @@ func writeJSONIndent(path string, v any) error {
 }
 
 // loadSides reads A and B and checks that they are comparable: the same
-// scenario under the same fingerprint, unless any allows otherwise (then
+// scenario under the same fingerprint, unless anySetup allows otherwise (then
 // notes say what differs).
-func loadSides(pathA, pathB string, any bool) (a, b side, notes []string, err error) {
+func loadSides(pathA, pathB string, anySetup bool) (a, b side, notes []string, err error) {
 	if a, err = loadSide(pathA); err != nil {
 		return
 	}
@@ -148,13 +148,13 @@ func loadSides(pathA, pathB string, any bool) (a, b side, notes []string, err er
 		return a, b, nil, fmt.Errorf("%s is a baselines file: B must be a run or repeats directory (a baseline can only be A)", pathB)
 	}
 	if a.file != nil {
-		if err = a.pick(*b.fingerprint, b.scenario, any, &notes); err != nil {
+		if err = a.pick(*b.fingerprint, anySetup, &notes); err != nil {
 			return
 		}
 	}
 	if a.scenario != b.scenario {
 		msg := fmt.Sprintf("A is scenario %q, B is %q", a.scenario, b.scenario)
-		if !any {
+		if !anySetup {
 			return a, b, nil, fmt.Errorf("%s: different scenarios are not compared (--any-setup compares them anyway)", msg)
 		}
 		notes = append(notes, msg)
@@ -165,7 +165,7 @@ func loadSides(pathA, pathB string, any bool) (a, b side, notes []string, err er
 			lines[i] = fmt.Sprintf("%s: A %q, B %q", x.Field, x.Baseline, x.Current)
 		}
 		msg := "A and B ran under different set-ups: " + strings.Join(lines, "; ")
-		if !any {
+		if !anySetup {
 			return a, b, nil, fmt.Errorf("%s; numbers from different set-ups are not compared (--any-setup compares them anyway)", msg)
 		}
 		notes = append(notes, msg)
@@ -206,13 +206,13 @@ func loadSide(path string) (side, error) {
 }
 
 // pick chooses the entry of a baselines file recorded under fp, or with
-// any the closest one, noting how it differs.
-func (s *side) pick(fp baseline.Fingerprint, scenario string, any bool, notes *[]string) error {
+// anySetup the closest one, noting how it differs.
+func (s *side) pick(fp baseline.Fingerprint, anySetup bool, notes *[]string) error {
 	b, err := baseline.Load(s.path, s.file.Scenario, fp)
 	var mismatch *baseline.MismatchError
 	switch {
 	case err == nil:
-	case errors.As(err, &mismatch) && any:
+	case errors.As(err, &mismatch) && anySetup:
 		best := 0
 		for i, e := range s.file.Baselines {
 			if len(e.Fingerprint.Diff(fp)) < len(s.file.Baselines[best].Fingerprint.Diff(fp)) {
