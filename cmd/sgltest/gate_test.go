@@ -291,5 +291,3 @@ func assertAttachments(t *testing.T, path string) {
 		}
 	}
 }
-
-
