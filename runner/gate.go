@@ -872,12 +872,30 @@ func (t *Test) Conclude(feature string, scenarioErr error) (verdicts.Line, error
 	if len(l.Runs) < 2 {
 		l.Runs = nil
 	}
-	fmt.Fprintln(summaryOut, l.String())
-	root := t.suite.Settings.Reports
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return l, err
+	return l, t.suite.writeVerdict(l)
+}
+
+// ConcludeUnstarted is Conclude for a scenario that never got as far as a
+// Test: a sentence matched nothing, or the suite was interrupted before it.
+func (s *Suite) ConcludeUnstarted(scenario, feature string, scenarioErr error) (verdicts.Line, error) {
+	l := verdicts.Line{Scenario: scenario, Feature: feature, Verdict: verdicts.Fail, Time: time.Now().UTC().Truncate(time.Second)}
+	if s.Interrupted() {
+		l.Verdict = verdicts.Interrupted
 	}
-	return l, verdicts.Append(filepath.Join(root, verdicts.File), l)
+	if scenarioErr != nil {
+		l.Reason, _, _ = strings.Cut(scenarioErr.Error(), "\n")
+	}
+	return l, s.writeVerdict(l)
+}
+
+// writeVerdict prints l and appends it to the reports root's verdicts.jsonl.
+func (s *Suite) writeVerdict(l verdicts.Line) error {
+	fmt.Fprintln(summaryOut, l.String())
+	root := s.Settings.Reports
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	return verdicts.Append(filepath.Join(root, verdicts.File), l)
 }
 
 // Attachment is a file of the scenario's runs for a CI report (godog

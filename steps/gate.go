@@ -191,3 +191,13 @@ func concludeScenario(ctx context.Context, w *scenarioWorld, scenarioErr error) 
 	}
 	return ctx, errors.Join(err, aerr)
 }
+
+// concludeUnstarted records the verdict of a scenario the Before hook
+// refused (a sentence that matches nothing, an interrupted suite).
+func concludeUnstarted(p *godog.Scenario, scenarioErr error) error {
+	if suite == nil || p == nil {
+		return nil
+	}
+	_, err := suite.ConcludeUnstarted(p.Name, p.Uri, scenarioErr)
+	return err
+}

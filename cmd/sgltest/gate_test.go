@@ -76,6 +76,8 @@ func TestExitCodesAndVerdictLinesHoldForEveryOutcome(t *testing.T) {
 			wantCode: exitPass, wantVerdict: verdicts.Pass},
 		{name: "a bound was not met", feature: strings.Replace(virtualScenario, "%s", "And the request throughput is at least 1000 req/s", 1),
 			wantCode: exitFail, wantVerdict: verdicts.Fail, wantOut: "expected at least 1000 req/s"},
+		{name: "a misspelled sentence", feature: strings.Replace(virtualScenario, "%s", "And the request thruput is at least 1 req/s", 1),
+			wantCode: exitFail, wantVerdict: verdicts.Fail, wantOut: "undefined step"},
 		{name: "a bad flag", feature: strings.Replace(virtualScenario, "%s", "", 1), args: []string{"--no-such-flag"}, wantCode: exitUsage},
 		{name: "a bad gate setting", feature: strings.Replace(virtualScenario, "%s", "", 1), env: []string{"SGLTEST_GATE_RERUN=yes"},
 			wantCode: exitUsage, wantOut: "SGLTEST_GATE_RERUN"},
@@ -107,8 +109,8 @@ func TestExitCodesAndVerdictLinesHoldForEveryOutcome(t *testing.T) {
 				}
 				return
 			}
-			if len(lines) != 1 || lines[0].Verdict != tc.wantVerdict || lines[0].Run == "" {
-				t.Fatalf("verdict lines %+v, want one %q naming its run", lines, tc.wantVerdict)
+			if len(lines) != 1 || lines[0].Verdict != tc.wantVerdict || lines[0].Scenario == "" {
+				t.Fatalf("verdict lines %+v, want one %q", lines, tc.wantVerdict)
 			}
 			stored, err := verdicts.Read(filepath.Join(reports, verdicts.File))
 			if err != nil || len(stored) != 1 || stored[0].Verdict != tc.wantVerdict || stored[0].Run != lines[0].Run {
