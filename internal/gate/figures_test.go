@@ -122,3 +122,34 @@ func TestPooledIsTheFigureOverEveryRequestOfEveryRepeat(t *testing.T) {
 		t.Error("pooled ITL of no requests has a value")
 	}
 }
+
+// BenchmarkPooledAll pools the catalog over five repeats of 10000 requests
+// of 64 output tokens (about 630000 ITL samples a repeat).
+func BenchmarkPooledAll(b *testing.B) {
+	ms := time.Millisecond
+	var stores []*metrics.Store
+	var sums []metrics.Summary
+	for r := range 5 {
+		st := metrics.NewStore()
+		for i := range 10000 {
+			at := time.Duration(i) * 10 * ms
+			x := metrics.Record{Index: i, Status: 200, InputTokens: 100, OutputTokens: 64, Scheduled: at, Arrival: at, Sent: at,
+				FirstToken: at + time.Duration(20+(i*7+r)%30)*ms, Done: at + time.Duration(600+(i*13+r)%400)*ms}
+			for c := range 64 {
+				x.Chunks = append(x.Chunks, metrics.Chunk{At: x.FirstToken + time.Duration(c)*(x.Done-x.FirstToken)/64, Tokens: 1})
+			}
+			st.Add(x)
+		}
+		stores, sums = append(stores, st), append(sums, st.Summary())
+	}
+	var names []string
+	for _, f := range Catalog() {
+		names = append(names, f.Name)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := PooledAll(names, stores, sums); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -93,3 +93,23 @@ func TestCDFPointsAreExactQuantilesFromMinToMax(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWrite draws the four charts of two sides of five repeats of
+// 2000 requests each.
+func BenchmarkWrite(b *testing.B) {
+	var sides []Side
+	for s := range 2 {
+		var sts []*metrics.Store
+		for r := range 5 {
+			sts = append(sts, store(uint64(10*s+r), 2000, 1+0.2*float64(s)))
+		}
+		sides = append(sides, Side{Label: string(rune('A' + s)), Stores: sts})
+	}
+	dir := b.TempDir()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Write(dir, sides); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
