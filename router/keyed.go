@@ -140,6 +140,7 @@ type PrefixHash struct {
 	opts Options
 	ring *hashRing
 	buf  []byte
+	tied []int
 }
 
 // NewPrefixHash returns a PrefixHash policy; zero Options fields take smg
@@ -196,16 +197,28 @@ func (p *PrefixHash) Pick(req Request, workers []Worker) (int, error) {
 	if ok(workers[target].InFlight) {
 		return target, nil
 	}
-	best := -1
+	// smg takes the first least loaded worker in its registry's order,
+	// which is random per run; here it is the order given, or TieBreak's
+	// choice when set.
+	p.tied = p.tied[:0]
 	for i := range workers {
-		if ok(workers[i].InFlight) && (best < 0 || workers[i].InFlight < workers[best].InFlight) {
-			best = i
+		if !ok(workers[i].InFlight) {
+			continue
+		}
+		if len(p.tied) > 0 && workers[i].InFlight < workers[p.tied[0]].InFlight {
+			p.tied = p.tied[:0]
+		}
+		if len(p.tied) == 0 || workers[i].InFlight == workers[p.tied[0]].InFlight {
+			p.tied = append(p.tied, i)
 		}
 	}
-	if best < 0 {
+	switch {
+	case len(p.tied) == 0:
 		return target, nil
+	case len(p.tied) > 1 && p.opts.TieBreak != nil:
+		return p.opts.TieBreak(p.tied), nil
 	}
-	return best, nil
+	return p.tied[0], nil
 }
 
 // Manual is the manual policy of sglang-router 0.3.2 and smg: a sticky map

@@ -147,7 +147,7 @@ func (t *Test) Sweep(ctx context.Context, axis Axis, points []SweepPoint) error 
 			s := *p.Settings
 			v.servers = func(srv []Server) []Server {
 				for k := range srv {
-					srv[k] = overlay(srv[k], s)
+					srv[k] = withSettings(srv[k], s)
 				}
 				return srv
 			}
@@ -645,8 +645,8 @@ func (t *Test) meta() capacity.Meta {
 	return capacity.Meta{Scenario: t.name, Clock: string(clock), Setup: t.capacity.setup}
 }
 
-// overlay returns s with the non-zero settings of over.
-func overlay(s, over Server) Server {
+// withSettings returns s with the non-zero settings of over.
+func withSettings(s, over Server) Server {
 	if over.MaxRunningRequests != 0 {
 		s.MaxRunningRequests = over.MaxRunningRequests
 	}

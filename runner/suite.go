@@ -79,6 +79,8 @@ type Settings struct {
 	// ReadyTimeout bounds each server's start; zero takes the backend's
 	// default.
 	ReadyTimeout time.Duration
+	// Gate holds the settings of comparisons with baselines (gate.go).
+	Gate GateSettings
 }
 
 // SettingsFromEnv reads Settings from the environment, applying the
@@ -121,6 +123,10 @@ func SettingsFromEnv() (Settings, error) {
 			return s, fmt.Errorf("%s=%q: expected a positive duration such as 20m", EnvReadyTimeout, v)
 		}
 		s.ReadyTimeout = d
+	}
+	var err error
+	if s.Gate, err = gateSettingsFromEnv(); err != nil {
+		return s, err
 	}
 	if g := os.Getenv(EnvGPUs); g != "" {
 		for _, f := range strings.Split(g, ",") {

@@ -50,6 +50,7 @@ type Test struct {
 	bounds map[*Result][]report.Bound
 
 	capacity capacityState // capacity.go: sweeps, ramps, searches, setups
+	gate     gateState     // gate.go: repeats, baseline comparisons, objectives
 }
 
 // executor carries out a plan, streaming the run into obs. Two
@@ -72,6 +73,9 @@ func (t *Test) Run(label string) (*Result, error) {
 		if r.Label == label {
 			return r, nil
 		}
+	}
+	if r := t.gate.lastOf(label); r != nil {
+		return r, nil
 	}
 	labels := make([]string, len(t.runs))
 	for i, r := range t.runs {
@@ -100,6 +104,9 @@ func (t *Test) Close() error {
 // invalid with the reason. label names the run for comparisons (empty:
 // the routing policy, or "run N").
 func (t *Test) Send(ctx context.Context, a Arrival, label string) error {
+	if t.gate.wantsRepeats() {
+		return t.sendRepeats(ctx, a, label)
+	}
 	if label == "" {
 		label, t.nextLabel = t.nextLabel, ""
 	}
@@ -166,6 +173,7 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) error {
 	}
 	res, closeErr := rec.Close(label, out)
 	t.runs = append(t.runs, res)
+	closeErr = errors.Join(closeErr, t.afterRun(res, p))
 	if !res.File.Valid {
 		t.suite.noteInvalid()
 	}

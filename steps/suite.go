@@ -137,7 +137,7 @@ func InitializeScenario(sc *godog.ScenarioContext) {
 	sc.StepContext().Before(func(ctx context.Context, st *godog.Step) (context.Context, error) {
 		return context.WithValue(ctx, stepKey{}, st), nil
 	})
-	sc.After(func(ctx context.Context, _ *godog.Scenario, err error) (_ context.Context, afterErr error) {
+	sc.After(func(ctx context.Context, p *godog.Scenario, err error) (_ context.Context, afterErr error) {
 		// A panic in an After hook kills godog's worker; never let one escape.
 		defer func() {
 			if r := recover(); r != nil {
@@ -146,9 +146,11 @@ func InitializeScenario(sc *godog.ScenarioContext) {
 		}()
 		w, ok := ctx.Value(worldKey{}).(*scenarioWorld)
 		if !ok {
-			return ctx, nil
+			return ctx, concludeUnstarted(p, err)
 		}
-		return ctx, w.test.Close()
+		closeErr := w.test.Close()
+		ctx, ciErr := concludeScenario(ctx, w, err)
+		return ctx, errors.Join(closeErr, ciErr)
 	})
 }
 

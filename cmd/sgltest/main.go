@@ -48,6 +48,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return lint(args[1:], stdout, stderr)
 		case "gpu-check":
 			return gpuCheck(args[1:], stdout, stderr)
+		case "baseline":
+			return baselineCmd(args[1:], stdout, stderr)
+		case "compare":
+			return compareCmd(args[1:], stdout, stderr)
 		case "vocabulary", "vocab":
 			fmt.Fprint(stdout, steps.Vocabulary())
 			return exitPass
@@ -94,6 +98,15 @@ Usage:
   sgltest vocabulary                 print every sentence a scenario may use (steps/VOCABULARY.md)
   sgltest sim [SGLang flags]         serve the SGLang simulator (sgltest sim -h for its flags)
   sgltest gpu-check [flags]          sample every GPU through NVML for a few seconds and print every figure
+  sgltest baseline save [--dir D] RUN_OR_SCENARIO...
+                                     bless runs as their scenarios' baselines in baselines/ (runs, repeats
+                                     directories, or scenario names looked up in reports/verdicts.jsonl)
+  sgltest baseline show [--dir D] [SCENARIO|FILE...]
+                                     print the blessed baselines
+  sgltest compare [flags] A B        B against A figure by figure (A: a baselines file, run or repeats
+                                     directory; B: a run or repeats directory), with overlaid charts;
+                                     exit 1 when a figure regressed (flags: --tolerance 10, --alpha 0.05,
+                                     --any-setup, --all, --out DIR)
   sgltest version                    print the version
   sgltest help                       this text
 
@@ -115,20 +128,27 @@ Environment:
   %-26s the sgltest binary whose sim command is the simulator (default: this one)
   %-26s as --max-schedule-lag
   %-26s as --max-cpu-busy
+  %-26s the baselines directory (default %s)
+  %-26s 1: rerun an inconclusive comparison with the baseline once (default 0)
+  %-26s pass (default) or fail: what an inconclusive comparison does to its step
+  %-26s what a scenario attaches for cucumber reports: charts (default), text or none
 
 Reports: each run writes reports/<time>-<scenario>/ with config.json, requests.jsonl, events.jsonl,
 summary.json (the CI contract: verdict, validity, bounds), summary.txt, servers.csv, routing.json,
-charts and logs; see reports/README.md.
+charts, fingerprint.json and logs; see reports/README.md. A repeated load also writes
+reports/<time>-<scenario>-repeats/. Every scenario prints one line "SGLTEST-VERDICT {json}" and
+appends it to reports/verdicts.jsonl. For CI: -f pretty,junit:reports/junit.xml,cucumber:reports/cucumber.json
 
 Exit codes:
   0    every scenario passed
   1    a scenario failed: a bound was not met, a step failed, a sentence is undefined, or none ran
   2    usage error: a bad flag, setting or path
-  3    a run was invalid: its figures would measure the client, or it stopped early
+  3    a run was invalid: its figures would measure the client (a run that stopped early fails: 1)
   130  interrupted (Ctrl-C: the running scenario ends cleanly; a second Ctrl-C stops at once)
 `, runner.EnvReports, runner.DefaultReports, runner.EnvBackend, runner.EnvModel, runner.EnvGPUs, runner.EnvPython,
 		runner.DefaultPython, runner.EnvSimProfile, runner.DefaultSimProfile, runner.EnvVenv, runner.DefaultVenv,
-		runner.EnvBinary, runner.EnvMaxScheduleLag, runner.EnvMaxCPUBusy)
+		runner.EnvBinary, runner.EnvMaxScheduleLag, runner.EnvMaxCPUBusy, runner.EnvBaselines, runner.DefaultBaselines,
+		runner.EnvGateRerun, runner.EnvGateInconclusive, runner.EnvAttach)
 }
 
 func scenarios(args []string, stdout, stderr io.Writer) (code int) {

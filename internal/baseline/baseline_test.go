@@ -256,3 +256,56 @@ func TestParseCPUInfoFindsTheModel(t *testing.T) {
 		t.Error("no model line gave no error")
 	}
 }
+
+func TestParseDriverVersionReadsTheNVRMLine(t *testing.T) {
+	tests := []struct {
+		file, want string
+	}{
+		{"NVRM version: NVIDIA UNIX x86_64 Kernel Module  570.124.06  Wed Mar  5 02:07:08 UTC 2025\nGCC version:  gcc version 12.2.0\n", "570.124.06"},
+		{"NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  550.54.15  Release Build  (dvs-builder@U16-I3-B03-4-3)  Tue Mar  5 22:15:33 UTC 2024\n", "550.54.15"},
+		{"NVRM version: NVIDIA UNIX aarch64 Kernel Module  535.104  Sat Aug 19 01:15:16 UTC 2023\n", "535.104"},
+	}
+	for _, tc := range tests {
+		got, err := parseDriverVersion([]byte(tc.file))
+		if err != nil || got != tc.want {
+			t.Errorf("%q: %q, %v; want %q", tc.file, got, err, tc.want)
+		}
+	}
+	if _, err := parseDriverVersion([]byte("GCC version: 12\n")); err == nil {
+		t.Error("a file without an NVRM line gave a version")
+	}
+}
+
+func TestSgltestVersionKeepsReleasesAndFoldsEveryOtherBuildIntoDevel(t *testing.T) {
+	for in, want := range map[string]string{
+		"v0.4.0":                               "v0.4.0",
+		"v1.2.3-rc.1":                          "v1.2.3-rc.1",
+		"(devel)":                              DevelVersion,
+		"":                                     DevelVersion,
+		"v0.4.1-0.20261120140300-abcdef123456": DevelVersion,
+		"v0.0.0-20261120140300-abcdef123456":   DevelVersion,
+		"v0.4.0+dirty":                         DevelVersion,
+	} {
+		if got := SgltestVersion(in); got != want {
+			t.Errorf("SgltestVersion(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestPackageVersionReadsTheDistInfoOfTheVenv(t *testing.T) {
+	venv := t.TempDir()
+	info := filepath.Join(venv, "lib", "python3.11", "site-packages", "sglang_router-0.3.2.dist-info")
+	if err := os.MkdirAll(info, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	meta := "Metadata-Version: 2.1\nName: sglang-router\nVersion: 0.3.2\nSummary: x\n\nVersion: 9.9.9 in the description\n"
+	if err := os.WriteFile(filepath.Join(info, "METADATA"), []byte(meta), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := PackageVersion(venv, "sglang-router"); err != nil || v != "0.3.2" {
+		t.Errorf("PackageVersion = %q, %v; want 0.3.2", v, err)
+	}
+	if _, err := PackageVersion(venv, "smg"); err == nil || !strings.Contains(err.Error(), "no smg-*.dist-info") {
+		t.Errorf("a package that is not installed: %v", err)
+	}
+}

@@ -5,7 +5,8 @@
 // # Reading guide
 //
 //   - fingerprint.go: Fingerprint, what makes numbers comparable, and Diff,
-//     the fields in which two differ; CPUModel reads the host's CPU.
+//     the fields in which two differ; CPUModel, GPUDriver, PackageVersion
+//     and SgltestVersion read what fills it.
 //   - baseline.go: File and Baseline (the schema), Path and Slug (where a
 //     scenario's file lives), Load (refuses another fingerprint with a
 //     *MismatchError naming the differing fields), Save (the only way to
@@ -47,7 +48,17 @@
 //
 // testdata/example.json is a complete file. Every fingerprint field is
 // written; an empty one means "not applicable" and matches only another
-// empty one. backend, clock, saved_at and sgltest_version are required.
+// empty one. sgltest's runner fills a run's fingerprint (its
+// fingerprint.json) from what the run knows: backend, clock ("virtual" or
+// "real"), the simulator profile, the model, the GPUs' names from NVML
+// telemetry and the driver from /proc/driver/nvidia/version (GPUDriver),
+// the SGLang version (the simulator's, or the installed distribution's),
+// the router ("sgltest dispatcher", or "sglang-router 0.3.2" and "smg
+// 1.9.0" read from their venvs by PackageVersion), the CPU (CPUModel; left
+// empty in virtual time, whose figures are computed, not timed, and do not
+// depend on the host) and sgltest's version (SgltestVersion: a release
+// tag, or "devel" for every development build). A field that applies but
+// cannot be read says "unknown (why)". backend, clock, saved_at and sgltest_version are required.
 // Figure names are their summary.json paths (gate.Catalog), "worse" is
 // the direction in which the figure gets worse, and every figure has one
 // value per repeat, finite and not negative. Unknown keys, another

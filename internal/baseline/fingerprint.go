@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -124,4 +126,81 @@ func parseCPUInfo(data []byte) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("cpu model: /proc/cpuinfo has no %q, %q or %q line", "model name", "Hardware", "CPU part")
+}
+
+// GPUDriver returns the NVIDIA kernel driver's version from
+// /proc/driver/nvidia/version (Linux with the driver loaded), such as
+// "570.124.06".
+func GPUDriver() (string, error) {
+	data, err := os.ReadFile("/proc/driver/nvidia/version")
+	if err != nil {
+		return "", fmt.Errorf("gpu driver: %w", err)
+	}
+	return parseDriverVersion(data)
+}
+
+// driverVersion is the version in the NVRM line: "NVRM version: NVIDIA
+// UNIX x86_64 Kernel Module  570.124.06  Wed Mar 5 ...", or "... Open
+// Kernel Module for x86_64  570.124.06  Release Build ...".
+var driverVersion = regexp.MustCompile(`(?m)^NVRM version:.*?\s(\d+\.\d+(?:\.\d+)?)\s`)
+
+func parseDriverVersion(data []byte) (string, error) {
+	m := driverVersion.FindSubmatch(data)
+	if m == nil {
+		return "", fmt.Errorf("gpu driver: /proc/driver/nvidia/version has no NVRM version line with a version number")
+	}
+	return string(m[1]), nil
+}
+
+// pseudoVersion matches a Go pseudo-version's tail (a commit's time and
+// hash), which go build stamps on a binary built between release tags.
+var pseudoVersion = regexp.MustCompile(`\d{14}-[0-9a-f]{12}`)
+
+// DevelVersion is the sgltest_version of every build that is not a
+// release.
+const DevelVersion = "devel"
+
+// SgltestVersion is the sgltest_version of a fingerprint for a binary whose
+// main module has version v (debug.BuildInfo's Main.Version): v itself for
+// a release such as "v0.4.0", and DevelVersion for anything else (a
+// pseudo-version, a dirty tree, "(devel)", go test). A development build
+// must keep one value across commits: a baseline committed next to the
+// code is meant to gate the commits that follow it.
+func SgltestVersion(v string) string {
+	if v == "" || v == "(devel)" || strings.Contains(v, "+dirty") || pseudoVersion.MatchString(v) || !strings.HasPrefix(v, "v") {
+		return DevelVersion
+	}
+	return v
+}
+
+// PackageVersion returns the version of the Python distribution named dist
+// (such as "sglang_router" or "smg") installed in the virtual environment
+// venv, read from its .dist-info directory's METADATA, without starting
+// Python.
+func PackageVersion(venv, dist string) (string, error) {
+	norm := strings.ToLower(strings.NewReplacer("-", "_", ".", "_").Replace(dist))
+	infos, err := filepath.Glob(filepath.Join(venv, "lib", "python*", "site-packages", "*.dist-info"))
+	if err != nil {
+		return "", err
+	}
+	for _, info := range infos {
+		name, _, _ := strings.Cut(filepath.Base(info), "-")
+		if strings.ToLower(name) != norm {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(info, "METADATA"))
+		if err != nil {
+			return "", fmt.Errorf("%s version: %w", dist, err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "Version:"); ok {
+				return strings.TrimSpace(v), nil
+			}
+			if line == "" || line == "\r" {
+				break // the headers end at the first empty line
+			}
+		}
+		return "", fmt.Errorf("%s version: %s has no Version header", dist, filepath.Join(info, "METADATA"))
+	}
+	return "", fmt.Errorf("%s version: no %s-*.dist-info under %s", dist, norm, filepath.Join(venv, "lib", "python*", "site-packages"))
 }

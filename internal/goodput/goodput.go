@@ -1,8 +1,12 @@
 package goodput
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -154,4 +158,59 @@ func Measure(reqs []Request, slo SLO, duration time.Duration) (Result, error) {
 	res.Fraction = float64(res.Good) / float64(res.Requests)
 	res.Goodput = float64(res.Good) / duration.Seconds()
 	return res, nil
+}
+
+// ReadRequests reads the per-request values of the measured requests of a
+// run's requests.jsonl from r, one record at a time, so a long run's
+// chunks are never all in memory. name is the file's name for errors,
+// which give its line.
+func ReadRequests(r io.Reader, name string) ([]Request, error) {
+	var out []Request
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 256<<20)
+	one := make([]metrics.Record, 1)
+	for line := 1; sc.Scan(); line++ {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		one[0] = metrics.Record{}
+		if err := json.Unmarshal(sc.Bytes(), &one[0]); err != nil {
+			return nil, fmt.Errorf("goodput: %s line %d: %w", name, line, err)
+		}
+		out = append(out, FromRecords(one)...)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("goodput: %s: %w", name, err)
+	}
+	return out, nil
+}
+
+// Pool combines the results of a scenario's repeats, measured with one
+// SLO, into the result of all their requests together: counts add up, the
+// fraction is Σ good / Σ requests and the goodput Σ good / Σ durations
+// (each repeat's run duration, in the same order).
+func Pool(rs []Result, durations []time.Duration) (Result, error) {
+	if len(rs) == 0 || len(rs) != len(durations) {
+		return Result{}, fmt.Errorf("goodput: pooling %d results with %d durations", len(rs), len(durations))
+	}
+	out := Result{SLO: rs[0].SLO}
+	var total time.Duration
+	for i, r := range rs {
+		if r.SLO != out.SLO {
+			return Result{}, fmt.Errorf("goodput: repeat %d was measured against %s, not %s", i+1, r.SLO, out.SLO)
+		}
+		if durations[i] <= 0 {
+			return Result{}, fmt.Errorf("goodput: repeat %d: run duration must be positive, got %v", i+1, durations[i])
+		}
+		out.Requests += r.Requests
+		out.Good += r.Good
+		out.Failed += r.Failed
+		out.MissedTTFT += r.MissedTTFT
+		out.MissedTPOT += r.MissedTPOT
+		out.MissedE2E += r.MissedE2E
+		total += durations[i]
+	}
+	out.Fraction = float64(out.Good) / float64(out.Requests)
+	out.Goodput = float64(out.Good) / total.Seconds()
+	return out, nil
 }

@@ -1,6 +1,8 @@
 package goodput
 
 import (
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +103,54 @@ func TestFromRecordsUsesSgltestsDefinitions(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("request %d: %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+func TestReadRequestsGivesWhatFromRecordsGivesAndNamesABadLine(t *testing.T) {
+	recs := []metrics.Record{
+		{Index: 0, Status: 200, OutputTokens: 5, Sent: 10 * ms, FirstToken: 60 * ms, Done: 260 * ms},
+		{Index: 1, Status: 503, Error: "HTTP 503", Sent: 20 * ms, Done: 25 * ms},
+		{Index: 2, Status: 200, OutputTokens: 1, Sent: 30 * ms, FirstToken: 90 * ms, Done: 90 * ms},
+	}
+	var lines strings.Builder
+	for _, r := range recs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines.Write(append(b, '\n'))
+	}
+	got, err := ReadRequests(strings.NewReader(lines.String()), "requests.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := FromRecords(recs); !slices.Equal(got, want) {
+		t.Errorf("ReadRequests = %+v\nwant %+v", got, want)
+	}
+	if got[0].TPOT != 50*ms {
+		t.Errorf("TPOT %v, want (250 − 50) / 4 = 50ms", got[0].TPOT)
+	}
+	_, err = ReadRequests(strings.NewReader(lines.String()+"{\"index\": 3,\n"), "requests.jsonl")
+	if err == nil || !strings.Contains(err.Error(), "requests.jsonl line 4") {
+		t.Errorf("a cut line: %v", err)
+	}
+}
+
+func TestPoolAddsCountsAndDividesByTheSummedDurations(t *testing.T) {
+	slo := SLO{TTFT: 200 * ms}
+	a := Result{SLO: slo, Requests: 100, Good: 90, Failed: 4, MissedTTFT: 6}
+	b := Result{SLO: slo, Requests: 50, Good: 30, MissedTTFT: 20}
+	p, err := Pool([]Result{a, b}, []time.Duration{10 * time.Second, 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Requests != 150 || p.Good != 120 || p.Failed != 4 || p.MissedTTFT != 26 || p.Fraction != 0.8 || p.Goodput != 8 {
+		t.Errorf("pooled %+v, want 120 of 150 good (0.8) at 120/15 s = 8 req/s", p)
+	}
+	if _, err := Pool([]Result{a, {SLO: SLO{TPOT: ms}}}, []time.Duration{time.Second, time.Second}); err == nil {
+		t.Error("pooling results of two SLOs gave no error")
+	}
+	if _, err := Pool([]Result{a}, []time.Duration{0}); err == nil {
+		t.Error("a zero duration gave no error")
 	}
 }

@@ -47,8 +47,8 @@ func TestValidateNamesEveryProblemBeforeAnythingLaunches(t *testing.T) {
 				p.Servers = append(p.Servers, p.Servers[0])
 			}
 		}, []string{"servers declared: at most 64 in wall time"}},
-		{"a simulator flag the simulator refuses", func(p *Plan) { p.Servers[1].Launch.TPSize = 4 },
-			[]string{"server-2: simulator: profile llama-3.1-8b-h100 models tp_size 1, not 4"}},
+		{"a simulator flag the simulator refuses", func(p *Plan) { p.Servers[1].Launch.TPSize = 3 },
+			[]string{"server-2: simulator", "tensor-parallel size 3 does not divide"}},
 		{"a kill of a server that does not exist", func(p *Plan) { p.Timeline = []Action{{Kind: Kill, Target: "server-7", At: time.Second}} },
 			[]string{"no server-7: the scenario declares servers 1 to 2"}},
 		{"a restore of a running server", func(p *Plan) { p.Timeline = []Action{{Kind: Restore, Target: "server-1", At: time.Second}} },

@@ -21,6 +21,9 @@ import (
 // interfaces follow, marked as simulated.
 const version = "0.5.15+sim"
 
+// Version is the SGLang version the simulator reports, for fingerprints.
+const Version = version
+
 // maxBodyBytes bounds a /generate body; 64 MiB holds any realistic prompt.
 const maxBodyBytes = 64 << 20
 
