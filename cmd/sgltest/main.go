@@ -20,6 +20,7 @@ import (
 	logrusslog "github.com/sirupsen/logrus/hooks/slog"
 	flag "github.com/spf13/pflag"
 
+	"github.com/sgltest/sgltest/internal/live"
 	"github.com/sgltest/sgltest/internal/simulator"
 	"github.com/sgltest/sgltest/internal/telemetry"
 	"github.com/sgltest/sgltest/runner"
@@ -128,14 +129,19 @@ Environment:
   %-26s the sgltest binary whose sim command is the simulator (default: this one)
   %-26s as --max-schedule-lag
   %-26s as --max-cpu-busy
+  %-26s how long a server may take to answer /health after launch (default 10m with SGLang, 30s simulated)
+  %-26s auto (default), terminal, plain or off: the live progress line on stderr
+  %-26s how often the plain progress line prints (default 10s)
+  %-26s host:port: serve the live figures as Prometheus metrics there during runs
+  %-26s 1: a @router scenario fails, rather than skips, when the router venvs are missing
   %-26s the baselines directory (default %s)
   %-26s 1: rerun an inconclusive comparison with the baseline once (default 0)
   %-26s pass (default) or fail: what an inconclusive comparison does to its step
   %-26s what a scenario attaches for cucumber reports: charts (default), text or none
 
 Reports: each run writes reports/<time>-<scenario>/ with config.json, requests.jsonl, events.jsonl,
-summary.json (the CI contract: verdict, validity, bounds), summary.txt, servers.csv, routing.json,
-charts, fingerprint.json and logs; see reports/README.md. A repeated load also writes
+summary.json (the CI contract: verdict, validity, bounds), summary.txt, report.html (open it in a
+browser), servers.csv, routing.json, charts, fingerprint.json and logs; reports/index.html lists every run; see reports/README.md. A repeated load also writes
 reports/<time>-<scenario>-repeats/. Every scenario prints one line "SGLTEST-VERDICT {json}" and
 appends it to reports/verdicts.jsonl. For CI: -f pretty,junit:reports/junit.xml,cucumber:reports/cucumber.json
 
@@ -147,7 +153,8 @@ Exit codes:
   130  interrupted (Ctrl-C: the running scenario ends cleanly; a second Ctrl-C stops at once)
 `, runner.EnvReports, runner.DefaultReports, runner.EnvBackend, runner.EnvModel, runner.EnvGPUs, runner.EnvPython,
 		runner.DefaultPython, runner.EnvSimProfile, runner.DefaultSimProfile, runner.EnvVenv, runner.DefaultVenv,
-		runner.EnvBinary, runner.EnvMaxScheduleLag, runner.EnvMaxCPUBusy, runner.EnvBaselines, runner.DefaultBaselines,
+		runner.EnvBinary, runner.EnvMaxScheduleLag, runner.EnvMaxCPUBusy, runner.EnvReadyTimeout, live.EnvProgress,
+		live.EnvProgressInterval, live.EnvPrometheus, steps.EnvRequireRouter, runner.EnvBaselines, runner.DefaultBaselines,
 		runner.EnvGateRerun, runner.EnvGateInconclusive, runner.EnvAttach)
 }
 

@@ -68,8 +68,9 @@ type Health struct {
 	Reason string
 }
 
-// invalid fails h with one more reason.
-func (h *Health) invalid(reason string) {
+// Invalidate fails h with one more reason: a check beyond the client's own
+// (the simulator's step lateness) found the run unsound.
+func (h *Health) Invalidate(reason string) {
 	if h.Valid || h.Reason == "" {
 		h.Reason = "invalid run: " + reason
 	} else {
@@ -93,12 +94,12 @@ func (b Bounds) check(lags []time.Duration, cpu, wall time.Duration, cpuErr erro
 		h.CPUBusy = cpu.Seconds() / (wall.Seconds() * float64(runtime.GOMAXPROCS(0)))
 	}
 	if b.MaxScheduleLag > 0 && h.ScheduleLagP99 > b.MaxScheduleLag {
-		h.invalid(fmt.Sprintf("load generator fell behind its schedule: p99 schedule lag %v exceeds %v", h.ScheduleLagP99.Round(time.Microsecond), b.MaxScheduleLag))
+		h.Invalidate(fmt.Sprintf("load generator fell behind its schedule: p99 schedule lag %v exceeds %v", h.ScheduleLagP99.Round(time.Microsecond), b.MaxScheduleLag))
 	}
 	if cpuErr != nil {
-		h.invalid(fmt.Sprintf("cannot measure the load generator's CPU time: %v", cpuErr))
+		h.Invalidate(fmt.Sprintf("cannot measure the load generator's CPU time: %v", cpuErr))
 	} else if b.MaxCPUBusy > 0 && h.CPUBusy > b.MaxCPUBusy {
-		h.invalid(fmt.Sprintf("load generator process saturated its CPU: %.0f%% of %d cores busy exceeds %.0f%%", h.CPUBusy*100, runtime.GOMAXPROCS(0), b.MaxCPUBusy*100))
+		h.Invalidate(fmt.Sprintf("load generator process saturated its CPU: %.0f%% of %d cores busy exceeds %.0f%%", h.CPUBusy*100, runtime.GOMAXPROCS(0), b.MaxCPUBusy*100))
 	}
 	return h
 }

@@ -110,7 +110,7 @@ func (p *pool) report(h *Health, sent int) {
 	if p.waits == 0 {
 		return
 	}
-	h.invalid(fmt.Sprintf("load generator reached its bound of %d requests in flight: %d of %d requests (%.1f%%) waited up to %v for one to end, so they were sent later than scheduled",
+	h.Invalidate(fmt.Sprintf("load generator reached its bound of %d requests in flight: %d of %d requests (%.1f%%) waited up to %v for one to end, so they were sent later than scheduled",
 		p.max, p.waits, sent, 100*float64(p.waits)/float64(max(sent, 1)), p.waitMax.Round(time.Microsecond)))
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -267,7 +268,40 @@ func (x *execution) run(parent, ctx context.Context) (timeline.Outcome, error) {
 		playErr = nil
 	}
 	finalErr := x.finalScrape(parent)
+	if finalErr == nil {
+		x.checkLateness(&out)
+	}
 	return out, errors.Join(playErr, finalErr)
+}
+
+// checkLateness is the simulator's half of the self-check: a simulated
+// server that ran its engine steps late (its host was too busy) produced
+// latencies its model did not, so the run is invalid. Servers a timeline
+// action touched are left out, as a restart resets their counters; real
+// SGLang has no such histogram and is skipped by CheckLateness.
+func (x *execution) checkLateness(out *timeline.Outcome) {
+	if x.scraper == nil || out.Stopped != nil {
+		return
+	}
+	diffs, err := x.scraper.Diff()
+	if err != nil {
+		x.log.Warn("step lateness not checked", "err", err)
+		return
+	}
+	for _, t := range x.targets {
+		for _, a := range x.p.Timeline {
+			if a.Target == t.name {
+				delete(diffs, t.url())
+			}
+		}
+	}
+	valid, reason, _, err := workerstate.CheckLateness(diffs, workerstate.DefaultLatenessBound)
+	switch {
+	case err != nil:
+		x.log.Warn("step lateness not checked", "err", err)
+	case !valid:
+		out.Health.Invalidate(strings.TrimPrefix(reason, "invalid run: "))
+	}
 }
 
 // outcome says how the run ended.
@@ -285,24 +319,24 @@ func (x *execution) outcome(parent context.Context, h load.Health) timeline.Outc
 	return out
 }
 
-// finalScrape reads every server that should be up once more, so the
-// counters cover the whole run. A server down by plan, or a run that
-// stopped early, excuses a failed scrape.
+// finalScrape reads every server once more, so the counters cover the
+// whole run. A failed scrape of a server down by plan is excused, as is
+// any after a run that stopped early.
 func (x *execution) finalScrape(parent context.Context) error {
 	if x.scraper == nil || parent.Err() != nil {
-		return nil
-	}
-	err := x.scraper.ScrapeOnce(parent)
-	if err == nil {
 		return nil
 	}
 	x.mu.Lock()
 	stopped := x.stopped != nil
 	x.mu.Unlock()
-	for _, t := range x.targets {
-		if t.expectUp() && !stopped {
-			return fmt.Errorf("reading the servers' /metrics after the run: %w", err)
+	var errs []error
+	for i, err := range x.scraper.ScrapeEach(parent) {
+		if err != nil && x.targets[i].expectUp() && !stopped {
+			errs = append(errs, err)
 		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("reading the servers' /metrics after the run: %w", errors.Join(errs...))
 	}
 	return nil
 }

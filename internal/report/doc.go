@@ -41,10 +41,13 @@
 // summary.json is one JSON object, SummaryFile:
 //
 //	{
-//	  "version": 1,                       // SummaryVersion; changes only when a field is removed or changes meaning
+//	  "version": 2,                       // SummaryVersion; changes only when a field is removed or changes meaning
+//	  "verdict": "pass",                  // pass, fail, invalid or interrupted
+//	  "valid": true, "invalid_reason": "...",   // the reason only when not valid
+//	  "interrupted": false, "stopped": "...",   // stopped: why the run ended early, when it did
 //	  "header": {
-//	    "model": "meta-llama/Llama-2-7b-hf",
-//	    "gpu": "NVIDIA A100-SXM4-80GB",   // or "simulated NVIDIA H100-80GB (profile llama-3.1-8b-h100)"
+//	    "model": "meta-llama/Llama-3.1-8B-Instruct",
+//	    "gpu": "NVIDIA H100 80GB HBM3",   // or "simulated NVIDIA H100-80GB (profile llama-3.1-8b-h100)"
 //	    "max_running_requests": 256,      // 0: the server's default
 //	    "run_dir": "reports/20261123-195501-node-moderate-poisson",
 //	    "request_rate": 10                // requests/s, or the string "inf" (all at once)
@@ -60,9 +63,19 @@
 //	    "tpot_ms": DIST, "schedule_lag_ms": DIST, "send_lag_ms": DIST,
 //	    "peak_concurrency": 57, "mean_concurrency": 24.2, "max_queue_depth": 42,
 //	    "errors": {"HTTP 503: ...": 2}    // omitted when no request failed
-//	  }
+//	  },
+//	  "accounting": {"sent": 1000, "succeeded": 998, "failed": 2, "cancelled": 0,
+//	                 "requests_jsonl_lines": 1000, "warmup": 0},
+//	  "client": {"schedule_lag_p99_ms": 0.4, "cpu_busy": 0.12,   // the load generator's self-check
+//	             "bound_waits": 0, "bound_wait_max_ms": 0},
+//	  "gpu": {"source": "simulated", "gpus": [...]},            // GPUSection
+//	  "windows": [...],                   // figures between timeline events (Window)
+//	  "events": [...],                    // the timeline (timeline.Event)
+//	  "bounds": [{"step": "the P99 TTFT is below 200 ms", "where": "features/node.feature:12",
+//	              "figure": "P99 TTFT", "measured": 143.2, "unit": "ms", "pass": true}]
 //	}
 //
+// The Go types (SummaryFile and what it holds) document every field.
 // where each DIST is a metrics.Distribution in milliseconds:
 //
 //	{"count": 998, "mean": 245.3, "std": 80.1, "min": 90.2, "median": 230.0,

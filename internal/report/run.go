@@ -185,6 +185,10 @@ func byReason(m map[string]int) string {
 type ClientCheck struct {
 	ScheduleLagP99MS float64 `json:"schedule_lag_p99_ms"`
 	CPUBusy          float64 `json:"cpu_busy"`
+	// BoundWaits counts requests that waited for the in-flight cap, and
+	// BoundWaitMaxMS is the longest wait; any fails the run.
+	BoundWaits     int     `json:"bound_waits"`
+	BoundWaitMaxMS float64 `json:"bound_wait_max_ms"`
 }
 
 // GPUSection is the run's GPU telemetry, summarised per GPU.

@@ -72,6 +72,12 @@ func New(urls []string, interval time.Duration, now func() time.Duration, logger
 // ScrapeOnce scrapes every worker in parallel, appends what it read and
 // returns the failures joined (a failed worker's series is left as it was).
 func (s *Scraper) ScrapeOnce(ctx context.Context) error {
+	return errors.Join(s.ScrapeEach(ctx)...)
+}
+
+// ScrapeEach is ScrapeOnce with each worker's error (nil when scraped) in
+// the order of the URLs New was given, for a caller that excuses some.
+func (s *Scraper) ScrapeEach(ctx context.Context) []error {
 	errs := make([]error, len(s.urls))
 	var wg sync.WaitGroup
 	for i, u := range s.urls {
@@ -101,7 +107,7 @@ func (s *Scraper) ScrapeOnce(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return errs
 }
 
 func (s *Scraper) scrape(ctx context.Context, url string) (Sample, error) {
