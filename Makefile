@@ -15,7 +15,7 @@ SMG_VENV    := .venv/smg
 SGLANG_ROUTER_VERSION := 0.3.2
 SMG_VERSION := 1.13.0
 
-.PHONY: all build run test vet unit features vocab clean venv fuzz
+.PHONY: all build run test vet lint lint-install unit features vocab clean venv fuzz
 
 all: build
 
@@ -30,6 +30,17 @@ run: build venv
 
 vet:
 	$(GO) vet ./...
+
+# golangci-lint with .golangci.yml; `make lint-install` puts the pinned
+# release in $(go env GOPATH)/bin (CI does, before make lint).
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
+lint:
+	@test -x $(GOLANGCI_LINT) || { echo "golangci-lint not found at $(GOLANGCI_LINT): run make lint-install"; exit 1; }
+	$(GOLANGCI_LINT) run ./...
+
+lint-install:
+	$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 # Unit tests and the feature scenarios, with the race detector. Tests that
 # need the real router fail (rather than skip) under make test.
@@ -58,8 +69,9 @@ $(SMG_VENV)/.release-$(SMG_VERSION):
 	$(SMG_VENV)/bin/pip install --quiet --disable-pip-version-check smg==$(SMG_VERSION)
 	touch $@
 
+# Every package but the root's feature scenarios.
 unit:
-	$(GO) test -race ./internal/... ./runner/... ./steps/... ./cmd/...
+	$(GO) test -race $$($(GO) list ./... | grep -v '^github.com/sgltest/sgltest$$')
 
 features:
 	$(GO) test -race -timeout $(TIMEOUT) -run TestFeatures -v .

@@ -7,6 +7,7 @@ import "math/rand/v2"
 // the phase.
 type RoundRobin struct{ next uint64 }
 
+// Pick implements Policy.
 func (p *RoundRobin) Pick(_ Request, workers []Worker) (int, error) {
 	if len(workers) == 0 {
 		return 0, ErrNoWorkers
@@ -22,6 +23,7 @@ type Random struct{ rng *rand.Rand }
 // NewRandom returns a Random policy seeded with seed.
 func NewRandom(seed uint64) *Random { return &Random{rng: rand.New(rand.NewPCG(seed, 0x5eed))} }
 
+// Pick implements Policy.
 func (p *Random) Pick(_ Request, workers []Worker) (int, error) {
 	if len(workers) == 0 {
 		return 0, ErrNoWorkers
@@ -34,6 +36,7 @@ func (p *Random) Pick(_ Request, workers []Worker) (int, error) {
 // name; this is the rule its cache_aware falls back to (s5.2).
 type ShortestQueue struct{}
 
+// Pick implements Policy.
 func (ShortestQueue) Pick(_ Request, workers []Worker) (int, error) {
 	if len(workers) == 0 {
 		return 0, ErrNoWorkers
@@ -64,6 +67,7 @@ func NewPowerOfTwo(seed uint64) *PowerOfTwo {
 	return &PowerOfTwo{rng: rand.New(rand.NewPCG(seed, 0x2c40))}
 }
 
+// Pick implements Policy.
 func (p *PowerOfTwo) Pick(_ Request, workers []Worker) (int, error) {
 	n := len(workers)
 	switch n {

@@ -70,6 +70,7 @@ func (p *CacheAware) register(workers []Worker) {
 	}
 }
 
+// Pick implements Policy.
 func (p *CacheAware) Pick(req Request, workers []Worker) (int, error) {
 	if len(workers) == 0 {
 		return 0, ErrNoWorkers

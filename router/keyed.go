@@ -18,6 +18,7 @@ import (
 // every request goes to the first worker.
 type Passthrough struct{}
 
+// Pick implements Policy.
 func (Passthrough) Pick(_ Request, workers []Worker) (int, error) {
 	if len(workers) == 0 {
 		return 0, ErrNoWorkers
@@ -115,6 +116,7 @@ func NewConsistentHashing(seed uint64) *ConsistentHashing {
 	return &ConsistentHashing{rng: rand.New(rand.NewPCG(seed, 0xc0a5))}
 }
 
+// Pick implements Policy.
 func (p *ConsistentHashing) Pick(req Request, workers []Worker) (int, error) {
 	if len(workers) == 0 {
 		return 0, ErrNoWorkers
@@ -153,6 +155,7 @@ func NewPrefixHash(opts Options) (*PrefixHash, error) {
 	return &PrefixHash{opts: o}, nil
 }
 
+// Pick implements Policy.
 func (p *PrefixHash) Pick(req Request, workers []Worker) (int, error) {
 	if len(workers) == 0 {
 		return 0, ErrNoWorkers
@@ -270,6 +273,7 @@ func (p *Manual) place(workers []Worker) int {
 	return p.rng.IntN(len(workers))
 }
 
+// Pick implements Policy.
 func (p *Manual) Pick(req Request, workers []Worker) (int, error) {
 	if len(workers) == 0 {
 		return 0, ErrNoWorkers

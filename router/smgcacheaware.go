@@ -87,6 +87,7 @@ func (p *SMGCacheAware) spillMargin(avg float64) float64 {
 	return min(float64(p.opts.BalanceAbsThreshold), max(4, math.Ceil(2*math.Sqrt(avg))))
 }
 
+// Pick implements Policy.
 func (p *SMGCacheAware) Pick(req Request, workers []Worker) (int, error) {
 	if len(workers) == 0 {
 		return 0, ErrNoWorkers

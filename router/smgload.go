@@ -178,6 +178,7 @@ func NewLeastLoad(opts Options) (*LeastLoad, error) {
 	return &LeastLoad{e}, nil
 }
 
+// Pick implements Policy.
 func (p *LeastLoad) Pick(req Request, workers []Worker) (int, error) {
 	switch {
 	case len(workers) == 0:
@@ -214,6 +215,7 @@ func NewSMGPowerOfTwo(opts Options) (*SMGPowerOfTwo, error) {
 	return &SMGPowerOfTwo{e: e, rng: rand.New(rand.NewPCG(e.opts.Seed, 0x2c42))}, nil
 }
 
+// Pick implements Policy.
 func (p *SMGPowerOfTwo) Pick(req Request, workers []Worker) (int, error) {
 	n := len(workers)
 	switch n {

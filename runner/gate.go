@@ -769,7 +769,7 @@ func (t *Test) measureGoodput(set *repeatSet, slo goodput.SLO) (goodput.Result, 
 			return goodput.Result{}, nil, err
 		}
 		reqs, err := goodput.ReadRequests(f, path)
-		f.Close()
+		_ = f.Close() // read only
 		if err != nil {
 			return goodput.Result{}, nil, err
 		}

@@ -103,7 +103,7 @@ func (t *Test) Close() error {
 // client could not keep its schedule, or that stopped early, fails as
 // invalid with the reason. label names the run for comparisons (empty:
 // the routing policy, or "run N").
-func (t *Test) Send(ctx context.Context, a Arrival, label string) error {
+func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 	if t.gate.wantsRepeats() {
 		return t.sendRepeats(ctx, a, label)
 	}
@@ -150,7 +150,11 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) error {
 	if err != nil {
 		return where(err)
 	}
-	defer logFile.Close()
+	defer func() {
+		if cerr := logFile.Close(); cerr != nil {
+			err = errors.Join(err, where(fmt.Errorf("closing sgltest.log: %w", cerr)))
+		}
+	}()
 	log := newLogger(logFile, logrus.InfoLevel)
 
 	// The suite's context ends on a signal; a failed write ends this run.
@@ -455,7 +459,7 @@ func defaultShareGPT() (string, error) {
 	}
 	_, werr := tmp.Write(fixtures.ShareGPT)
 	if err := errors.Join(werr, tmp.Close()); err != nil {
-		os.Remove(tmp.Name())
+		_ = os.Remove(tmp.Name()) // err already says what went wrong
 		return "", err
 	}
 	return path, os.Rename(tmp.Name(), path)

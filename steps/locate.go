@@ -45,7 +45,7 @@ func readFeature(path string) (*feature, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }() // read only
 	ids := &messages.Incrementing{}
 	doc, err := gherkin.ParseGherkinDocument(r, ids.NewId)
 	if err != nil {

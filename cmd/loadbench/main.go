@@ -99,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "loadbench:", err)
 			return 1
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // after StopCPUProfile wrote it; a benchmark tool's profile
 		if err := pprof.StartCPUProfile(f); err != nil {
 			fmt.Fprintln(stderr, "loadbench:", err)
 			return 1
@@ -289,7 +289,7 @@ func runWrk(ctx context.Context, c *load.Client, target string, d time.Duration,
 	if err != nil {
 		return wrkResult{}, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }() // a temporary directory; a leftover is harmless
 	var lua strings.Builder
 	fmt.Fprintf(&lua, "wrk.method = \"POST\"\nwrk.path = %q\nwrk.body = %q\n", path, body)
 	for k, v := range headers {
@@ -416,7 +416,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "loadbench serve:", err)
 			return 1
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // after StopCPUProfile wrote it; a benchmark tool's profile
 		if err := pprof.StartCPUProfile(f); err != nil {
 			fmt.Fprintln(stderr, "loadbench serve:", err)
 			return 1

@@ -180,7 +180,10 @@ func scenarios(args []string, stdout, stderr io.Writer) (code int) {
 	// reads its settings from the environment whichever way it is run.
 	for env, v := range map[string]string{runner.EnvMaxScheduleLag: *lag, runner.EnvMaxCPUBusy: *cpu} {
 		if v != "" {
-			os.Setenv(env, v)
+			if err := os.Setenv(env, v); err != nil {
+				fmt.Fprintln(stderr, "sgltest:", err)
+				return exitUsage
+			}
 		}
 	}
 	if _, err := runner.SettingsFromEnv(); err != nil {

@@ -77,11 +77,11 @@ func writeFile(path string, write func(io.Writer) error) (err error) {
 	}
 	defer func() {
 		if err != nil {
-			os.Remove(f.Name())
+			_ = os.Remove(f.Name()) // err already says what went wrong
 		}
 	}()
 	if err = write(f); err != nil {
-		f.Close()
+		_ = f.Close() // the error returned says what went wrong
 		return fmt.Errorf("capacity report: writing %s: %w", filepath.Base(path), err)
 	}
 	if err = f.Close(); err != nil {

@@ -92,7 +92,7 @@ func (p *LoadPoller) poll(ctx context.Context, url string) (polledLoad, error) {
 	if err != nil {
 		return polledLoad{}, fmt.Errorf("polling %s/v1/loads: %w", url, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read or abandoned: nothing to report
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return polledLoad{}, fmt.Errorf("polling %s/v1/loads: %w", url, err)

@@ -128,7 +128,7 @@ func ReadCSV[T any](path string) ([]T, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	r := csv.NewReader(f)
 	r.FieldsPerRecord = len(cols)
 	header, err := r.Read()

@@ -33,8 +33,8 @@ func Discover(ctx context.Context, url, apiKey string) (workers []string, router
 	if err != nil {
 		return nil, false, fmt.Errorf("the deployment at %s does not answer: %w", url, err)
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-	resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16)) // unwanted: read so the connection is reused
 	if resp.StatusCode != http.StatusOK {
 		return nil, false, fmt.Errorf("the deployment at %s is not ready: GET /health answered %s (and /workers: %v)", url, resp.Status, werr)
 	}

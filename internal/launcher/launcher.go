@@ -224,7 +224,7 @@ func (l *Launcher) spawn(cfg Config, argv, env []string) (*Server, error) {
 	}
 	st, err := f.Stat()
 	if err != nil {
-		f.Close()
+		_ = f.Close() // the error returned says what went wrong
 		return nil, fmt.Errorf("starting %s: %w", cfg.Name, err)
 	}
 	fmt.Fprintf(f, "=== sgltest launcher %s: starting %s: %s\n", time.Now().Format(time.RFC3339), cfg.Name, quoteArgv(Redact(argv)))
@@ -238,7 +238,7 @@ func (l *Launcher) spawn(cfg Config, argv, env []string) (*Server, error) {
 	cmd.SysProcAttr = sysProcAttr()
 	if err := startCmd(cmd); err != nil {
 		fmt.Fprintf(f, "=== sgltest launcher: could not start: %v\n", err)
-		f.Close()
+		_ = f.Close() // the error returned says what went wrong
 		return nil, fmt.Errorf("starting %s: %w", cfg.Name, err)
 	}
 	grace := l.KillGrace
@@ -351,8 +351,8 @@ func (l *Launcher) probe(ctx context.Context, url string, timeout time.Duration)
 	if err != nil {
 		return err
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-	resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16)) // unwanted: read so the connection is reused
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
@@ -370,8 +370,8 @@ func freePort(host string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	port := ln.Addr().(*net.TCPAddr).Port
+	return port, ln.Close()
 }
 
 // quoteArgv renders argv for the log header, quoting only where a shell
@@ -426,3 +426,4 @@ func RedactEnv(env []string) []string {
 	}
 	return out
 }
+

@@ -200,7 +200,7 @@ func (s *Server) exited() bool {
 func (s *Server) reap(cmd *exec.Cmd, logFile *os.File) {
 	err := cmd.Wait()
 	fmt.Fprintf(logFile, "=== sgltest launcher %s: %s exited: %s\n", time.Now().Format(time.RFC3339), s.cfg.Name, exitString(err))
-	logFile.Close()
+	_ = logFile.Close() // the child is gone; its log has nowhere else to report a failed close
 	s.exitErr = err
 	close(s.done)
 }
@@ -220,7 +220,7 @@ func (s *Server) logTail() string {
 	if err != nil {
 		return head + "(cannot read the log: " + err.Error() + ")"
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	st, err := f.Stat()
 	if err != nil {
 		return head + "(cannot read the log: " + err.Error() + ")"

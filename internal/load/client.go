@@ -409,7 +409,7 @@ func (c *Client) doNetHTTP(ctx context.Context, target string, p *prepared, now 
 		rec.InputTokensEstimated = true
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read or abandoned: nothing to report
 	rec.Status = resp.StatusCode
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))

@@ -16,8 +16,6 @@ import (
 // wrong type fails), written as plainly as possible for the differential
 // fuzz tests.
 
-var errRef = errors.New("reference: wrong type")
-
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
 // refObject decodes an object into its members; null gives ok false.

@@ -65,7 +65,7 @@ func (d ShareGPT) Requests() ([]Request, ShareGPTStats, error) {
 	if err != nil {
 		return nil, st, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<20))
 	where := func(format string, a ...any) error {
 		return fmt.Errorf("sharegpt %s: byte %d: %s", d.Path, dec.InputOffset(), fmt.Sprintf(format, a...))
@@ -189,7 +189,7 @@ func LoadJSONL(path string) ([]Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 256<<20)
 	var reqs []Request

@@ -49,7 +49,7 @@ func LoadTrace(path string, scale float64, vocab int) (Trace, error) {
 	if err != nil {
 		return Trace{}, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	var tr Trace
 	var first float64
 	sc := bufio.NewScanner(f)

@@ -303,12 +303,12 @@ func writeFile(path string, write func(io.Writer) error) (err error) {
 	}
 	defer func() {
 		if err != nil {
-			os.Remove(f.Name())
+			_ = os.Remove(f.Name()) // err already says what went wrong
 			err = fmt.Errorf("overlay: writing %s: %w", path, err)
 		}
 	}()
 	if err := write(f); err != nil {
-		f.Close()
+		_ = f.Close() // the error returned says what went wrong
 		return err
 	}
 	if err := f.Close(); err != nil {

@@ -123,7 +123,7 @@ func readSimGPU(client *http.Client, url string) (simulator.GPUReading, error) {
 	if err != nil {
 		return simulator.GPUReading{}, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read to the end or abandoned: nothing to report
 	if resp.StatusCode != http.StatusOK {
 		return simulator.GPUReading{}, fmt.Errorf("GET %s/metrics: %s", url, resp.Status)
 	}

@@ -73,9 +73,9 @@ func writeTable[T any](run *Run, name string, rows func(*export.Writer[T]) error
 	var files []*os.File
 	defer func() {
 		for _, f := range files {
-			f.Close()
+			_ = f.Close() // closed and checked already on success, or being discarded
 			if err != nil {
-				os.Remove(f.Name())
+				_ = os.Remove(f.Name())
 			}
 		}
 		if err != nil {
@@ -121,7 +121,7 @@ func eachRecord(path string, fn func(metrics.Record) error) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	rd := bufio.NewReader(f)
 	for n := 1; ; n++ {
 		line, err := rd.ReadBytes('\n')

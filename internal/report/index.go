@@ -38,11 +38,10 @@ func WriteIndex(root string) error {
 	if err != nil {
 		return fmt.Errorf("report: index: %w", err)
 	}
-	defer lock.Close()
+	defer func() { _ = lock.Close() }() // closing releases the lock; the file holds nothing
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return fmt.Errorf("report: index: locking %s: %w", lock.Name(), err)
 	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 
 	entries, err := os.ReadDir(root)
 	if err != nil {

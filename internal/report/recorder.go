@@ -69,13 +69,11 @@ func NewRecorder(run *Run, p *plan.Plan, h Header, onError func(error)) (*Record
 	}
 	warm, err := CreateRecords(run.Path(WarmupFile))
 	if err != nil {
-		reqs.Close()
-		return nil, err
+		return nil, errors.Join(err, reqs.Close())
 	}
 	ev, err := os.OpenFile(run.Path(EventsFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
 	if err != nil {
-		reqs.Close()
-		warm.Close()
+		err = errors.Join(err, reqs.Close(), warm.Close())
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	h.Dir = run.Dir()

@@ -98,7 +98,7 @@ func ReadRecords(path string) ([]metrics.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	var recs []metrics.Record
 	rd := bufio.NewReader(f) // no line length limit, unlike bufio.Scanner
 	for n := 1; ; n++ {

@@ -79,9 +79,7 @@ func CheckWritable(root string) error {
 	if err != nil {
 		return fmt.Errorf("reports directory %s is not writable: %w", root, err)
 	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(name)
+	return errors.Join(f.Close(), os.Remove(f.Name()))
 }
 
 // Dir returns the run directory's path.
@@ -175,9 +173,7 @@ func (a Accounting) Line() string {
 
 func byReason(m map[string]int) string {
 	var parts []string
-	for _, e := range topErrors(m, 3) {
-		parts = append(parts, e)
-	}
+	parts = append(parts, topErrors(m, 3)...)
 	return strings.Join(parts, "; ")
 }
 
@@ -334,12 +330,12 @@ func writeFileFunc(path string, write func(io.Writer) error) (err error) {
 	}
 	defer func() {
 		if err != nil {
-			os.Remove(f.Name())
+			_ = os.Remove(f.Name()) // err already says what went wrong
 			err = fmt.Errorf("report: writing %s: %w", path, err)
 		}
 	}()
 	if err := write(f); err != nil {
-		f.Close()
+		_ = f.Close() // the error returned says what went wrong
 		return err
 	}
 	if err := f.Close(); err != nil {

@@ -203,7 +203,7 @@ func Scrape(ctx context.Context, c *http.Client, url string, now func() time.Dur
 	if err != nil {
 		return Sample{}, fmt.Errorf("scraping %s: %w", url, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read to the end or abandoned: nothing to report
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return Sample{}, fmt.Errorf("scraping %s: HTTP %d: %s", url, resp.StatusCode, body)

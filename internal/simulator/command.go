@@ -50,8 +50,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer, logger *slog.Log
 	cfg.Port = ln.Addr().(*net.TCPAddr).Port
 	srv, err := NewServer(Options{Config: cfg, Profile: prof, Logger: logger})
 	if err != nil {
-		ln.Close()
-		return err
+		return errors.Join(err, ln.Close())
 	}
 
 	// Request contexts derive from reqCtx, so cancelling it ends streaming

@@ -167,7 +167,7 @@ func writeGPU(w io.Writer, s Summary, gs []GPU) []string {
 	} else {
 		row("energy over the check", unreadCell("energy over the check", e.Missing))
 	}
-	tw.Flush()
+	_ = tw.Flush() // a terminal: a failed write has nowhere better to go
 	for _, n := range notes {
 		fmt.Fprintln(w, n)
 	}

@@ -151,7 +151,7 @@ func (s *nvmlSampler) gpmSupport(d *nvmlDevice) string {
 func (d *nvmlDevice) freeGPM() {
 	for _, smp := range []nvml.GpmSample{d.prev, d.cur} {
 		if smp != nil {
-			smp.Free()
+			_ = smp.Free() // freeing: a failure leaves nothing to undo
 		}
 	}
 	d.prev, d.cur = nil, nil

@@ -97,7 +97,7 @@ func Read(path string) ([]Line, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verdicts: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	var out []Line
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)

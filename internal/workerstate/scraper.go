@@ -119,7 +119,7 @@ func (s *Scraper) scrape(ctx context.Context, url string) (Sample, error) {
 	if err != nil {
 		return Sample{}, fmt.Errorf("scraping %s/metrics: %w", url, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read to the end or abandoned: nothing to report
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return Sample{}, fmt.Errorf("scraping %s/metrics: HTTP %d: %s", url, resp.StatusCode, body)
