@@ -15,6 +15,7 @@ import (
 
 	"github.com/sgltest/sgltest/internal/launcher"
 	"github.com/sgltest/sgltest/internal/processes"
+	"github.com/sgltest/sgltest/internal/report"
 )
 
 // Environment variables that configure a suite. They work the same for all
@@ -140,6 +141,16 @@ func SettingsFromEnv() (Settings, error) {
 	return s, nil
 }
 
+// CheckReports reports whether run directories can be written under the
+// reports directory (creating it if needed), so that a read-only or
+// misspelt path fails before any scenario launches anything.
+func (s Settings) CheckReports() error {
+	if err := report.CheckWritable(s.Reports); err != nil {
+		return fmt.Errorf("%s (%s): %w", s.Reports, EnvReports, err)
+	}
+	return nil
+}
+
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
 		return v
@@ -177,6 +188,9 @@ type Suite struct {
 func NewSuite() (*Suite, error) {
 	set, err := SettingsFromEnv()
 	if err != nil {
+		return nil, err
+	}
+	if err := set.CheckReports(); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())

@@ -186,7 +186,11 @@ func scenarios(args []string, stdout, stderr io.Writer) (code int) {
 			}
 		}
 	}
-	if _, err := runner.SettingsFromEnv(); err != nil {
+	set, err := runner.SettingsFromEnv()
+	if err == nil {
+		err = set.CheckReports()
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, "sgltest:", err)
 		return exitUsage
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"reflect"
 	"slices"
@@ -26,6 +27,34 @@ const Version = version
 
 // maxBodyBytes bounds a /generate body; 64 MiB holds any realistic prompt.
 const maxBodyBytes = 64 << 20
+
+// DefaultBodyTimeout bounds reading a request's body, so a client that
+// stops sending mid-body cannot hold a handler (and its memory) forever.
+// It is set per request rather than as the server's ReadTimeout, which
+// would also cut long streamed responses.
+const DefaultBodyTimeout = 30 * time.Second
+
+// readBody reads a request body of at most maxBodyBytes within the body
+// timeout, then lifts the deadline for the rest of the exchange.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	// A ResponseWriter that cannot set deadlines (a test recorder) reads
+	// without one.
+	_ = rc.SetReadDeadline(time.Now().Add(s.bodyTimeout))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		// The deadline stays: the server would otherwise wait for the rest
+		// of the body before answering, and the connection is not reused.
+		w.Header().Set("Connection", "close")
+		var nerr net.Error
+		if errors.As(err, &nerr) && nerr.Timeout() {
+			err = fmt.Errorf("request body not received within %v", s.bodyTimeout)
+		}
+		return nil, err
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	return data, nil
+}
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -248,7 +277,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	received := s.clock.Now()
 	ctx := r.Context()
 	var body generateBody
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	data, err := s.readBody(w, r)
 	if err == nil {
 		err = json.Unmarshal(data, &body)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"slices"
@@ -30,7 +29,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	received := s.clock.Now()
 	var body api.CompletionRequest
 	var extra openAIExtras
-	if !decodeOpenAI(w, r, &body, &extra) {
+	if !s.decodeOpenAI(w, r, &body, &extra) {
 		return
 	}
 	ids, input, verr := s.completionPrompt(body.Prompt)
@@ -71,7 +70,7 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	received := s.clock.Now()
 	var body api.ChatCompletionRequest
 	var extra openAIExtras
-	if !decodeOpenAI(w, r, &body, &extra) {
+	if !s.decodeOpenAI(w, r, &body, &extra) {
 		return
 	}
 	ids, verr := s.chatPrompt(body.Messages)
@@ -125,12 +124,12 @@ type openAIExtras struct {
 // decodeOpenAI reads an OpenAI request body into each of vs. SGLang
 // requires Content-Type: application/json on these endpoints and answers
 // anything else, like malformed JSON, with 400.
-func decodeOpenAI(w http.ResponseWriter, r *http.Request, vs ...any) bool {
+func (s *Server) decodeOpenAI(w http.ResponseWriter, r *http.Request, vs ...any) bool {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		writeOpenAIError(w, http.StatusBadRequest, "Unsupported Media Type: Only 'application/json' is allowed")
 		return false
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	data, err := s.readBody(w, r)
 	for _, v := range vs {
 		if err == nil {
 			err = json.Unmarshal(data, v)

@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -74,22 +75,26 @@ type Options struct {
 	Clock Clock
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// BodyTimeout bounds reading one request's body; 0 means
+	// DefaultBodyTimeout.
+	BodyTimeout time.Duration
 }
 
 // Server is one simulated SGLang server: HTTP handlers in front of a driver
 // goroutine that owns the Engine. Handler serves HTTP; Run drives the engine
 // and must be running for requests to progress.
 type Server struct {
-	cfg     Config
-	prof    Profile
-	lim     Limits
-	clock   Clock
-	log     *slog.Logger
-	created int64 // unix seconds, for /v1/models
-	driver  *driver
-	handler http.Handler
-	ready   atomic.Bool
-	ridSeq  atomic.Uint64
+	cfg         Config
+	prof        Profile
+	lim         Limits
+	clock       Clock
+	log         *slog.Logger
+	created     int64 // unix seconds, for /v1/models
+	bodyTimeout time.Duration
+	driver      *driver
+	handler     http.Handler
+	ready       atomic.Bool
+	ridSeq      atomic.Uint64
 
 	front *frontMetrics
 	// gpuModel and gpuStart give the simulated GPU figures (gpu.go).
@@ -137,9 +142,9 @@ func NewServer(opts Options) (*Server, error) {
 		lim:     eng.Limits(),
 		clock:   opts.Clock,
 		log:     opts.Logger,
-		created: time.Now().Unix(),
-		front:   newFrontMetrics(),
-		tok:     newTokenizer(opts.Profile),
+		created: time.Now().Unix(), bodyTimeout: cmp.Or(opts.BodyTimeout, DefaultBodyTimeout),
+		front: newFrontMetrics(),
+		tok:   newTokenizer(opts.Profile),
 	}
 	if s.clock == nil {
 		s.clock = NewWallClock()
