@@ -426,4 +426,3 @@ func RedactEnv(env []string) []string {
 	}
 	return out
 }
-
