@@ -75,15 +75,6 @@
 //
 // # HTTP API
 //
-// A DP server (--dp-size above 1) labels every scheduler family of
-// /metrics and every sgltest:sim_gpu_* family with dp_rank, one sample per
-// rank; the front end's families stay unlabelled, one per server. /v1/loads
-// (filtered by its dp_rank parameter), /get_load and /server_info's
-// internal_states have one entry per rank, /server_info reports dp_size and
-// the resolved load_balance_method, /flush_cache flushes every rank (and
-// fails unless all are idle), and /generate's bootstrap_room is read for
-// follow_bootstrap_room.
-//
 // Native: /generate (POST, PUT; streamed or not), /health and
 // /health_generate (SGLang's check: a one-token generation, input_ids [0],
 // when idle, nothing while requests run; 200 once any output reaches the
@@ -125,6 +116,15 @@
 // uncaught TypeError: 500 "Internal Server Error", or a 200 stream cut off
 // without [DONE].
 //
+// A DP server (--dp-size above 1) labels every scheduler family of
+// /metrics and every sgltest:sim_gpu_* family with dp_rank, one sample per
+// rank; the front end's families stay unlabelled, one per server. /v1/loads
+// (filtered by its dp_rank parameter), /get_load and /server_info's
+// internal_states have one entry per rank, /server_info reports dp_size and
+// the resolved load_balance_method, /flush_cache flushes every rank (and
+// fails unless all are idle), and /generate's bootstrap_room is read for
+// follow_bootstrap_room.
+//
 // # What is modelled, and what is not yet
 //
 // Modelled: continuous batching with prefill-first steps, chunked prefill
@@ -151,10 +151,14 @@
 // of outputs a slow client has not read, the self-warmup request before
 // /health turns 200, and /metrics gauges sampled at SGLang's cadence (each
 // prefill batch, every 40 decode steps, on going idle; cache_hit_rate is
-// zeroed at each decode log). ../cluster runs the same engine in virtual
-// time for whole workloads.
+// zeroed at each decode log); SGLang's in-process data parallelism (one
+// engine per rank, the controller's round_robin, total_requests,
+// total_tokens and follow_bootstrap_room with their load snapshots and
+// speculative counts; dp.go). ../cluster runs the same engine in virtual
+// time for whole workloads (without data parallelism).
 //
-// Not yet: lpm's in-batch prefix deprioritisation, the other policies, page
+// Not yet: a request's routed_dp_rank and DP attention,
+// lpm's in-batch prefix deprioritisation, the other policies, page
 // sizes above 1, mixed-chunk batches, batch and n > 1 requests, stop strings
 // and stop_token_ids, and the overlap scheduler's one-step output delay. A
 // retracted request's cached_tokens stays what its first admission matched;
