@@ -376,3 +376,25 @@ func mustGet(t *testing.T, url string) string {
 	}
 	return string(body)
 }
+
+// BenchmarkDPControllerPick measures one dispatch decision of each method
+// on eight ranks, snapshots refreshing every 20 ms of simulated time.
+func BenchmarkDPControllerPick(b *testing.B) {
+	for _, method := range []string{LoadBalanceRoundRobin, LoadBalanceTotalRequests, LoadBalanceTotalTokens} {
+		b.Run(method, func(b *testing.B) {
+			ranks := fakeRanks(8)
+			c := newDPController(method, ranks)
+			req := Request{InputTokens: 512}
+			var now time.Duration
+			for i := 0; b.Loop(); i++ {
+				now += time.Millisecond
+				if i%20 == 0 {
+					publish(ranks[i%8], i%13, 100*(i%7))
+				}
+				if _, err := c.pick(req, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
