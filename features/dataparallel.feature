@@ -32,9 +32,10 @@ Feature: SGLang's own data parallelism inside one server
     # total_requests sends each to the rank with the fewest running and
     # waiting requests (its last published load plus what it was sent since),
     # so a rank stuck with long requests gets fewer new ones and requests wait
-    # less for a slot. Measured here: mean TTFT 85 ms with round_robin, 61 ms
-    # with total_requests (13% to 30% lower over seeds 1 to 3); the P99 total
-    # latency was lower too, but by too little (3% to 10%) to bound.
+    # less for a slot. Measured here: mean TTFT 85 to 90 ms with round_robin,
+    # 60 to 62 ms with total_requests (13% to 30% lower over seeds 1 to 3);
+    # the P99 total latency was lower too, but by too little (3% to 10%) to
+    # bound.
     Given a simulated SGLang server with data parallel size 4 and max running requests 8
     And the prompts are 300 random prompts with 256 input and 8 to 248 output tokens
     When the prompts arrive at 40 requests per second with each of these server settings:
