@@ -16,6 +16,7 @@ import (
 	"github.com/sgltest/sgltest/internal/capacity"
 	"github.com/sgltest/sgltest/internal/figures"
 	"github.com/sgltest/sgltest/internal/goodput"
+	"github.com/sgltest/sgltest/internal/launcher"
 	"github.com/sgltest/sgltest/internal/metrics"
 	"github.com/sgltest/sgltest/internal/plan"
 	"github.com/sgltest/sgltest/internal/report"
@@ -386,7 +387,7 @@ func (t *Test) CheckServersNeeded(ctx context.Context, st Step, rate float64, at
 	if t.plan.Clock == plan.Virtual {
 		limit = plan.MaxVirtualServers
 	}
-	gpus := max(t.servers[0].TPSize, 1)
+	gpus := launcher.Config{TPSize: t.servers[0].TPSize, DPSize: t.servers[0].DPSize}.GPUCount()
 	cfg := capacity.CountSearch{Max: min(max(16, 4*atMost/gpus), limit), Noise: capacity.DefaultNoise}
 	template := t.servers[0]
 	out := t.quiet()
@@ -661,6 +662,12 @@ func withSettings(s, over Server) Server {
 	}
 	if over.MemFractionStatic != 0 {
 		s.MemFractionStatic = over.MemFractionStatic
+	}
+	if over.DPSize != 0 {
+		s.DPSize = over.DPSize
+	}
+	if over.LoadBalanceMethod != "" {
+		s.LoadBalanceMethod = over.LoadBalanceMethod
 	}
 	return s
 }

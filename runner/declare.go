@@ -59,6 +59,12 @@ type Server struct {
 	SchedulePolicy string `json:"schedule_policy,omitempty"`
 	// MemFractionStatic is --mem-fraction-static.
 	MemFractionStatic float64 `json:"mem_fraction_static,omitempty"`
+	// DPSize is --dp-size: SGLang's in-process data parallelism, DPSize
+	// ranks of TPSize GPUs each behind the server's one HTTP front.
+	DPSize int `json:"dp_size,omitempty"`
+	// LoadBalanceMethod is --load-balance-method, how a DP server spreads
+	// requests over its ranks.
+	LoadBalanceMethod string `json:"load_balance_method,omitempty"`
 }
 
 // AddServers declares n identical servers. Servers start when load is sent.
@@ -66,8 +72,9 @@ func (t *Test) AddServers(n int, s Server) error {
 	if n <= 0 {
 		return fmt.Errorf("server count must be positive, got %d", n)
 	}
-	if s.MaxRunningRequests < 0 || s.TPSize < 0 {
-		return fmt.Errorf("max running requests and tensor parallel size must be positive, got %d and %d", s.MaxRunningRequests, s.TPSize)
+	if s.MaxRunningRequests < 0 || s.TPSize < 0 || s.DPSize < 0 {
+		return fmt.Errorf("max running requests, tensor parallel size and data parallel size must be positive, got %d, %d and %d",
+			s.MaxRunningRequests, s.TPSize, s.DPSize)
 	}
 	if len(t.servers)+n > plan.MaxVirtualServers {
 		return fmt.Errorf("%d servers declared: at most %d (and %d outside virtual time)", len(t.servers)+n, plan.MaxVirtualServers, plan.MaxServers)

@@ -273,6 +273,8 @@ func (t *Test) serverPlan(i int, s Server, clock plan.Clock) (plan.Server, error
 		ChunkedPrefillSize: s.ChunkedPrefillSize,
 		SchedulePolicy:     s.SchedulePolicy,
 		MemFractionStatic:  s.MemFractionStatic,
+		DPSize:             s.DPSize,
+		LoadBalanceMethod:  s.LoadBalanceMethod,
 	}
 	if s.Simulated {
 		cfg.Backend = launcher.BackendSim
@@ -301,9 +303,17 @@ func (t *Test) serverPlan(i int, s Server, clock plan.Clock) (plan.Server, error
 		cfg.ExtraArgs = []string{"--sim-profile", profile, "--random-seed", fmt.Sprint(t.plan.Seed + uint64(i))}
 	case launcher.BackendSGLang:
 		cfg.Python = set.Python
-		if i < len(set.GPUs) {
-			cfg.GPUs = []int{set.GPUs[i]}
+		// Each server takes the next GPUCount ids of SGLTEST_GPUS: a data
+		// parallel or tensor parallel server holds several.
+		first := 0
+		for _, prev := range t.servers[:min(i, len(t.servers))] {
+			first += launcher.Config{TPSize: prev.TPSize, DPSize: prev.DPSize}.GPUCount()
 		}
+		gpus, err := launcher.PickGPUs(set.GPUs, first, cfg.GPUCount())
+		if err != nil {
+			return ps, fmt.Errorf("%s: SGLTEST_GPUS: %w", ps.Name, err)
+		}
+		cfg.GPUs = gpus
 	}
 	ps.Launch = cfg
 	return ps, nil

@@ -18,13 +18,19 @@ var givens = []step{
 		kind:    "Given",
 		pattern: `^(a|an|one|\d+) (simulated )?SGLang servers?(?: with ` + settings + `)?(?: on an? (A100|H100))?$`,
 		doc: "Declares servers. \"SGLang server\" runs on the suite's backend (the simulator by default, real SGLang when " +
-			"SGLTEST_BACKEND=sglang, server i pinned to the i-th id of SGLTEST_GPUS); \"simulated SGLang server\" always runs " +
+			"SGLTEST_BACKEND=sglang, each server pinned to the next ids of SGLTEST_GPUS, as many as it holds); \"simulated SGLang " +
+			"server\" always runs " +
 			"the simulator. Settings, joined by commas or \"and\": max running requests N, tensor parallel size N, chunked " +
-			"prefill size N (-1 disables chunking), schedule policy NAME (fcfs, lpm, ...), mem fraction F. \"on an A100\" / " +
-			"\"on an H100\" picks the simulator profile for that GPU. Several servers need a routing step.",
+			"prefill size N (-1 disables chunking), schedule policy NAME (fcfs, lpm, ...), mem fraction F, data parallel size N " +
+			"(SGLang's --dp-size: N ranks, each its own batch, KV cache and queue on tensor-parallel-size GPUs, behind the " +
+			"server's one HTTP front) and load balance method NAME (--load-balance-method: auto, round_robin, total_requests, " +
+			"total_tokens; follow_bootstrap_room needs PD disaggregation). \"on an A100\" / \"on an H100\" picks the " +
+			"simulator profile for that GPU. Several servers need a routing step.",
 		example: "Given 4 simulated SGLang servers with max running requests 64 and chunked prefill size 4096 on an H100",
 		also: []string{"Given a simulated SGLang server with max running requests 64", "Given an SGLang server with max running requests 256",
-			"Given 4 SGLang servers with max running requests 256", "Given an SGLang server with max running requests 64 and tensor parallel size 2"},
+			"Given 4 SGLang servers with max running requests 256", "Given an SGLang server with max running requests 64 and tensor parallel size 2",
+			"Given a simulated SGLang server with data parallel size 4 and load balance method total_requests",
+			"Given a simulated SGLang server with data parallel size 4, load balance method total_tokens and max running requests 64"},
 		fn: func(ctx context.Context, n, simulated, set, gpu string) error {
 			k := 1
 			if n != "a" && n != "an" && n != "one" {

@@ -26,6 +26,8 @@ func TestSentencesQAWritesMatchExactlyOnePattern(t *testing.T) {
 		"a simulated SGLang server with max running requests 64 on an A100",
 		"an SGLang server with max running requests 64 and tensor parallel size 2",
 		"2 SGLang servers with chunked prefill size 4096, schedule policy lpm, mem fraction 0.8",
+		"a simulated SGLang server with data parallel size 4 and load balance method total_requests",
+		"a simulated SGLang server with max running requests 64, data parallel size 4 and load balance method total_tokens",
 		"the request throughput in every 1 s window is at least 10 req/s",
 		"the P99 TTFT in every 5 s window is <= 500 ms",
 		"at most 5% of requests fail",
@@ -56,7 +58,11 @@ func TestServerSettingsReadEverySettingAndNameABadOne(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("settings (-want +got):\n%s", diff)
 	}
-	for _, bad := range []string{"max running requests 0", "mem fraction 1.5", "max batch size 8", "chunked prefill size 0"} {
+	got, err = serverSettings("data parallel size 4 and load balance method total_tokens")
+	if err != nil || got.DPSize != 4 || got.LoadBalanceMethod != "total_tokens" {
+		t.Errorf("data parallel settings read as %+v, %v", got, err)
+	}
+	for _, bad := range []string{"max running requests 0", "mem fraction 1.5", "max batch size 8", "chunked prefill size 0", "data parallel size 0"} {
 		if _, err := serverSettings(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -183,7 +183,7 @@ func serverSettings(s string) (runner.Server, error) {
 		item = strings.TrimSpace(item)
 		m := settingPattern.FindStringSubmatch(item)
 		if m == nil {
-			return srv, fmt.Errorf("server setting %q: expected max running requests N, tensor parallel size N, chunked prefill size N, schedule policy NAME or mem fraction F", item)
+			return srv, fmt.Errorf("server setting %q: expected max running requests N, tensor parallel size N, chunked prefill size N, schedule policy NAME, mem fraction F, data parallel size N or load balance method NAME", item)
 		}
 		var err error
 		switch m[1] {
@@ -198,6 +198,10 @@ func serverSettings(s string) (runner.Server, error) {
 			}
 		case "schedule policy":
 			srv.SchedulePolicy = m[2]
+		case "data parallel size":
+			srv.DPSize, err = positive(m[2])
+		case "load balance method":
+			srv.LoadBalanceMethod = m[2]
 		case "mem fraction":
 			srv.MemFractionStatic, err = strconv.ParseFloat(m[2], 64)
 			if err == nil && !(srv.MemFractionStatic > 0 && srv.MemFractionStatic < 1) {
@@ -211,10 +215,10 @@ func serverSettings(s string) (runner.Server, error) {
 	return srv, nil
 }
 
-var settingPattern = regexp.MustCompile(`^(max running requests|tensor parallel size|chunked prefill size|schedule policy|mem fraction) (-?[\w.]+)$`)
+var settingPattern = regexp.MustCompile(`^(max running requests|tensor parallel size|chunked prefill size|schedule policy|mem fraction|data parallel size|load balance method) (-?[\w.]+)$`)
 
 // settings is the pattern fragment serverSettings reads.
-const settings = `((?:max running requests|tensor parallel size|chunked prefill size|schedule policy|mem fraction) [-\w.]+(?:(?:, (?:and )?| and )(?:max running requests|tensor parallel size|chunked prefill size|schedule policy|mem fraction) [-\w.]+)*)`
+const settings = `((?:max running requests|tensor parallel size|chunked prefill size|schedule policy|mem fraction|data parallel size|load balance method) [-\w.]+(?:(?:, (?:and )?| and )(?:max running requests|tensor parallel size|chunked prefill size|schedule policy|mem fraction|data parallel size|load balance method) [-\w.]+)*)`
 
 func positive(s string) (int, error) {
 	n, err := strconv.Atoi(s)

@@ -165,6 +165,20 @@ var thens = []step{
 	},
 	{
 		kind:    "Then",
+		pattern: `^every data parallel rank served at least ` + count + ` requests?$`,
+		doc: "Each rank of each data-parallel server (data parallel size N) admitted at least this many requests during " +
+			"the run, by the rank's own scheduler counter (routing.json lists every rank's requests and tokens).",
+		example: "Then every data parallel rank served at least 50 requests",
+		judge: func(ctx context.Context, st runner.Step, g []string) error {
+			n, err := strconv.Atoi(g[0])
+			if err != nil {
+				return err
+			}
+			return test(ctx).CheckEveryRankServed(st, n)
+		},
+	},
+	{
+		kind:    "Then",
 		pattern: `^server ` + count + ` served ` + cmpare + ` ` + count + ` requests?$`,
 		doc:     "Bounds one server's share of the run (servers are numbered from 1 in the order declared), by its own counter.",
 		example: "Then server 3 served at most 0 requests",

@@ -253,8 +253,11 @@ var whens = []step{
 			if err != nil {
 				return err
 			}
-			if s.TPSize != 0 {
-				return errors.New("a restart cannot change the tensor parallel size (the GPUs a server holds)")
+			if s.TPSize != 0 || s.DPSize != 0 {
+				return errors.New("a restart cannot change the tensor or data parallel size (the GPUs a server holds)")
+			}
+			if s.LoadBalanceMethod != "" {
+				return errors.New("a restart with a new load balance method is not supported: declare the server with it")
 			}
 			ch := runner.Changes{MaxRunningRequests: s.MaxRunningRequests, ChunkedPrefillSize: s.ChunkedPrefillSize,
 				SchedulePolicy: s.SchedulePolicy, MemFractionStatic: s.MemFractionStatic}

@@ -78,6 +78,13 @@ type Config struct {
 	// be one SGLang accepts: lpm, random, fcfs, dfs-weight, lof, priority or
 	// routing-key.
 	SchedulePolicy string `json:"schedule_policy,omitempty"`
+	// DPSize is passed as --dp-size when positive: SGLang's in-process
+	// data parallelism, DPSize ranks of TPSize GPUs each behind one HTTP
+	// server (dp.go; GPUs must then list DPSize × TPSize of them).
+	DPSize int `json:"dp_size,omitempty"`
+	// LoadBalanceMethod is passed as --load-balance-method when non-empty;
+	// it must be one of LoadBalanceMethods.
+	LoadBalanceMethod string `json:"load_balance_method,omitempty"`
 	// ExtraArgs are appended verbatim after the typed flags, for the many
 	// SGLang flags that have no field here (and for simulator flags such as
 	// --sim-profile). They may not set --host, --port or --model-path,
@@ -143,6 +150,7 @@ func (c Config) Command() (argv []string, env []string, err error) {
 	if c.SchedulePolicy != "" {
 		argv = append(argv, "--schedule-policy", c.SchedulePolicy)
 	}
+	argv = append(argv, c.dpArgs()...)
 	// Always on: sgltest scrapes /metrics during every run.
 	argv = append(argv, "--enable-metrics")
 	argv = append(argv, c.ExtraArgs...)
@@ -212,6 +220,7 @@ func (c Config) validate() error {
 	if c.SchedulePolicy != "" && !slices.Contains(schedulePolicies, c.SchedulePolicy) {
 		bad("SchedulePolicy: %q: expected one of %s", c.SchedulePolicy, strings.Join(schedulePolicies, ", "))
 	}
+	c.validateDP(bad)
 	for i, a := range c.ExtraArgs {
 		name, _, _ := strings.Cut(a, "=")
 		if slices.Contains(reservedFlags, name) {

@@ -16,6 +16,24 @@ type WorkerShare struct {
 	InputTokens  float64 `json:"input_tokens"`
 	OutputTokens float64 `json:"output_tokens"`
 	CachedTokens float64 `json:"cached_tokens"`
+	// Ranks are the worker's data-parallel ranks when it runs SGLang's
+	// in-process data parallelism (--dp-size N), from each rank's own
+	// scheduler counters; empty otherwise.
+	Ranks []RankShare `json:"ranks,omitempty"`
+}
+
+// RankShare is what one DP rank of a worker served over a run, by its
+// scheduler's counters (SGLang counts requests per server, not per rank).
+type RankShare struct {
+	Rank int `json:"dp_rank"`
+	// Requests are the requests the rank admitted from its waiting queue
+	// (its sglang:queue_time_seconds count): over a run whose requests all
+	// finished, the requests it served.
+	Requests float64 `json:"requests"`
+	// PrefillTokens and DecodeTokens are its sglang:realtime_tokens_total
+	// (prefill computed or cached, and decoded).
+	PrefillTokens float64 `json:"prefill_tokens"`
+	DecodeTokens  float64 `json:"decode_tokens"`
 }
 
 // Label names the worker by name and URL, e.g. "server-2

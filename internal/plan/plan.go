@@ -172,6 +172,7 @@ func (p *Plan) Validate() error {
 			bad("%s: a simulated server needs a simulator profile", s.Name)
 		}
 	}
+	errs = append(errs, p.validateDP()...)
 	if p.Routing != nil {
 		if err := p.Routing.Validate(); err != nil {
 			errs = append(errs, err)

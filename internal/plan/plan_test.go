@@ -72,6 +72,17 @@ func TestValidateNamesEveryProblemBeforeAnythingLaunches(t *testing.T) {
 			p.Timeline = []Action{{Kind: Kill, Target: "server-1", At: time.Second}}
 		}, []string{"is not sgltest's to kill", "also declares a server to launch"}},
 		{"no grace", func(p *Plan) { p.Limits.Grace = 0 }, []string{"must be positive"}},
+		{"a data parallel server", func(p *Plan) { p.Servers[0].Launch.DPSize, p.Servers[0].Launch.LoadBalanceMethod = 4, "total_tokens" }, nil},
+		{"a load balance method SGLang does not have", func(p *Plan) {
+			p.Servers[0].Launch.DPSize, p.Servers[0].Launch.LoadBalanceMethod = 4, "shortest_queue"
+		}, []string{`LoadBalanceMethod: "shortest_queue": expected one of auto, round_robin`}},
+		{"follow_bootstrap_room without PD disaggregation", func(p *Plan) {
+			p.Servers[1].Launch.DPSize, p.Servers[1].Launch.LoadBalanceMethod = 2, "follow_bootstrap_room"
+		}, []string{"server-2: load balance method follow_bootstrap_room needs PD disaggregation"}},
+		{"data parallelism in virtual time", func(p *Plan) {
+			p.Clock = Virtual
+			p.Servers[0].Launch.DPSize = 2
+		}, []string{"server-1: virtual time does not run SGLang's data parallelism (data parallel size 2)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -82,27 +82,29 @@ func (w *gpuWatch) stop() timeline.GPU {
 	return w.out
 }
 
-// simReadings reads each simulated server's GPU from its /metrics. A
-// server that cannot be read (down by plan) repeats its last reading, so
-// that its interval figures read as missing, not as zero.
+// simReadings reads each simulated server's GPUs from its /metrics: one
+// reading per DP rank (each the tensor-parallel group that rank runs on),
+// the servers' readings one after another. A server that cannot be read
+// (down by plan) repeats its last readings, so that its interval figures
+// read as missing, not as zero.
 func (x *execution) simReadings() func(time.Duration) ([]simulator.GPUReading, error) {
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: time.Second}
-	last := make([]*simulator.GPUReading, len(x.targets))
+	last := make([][]simulator.GPUReading, len(x.targets))
 	var mu sync.Mutex
 	return func(time.Duration) ([]simulator.GPUReading, error) {
-		out := make([]simulator.GPUReading, len(x.targets))
+		per := make([][]simulator.GPUReading, len(x.targets))
 		var wg sync.WaitGroup
 		errs := make([]error, len(x.targets))
 		for i, t := range x.targets {
 			wg.Go(func() {
-				r, err := readSimGPU(client, t.url())
+				r, err := readSimGPUs(client, t.url())
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
 				case err == nil:
-					out[i], last[i] = r, &r
+					per[i], last[i] = r, r
 				case last[i] != nil:
-					out[i] = *last[i]
+					per[i] = last[i]
 				default:
 					errs[i] = fmt.Errorf("%s: %w", t.name, err)
 				}
@@ -114,23 +116,27 @@ func (x *execution) simReadings() func(time.Duration) ([]simulator.GPUReading, e
 				return nil, err
 			}
 		}
+		var out []simulator.GPUReading
+		for _, r := range per {
+			out = append(out, r...)
+		}
 		return out, nil
 	}
 }
 
-func readSimGPU(client *http.Client, url string) (simulator.GPUReading, error) {
+func readSimGPUs(client *http.Client, url string) ([]simulator.GPUReading, error) {
 	resp, err := client.Get(url + "/metrics")
 	if err != nil {
-		return simulator.GPUReading{}, err
+		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }() // read to the end or abandoned: nothing to report
 	if resp.StatusCode != http.StatusOK {
-		return simulator.GPUReading{}, fmt.Errorf("GET %s/metrics: %s", url, resp.Status)
+		return nil, fmt.Errorf("GET %s/metrics: %s", url, resp.Status)
 	}
 	parser := expfmt.NewTextParser(model.LegacyValidation)
 	fams, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		return simulator.GPUReading{}, err
+		return nil, err
 	}
-	return telemetry.SimReading(fams)
+	return telemetry.SimReadings(fams)
 }

@@ -370,7 +370,7 @@ func (r *Recorder) routing() (*Routing, error) {
 				return nil, fmt.Errorf("%s was never scraped: its /metrics gave no sample", refs[i].Name)
 			}
 			shares[i] = metrics.WorkerShare{Requests: c.total.Requests, InputTokens: c.total.PromptTokens,
-				OutputTokens: c.total.GenerationTokens, CachedTokens: c.total.CachedTokens}
+				OutputTokens: c.total.GenerationTokens, CachedTokens: c.total.CachedTokens, Ranks: rankShares(c.total.Ranks)}
 		}
 		r.mu.Unlock()
 		if r.plan.Routing != nil && r.plan.Routing.Via == plan.ViaDispatcher {

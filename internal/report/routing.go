@@ -53,6 +53,9 @@ func (r *Routing) Text() string {
 			rate = fmt.Sprintf("%.1f%%", 100*h)
 		}
 		fmt.Fprintf(&b, "- %s: %.0f requests, %.0f input tokens, cache hit rate %s\n", w.Label(), w.Requests, w.InputTokens, rate)
+		for _, r := range w.Ranks {
+			fmt.Fprintf(&b, "  - DP rank %d: %.0f requests, %.0f prefill and %.0f decode tokens\n", r.Rank, r.Requests, r.PrefillTokens, r.DecodeTokens)
+		}
 	}
 	if r.HasCache {
 		fmt.Fprintf(&b, "- Overall Cache Hit Rate: %.1f%%\n", 100*r.CacheHitRate)
@@ -104,4 +107,17 @@ func (c *counters) add(s workerstate.Counters) {
 		c.total = c.total.Add(s.Sub(c.last))
 	}
 	c.last = s
+}
+
+// rankShares are a DP server's per-rank counters over a run, for
+// routing.json.
+func rankShares(ranks []workerstate.RankCounters) []metrics.RankShare {
+	if len(ranks) == 0 {
+		return nil
+	}
+	out := make([]metrics.RankShare, len(ranks))
+	for i, r := range ranks {
+		out[i] = metrics.RankShare{Rank: r.Rank, Requests: r.Admitted, PrefillTokens: r.PrefillTokens, DecodeTokens: r.DecodeTokens}
+	}
+	return out
 }

@@ -75,6 +75,13 @@ func Main(ctx context.Context, args []string, stderr io.Writer, logger *slog.Log
 	case <-ctx.Done():
 	case serveFailure = <-serveErr:
 		serveFailure = fmt.Errorf("simulator: %w", serveFailure)
+	case <-srv.Dead():
+		// SGLang's process exits at once: nothing in flight is answered.
+		cancelRequests()
+		_ = httpSrv.Close()
+		stopRun()
+		wg.Wait()
+		return fmt.Errorf("simulator: %w", srv.Err())
 	}
 	// Shutdown stops accepting and lets short requests finish; the driver
 	// keeps running meanwhile so they can.
@@ -133,6 +140,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	fs.BoolVar(&cfg.DisableRadixCache, "disable-radix-cache", false, "turn prefix caching off")
 	fs.Float64Var(&cfg.ScheduleConservativeness, "schedule-conservativeness", 0, "scale of the admission estimate of output tokens (default 1.0)")
 	str(&cfg.APIKey, "", "Bearer key required on every endpoint but /health* and /metrics", "api-key")
+	integer(&cfg.DPSize, 1, "data-parallel size: independent engines (DP ranks, tp-size GPUs each) behind one front end", "dp-size", "data-parallel-size")
+	str(&cfg.LoadBalanceMethod, LoadBalanceAuto, "how requests are spread over DP ranks: "+strings.Join(LoadBalanceMethods, ", ")+" (auto: round_robin)", "load-balance-method")
 	for _, n := range []string{"incremental-streaming-output", "stream-output"} {
 		fs.BoolVar(&cfg.IncrementalStreamingOutput, n, false, "stream /generate text and output_ids as deltas")
 	}
@@ -177,6 +186,14 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 		if set[n] && cfg.CUDAGraphMaxBS < 1 && strings.HasPrefix(n, "c") {
 			return Config{}, "", fmt.Errorf("simulator: --%s must be at least 1, got %d", n, cfg.CUDAGraphMaxBS)
 		}
+	}
+	for _, n := range []string{"dp-size", "data-parallel-size"} {
+		if set[n] && cfg.DPSize < 1 {
+			return Config{}, "", fmt.Errorf("simulator: --%s must be at least 1, got %d", n, cfg.DPSize)
+		}
+	}
+	if _, err := ResolveLoadBalanceMethod(cfg.LoadBalanceMethod, ""); err != nil {
+		return Config{}, "", fmt.Errorf("simulator: %w", err)
 	}
 	if cfg.HealthPoll <= 0 {
 		return Config{}, "", fmt.Errorf("simulator: --sim-health-poll must be positive, got %v", cfg.HealthPoll)

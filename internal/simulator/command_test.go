@@ -17,7 +17,14 @@ func TestMain_RejectsWhatItCannotHonour(t *testing.T) {
 		want string
 	}{
 		{"unknown SGLang flag", []string{"--model-path", "m", "--trust-remote-code"}, "--trust-remote-code is not supported"},
-		{"unknown flag with a value", []string{"--model-path", "m", "--dp-size=2"}, "--dp-size is not supported"},
+		{"unknown flag with a value", []string{"--model-path", "m", "--pp-size=2"}, "--pp-size is not supported"},
+		{"zero dp", []string{"--model-path", "m", "--dp-size", "0"}, "--dp-size must be at least 1"},
+		{"load balance method SGLang does not have", []string{"--model-path", "m", "--dp-size", "4", "--load-balance-method", "shortest_queue"},
+			`"shortest_queue": expected one of auto, round_robin, follow_bootstrap_room, total_requests, total_tokens`},
+		// SGLang starts, then its DP controller asserts on the warmup
+		// request, which has no bootstrap room, and the server exits.
+		{"follow_bootstrap_room outside PD", []string{"--model-path", "m", "--port", "0", "--dp-size", "2", "--load-balance-method", "follow_bootstrap_room"},
+			"req.bootstrap_room should not be None"},
 		{"no model", []string{"--port", "0"}, "--model-path is required"},
 		{"positional model", []string{"meta-llama/Llama-3.1-8B"}, "unexpected argument"},
 		{"unknown profile", []string{"--model-path", "m", "--sim-profile", "nope"}, "llama-3.1-8b-a100"},
@@ -48,6 +55,7 @@ func TestParseFlags_TakesSGLangSpellings(t *testing.T) {
 		"--enable-metrics", "--sim-profile", "llama-3.1-8b-a100", "--sim-startup-delay", "2s",
 		"--disable-overlap-schedule", "--cuda-graph-max-bs", "160", "--disable-cuda-graph",
 		"--attention-backend", "triton", "--sim-health-poll", "5ms",
+		"--data-parallel-size", "2", "--load-balance-method", "total_tokens",
 	}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +66,7 @@ func TestParseFlags_TakesSGLangSpellings(t *testing.T) {
 		StreamInterval: 1, EnableMetrics: true, StartupDelay: 2 * time.Second,
 		DisableOverlapSchedule: true, CUDAGraphMaxBS: 160, DisableCUDAGraph: true,
 		AttentionBackend: "triton", HealthPoll: 5 * time.Millisecond,
+		DPSize: 2, LoadBalanceMethod: "total_tokens",
 	}
 	if cfg != want || profile != "llama-3.1-8b-a100" {
 		t.Errorf("got %+v %q\nwant %+v", cfg, profile, want)

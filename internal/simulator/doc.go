@@ -34,6 +34,9 @@
 //     as outputs become visible; handlers.go (native API and info),
 //     openai.go (OpenAI API), handlers_admin.go (auth, loads, flush) and
 //     metrics.go (/metrics): the HTTP API; command.go: Main and its flags.
+//   - dp.go: SGLang's in-process data parallelism: one driver and engine
+//     per DP rank behind the one front end, and the DataParallelController's
+//     load balance methods, with what SGLang's source does for each.
 //   - routertest/: the real SGLang router (sglang-router 0.3.2, smg 1.9.0)
 //     routing to simulators.
 //
@@ -54,8 +57,16 @@
 // --enable-cache-report, --max-queued-requests, --disable-radix-cache,
 // --schedule-conservativeness, --incremental-streaming-output (alias
 // --stream-output), --disable-overlap-schedule, --cuda-graph-max-bs (alias
-// --cuda-graph-max-bs-decode), --disable-cuda-graph and --attention-backend
-// (one the profile has figures for). Three flags are the simulator's own:
+// --cuda-graph-max-bs-decode), --disable-cuda-graph, --attention-backend
+// (one the profile has figures for), --dp-size (alias --data-parallel-size;
+// default 1: N ranks, each its own engine with the flags above, so
+// --max-running-requests and the KV pool are per rank, on --tp-size GPUs
+// each) and --load-balance-method (auto, round_robin,
+// follow_bootstrap_room, total_requests or total_tokens; auto is
+// round_robin; dp.go says how each picks a rank, and why a
+// follow_bootstrap_room server exits at its first request without a
+// bootstrap_room, its own warmup request included, as SGLang does).
+// Three flags are the simulator's own:
 // --sim-profile NAME|FILE.json (default llama-3.1-8b-h100),
 // --sim-startup-delay DURATION (default 0; /health answers 503 until it has
 // passed and the warmup request has finished) and --sim-health-poll
@@ -105,6 +116,15 @@
 // uncaught TypeError: 500 "Internal Server Error", or a 200 stream cut off
 // without [DONE].
 //
+// A DP server (--dp-size above 1) labels every scheduler family of
+// /metrics and every sgltest:sim_gpu_* family with dp_rank, one sample per
+// rank; the front end's families stay unlabelled, one per server. /v1/loads
+// (filtered by its dp_rank parameter), /get_load and /server_info's
+// internal_states have one entry per rank, /server_info reports dp_size and
+// the resolved load_balance_method, /flush_cache flushes every rank (and
+// fails unless all are idle), and /generate's bootstrap_room is read for
+// follow_bootstrap_room.
+//
 // # What is modelled, and what is not yet
 //
 // Modelled: continuous batching with prefill-first steps, chunked prefill
@@ -131,10 +151,14 @@
 // of outputs a slow client has not read, the self-warmup request before
 // /health turns 200, and /metrics gauges sampled at SGLang's cadence (each
 // prefill batch, every 40 decode steps, on going idle; cache_hit_rate is
-// zeroed at each decode log). ../cluster runs the same engine in virtual
-// time for whole workloads.
+// zeroed at each decode log); SGLang's in-process data parallelism (one
+// engine per rank, the controller's round_robin, total_requests,
+// total_tokens and follow_bootstrap_room with their load snapshots and
+// speculative counts; dp.go). ../cluster runs the same engine in virtual
+// time for whole workloads (without data parallelism).
 //
-// Not yet: lpm's in-batch prefix deprioritisation, the other policies, page
+// Not yet: a request's routed_dp_rank and DP attention,
+// lpm's in-batch prefix deprioritisation, the other policies, page
 // sizes above 1, mixed-chunk batches, batch and n > 1 requests, stop strings
 // and stop_token_ids, and the overlap scheduler's one-step output delay. A
 // retracted request's cached_tokens stays what its first admission matched;

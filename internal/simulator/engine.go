@@ -160,6 +160,10 @@ type Request struct {
 	// Tag is opaque to the engine and echoed in every Output, so a driver
 	// can find its own record for an output without a map lookup.
 	Tag int
+	// BootstrapRoom is the request's bootstrap_room, which the DP
+	// controller's follow_bootstrap_room method routes by (dp.go); the
+	// engine ignores it.
+	BootstrapRoom *int64
 }
 
 // Output is what one step makes visible about one request.

@@ -9,8 +9,10 @@ import (
 
 // Simulated GPU figures on /metrics (with --enable-metrics), so a run
 // against the simulator has GPU telemetry like a run on a GPU, marked as
-// simulated by the sgltest: prefix. Each family has one sample labelled
-// model_name, engine_type and gpu_name (the profile's GPU). The counters
+// simulated by the sgltest: prefix. Each family has one sample per DP rank
+// (one without DP) labelled model_name, engine_type and gpu_name (the
+// profile's GPU, "2 × H100" for a tensor-parallel group), plus dp_rank on
+// a DP server. The counters
 // run from the server's start on its clock; a reader takes differences of
 // two scrapes: utilisation is Δbusy/Δelapsed, power ΔE/Δelapsed.
 const (
@@ -169,22 +171,37 @@ func (b *busyMeter) partial(now time.Duration) time.Duration {
 	return min(max(now, b.start), b.end) - b.start
 }
 
-// writeGPUMetrics writes the sgltest:sim_gpu_* families.
+// writeGPUMetrics writes the sgltest:sim_gpu_* families: one sample per DP
+// rank, each the tp GPUs that rank runs on, labelled dp_rank on a DP
+// server, so the samples cover all dp × tp GPUs.
 func (s *Server) writeGPUMetrics(w io.Writer) {
 	now := s.clock.Now()
-	u, _ := s.driver.snapshot()
-	r := s.gpuModel.Read(now-s.gpuStart, s.driver.busy.at(now), u.UsedTokens)
-	labels := fmt.Sprintf(`model_name="%s",engine_type="unified",gpu_name="%s"`,
-		escapeLabel(s.cfg.ServedModelName), escapeLabel(r.Name))
-	write := func(name, typ, help string, v float64, ok bool) {
+	readings := make([]GPUReading, len(s.ranks))
+	labels := make([]string, len(s.ranks))
+	for r, d := range s.ranks {
+		u, _ := d.snapshot()
+		readings[r] = s.gpuModel.Read(now-s.gpuStart, d.busy.at(now), u.UsedTokens)
+		labels[r] = fmt.Sprintf(`model_name="%s",engine_type="unified",gpu_name="%s"%s`,
+			escapeLabel(s.cfg.ServedModelName), escapeLabel(readings[r].Name), s.dpLabel(r))
+	}
+	write := func(name, typ, help string, v func(r GPUReading) float64, ok bool) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-		if ok {
-			fmt.Fprintf(w, "%s{%s} %s\n", name, labels, pyFloat(v))
+		if !ok {
+			return
+		}
+		for r, reading := range readings {
+			fmt.Fprintf(w, "%s{%s} %s\n", name, labels[r], pyFloat(v(reading)))
 		}
 	}
-	write(MetricGPUBusy, "counter", "sgltest simulator: seconds the simulated GPU spent in engine steps.", r.Busy.Seconds(), true)
-	write(MetricGPUElapsed, "counter", "sgltest simulator: seconds of server clock the sim_gpu counters cover.", r.Elapsed.Seconds(), true)
-	write(MetricGPUEnergy, "counter", "sgltest simulator: modelled GPU energy in joules (idle W + (TDP - idle) x busy fraction, integrated).", r.EnergyJoules, r.NoPower == "")
-	write(MetricGPUMemoryUsed, "gauge", "sgltest simulator: modelled GPU memory used in bytes (weights + KV cache in use).", r.MemoryUsedBytes, true)
-	write(MetricGPUMemoryTotal, "gauge", "sgltest simulator: the profile's GPU memory in bytes.", r.MemoryTotalBytes, true)
+	power := readings[0].NoPower == ""
+	write(MetricGPUBusy, "counter", "sgltest simulator: seconds the simulated GPU spent in engine steps.",
+		func(r GPUReading) float64 { return r.Busy.Seconds() }, true)
+	write(MetricGPUElapsed, "counter", "sgltest simulator: seconds of server clock the sim_gpu counters cover.",
+		func(r GPUReading) float64 { return r.Elapsed.Seconds() }, true)
+	write(MetricGPUEnergy, "counter", "sgltest simulator: modelled GPU energy in joules (idle W + (TDP - idle) x busy fraction, integrated).",
+		func(r GPUReading) float64 { return r.EnergyJoules }, power)
+	write(MetricGPUMemoryUsed, "gauge", "sgltest simulator: modelled GPU memory used in bytes (weights + KV cache in use).",
+		func(r GPUReading) float64 { return r.MemoryUsedBytes }, true)
+	write(MetricGPUMemoryTotal, "gauge", "sgltest simulator: the profile's GPU memory in bytes.",
+		func(r GPUReading) float64 { return r.MemoryTotalBytes }, true)
 }

@@ -115,13 +115,16 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tic := s.clock.Now()
-	s.driver.submitHealth("HEALTH_CHECK_"+s.newRID(), tic)
+	if s.submitHealth("HEALTH_CHECK_"+s.newRID(), tic) != nil {
+		<-r.Context().Done() // the server is exiting without an answer
+		return
+	}
 	poll := cmp.Or(s.cfg.HealthPoll, defaultHealthPoll)
 	for at := tic + poll; at <= tic+healthTimeout; at += poll {
 		if s.clock.SleepUntil(r.Context(), at) != nil {
 			return
 		}
-		if time.Duration(s.driver.lastOutput.Load()) > tic {
+		if s.lastOutput() > tic {
 			w.WriteHeader(http.StatusOK)
 			return
 		}
@@ -174,7 +177,6 @@ func (s *Server) handleServerInfo(w http.ResponseWriter, _ *http.Request) {
 		}
 		return &v
 	}
-	_, m := s.driver.snapshot()
 	info := api.ServerInfo{
 		ModelPath:                  s.cfg.ModelPath,
 		TokenizerPath:              s.cfg.ModelPath,
@@ -182,7 +184,7 @@ func (s *Server) handleServerInfo(w http.ResponseWriter, _ *http.Request) {
 		Host:                       s.cfg.Host,
 		Port:                       s.cfg.Port,
 		TPSize:                     s.cfg.TPSize,
-		DPSize:                     1,
+		DPSize:                     len(s.ranks),
 		PPSize:                     1,
 		MaxRunningRequests:         optional(s.cfg.MaxRunningRequests),
 		MaxTotalTokens:             optional(s.cfg.MaxTotalTokens),
@@ -200,17 +202,9 @@ func (s *Server) handleServerInfo(w http.ResponseWriter, _ *http.Request) {
 		Status:                     "ready",
 		MaxTotalNumTokens:          s.lim.MaxTotalTokens,
 		MaxReqInputLen:             s.lim.MaxReqInputLen,
-		InternalStates: []api.InternalState{{
-			LastGenThroughput: m.GenThroughput,
-			MemoryUsage: api.MemoryUsage{
-				Weight:        s.weightGB(),
-				KVCache:       s.kvCacheGB(),
-				TokenCapacity: s.lim.MaxTotalTokens,
-			},
-			EffectiveMaxRunningRequestsPerDP: s.lim.MaxRunningRequests,
-		}},
-		Version:   version,
-		Simulator: &api.SimulatorInfo{Profile: s.prof.Name, GPU: s.prof.GPU.Name, Description: s.prof.Description},
+		InternalStates:             s.internalStates(),
+		Version:                    version,
+		Simulator:                  &api.SimulatorInfo{Profile: s.prof.Name, GPU: s.prof.GPU.Name, Description: s.prof.Description},
 	}
 	// SGLang merges every ServerArgs field into /server_info; these are the
 	// simulator's flags api.ServerInfo does not carry.
@@ -224,8 +218,9 @@ func (s *Server) handleServerInfo(w http.ResponseWriter, _ *http.Request) {
 		DisableCUDAGraph         bool    `json:"disable_cuda_graph"`
 		CUDAGraphMaxBS           int     `json:"cuda_graph_max_bs"`
 		AttentionBackend         string  `json:"attention_backend"`
+		LoadBalanceMethod        string  `json:"load_balance_method"`
 	}{info, s.cfg.EnableCacheReport, optional(s.cfg.MaxQueuedRequests), s.lim.DisableRadixCache, s.lim.ScheduleConservativeness,
-		!s.lim.OverlapSchedule, s.cfg.DisableCUDAGraph, s.lim.CUDAGraphMaxBS, s.lim.AttentionBackend})
+		!s.lim.OverlapSchedule, s.cfg.DisableCUDAGraph, s.lim.CUDAGraphMaxBS, s.lim.AttentionBackend, s.dp.method})
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
@@ -244,6 +239,8 @@ type generateBody struct {
 	SamplingParams json.RawMessage `json:"sampling_params"`
 	Stream         bool            `json:"stream"`
 	RID            *string         `json:"rid"`
+	// BootstrapRoom routes the request under follow_bootstrap_room (dp.go).
+	BootstrapRoom *int64 `json:"bootstrap_room"`
 }
 
 // valueError is what SGLang raises as ValueError in its tokenizer manager:
@@ -344,7 +341,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		var abort *abortError
 		switch {
 		case ctx.Err() != nil:
-			s.driver.abort(req.ID)
+			s.abort(req.ID)
 		case errors.As(err, &abort):
 			writeJSON(w, abort.status, abortResponse(abort))
 		case err != nil:
@@ -360,7 +357,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-st.ready:
 		case <-ctx.Done():
-			s.driver.abort(req.ID)
+			s.abort(req.ID)
 			return
 		}
 		state := st.state()
@@ -383,7 +380,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if err := sse.event(respond(state)); err != nil {
-			s.driver.abort(req.ID)
+			s.abort(req.ID)
 			return
 		}
 		last, sent = state.generated, state.generated
@@ -482,6 +479,7 @@ func (s *Server) parseGenerate(b generateBody) (Request, *valueError) {
 	}
 	req := s.newRequest(rid, input, maxNew, sp, b.Stream)
 	req.InputIDs = ids
+	req.BootstrapRoom = b.BootstrapRoom
 	return req, nil
 }
 

@@ -38,18 +38,25 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 }
 
 // handleFlushCache answers as SGLang's /flush_cache does: when the server
-// is idle it empties the radix cache and answers 200, otherwise 400. The
-// driver does the flush, between steps, as the engine's one owner.
+// is idle it empties the radix cache and answers 200, otherwise 400. Each
+// driver flushes its rank's cache, between steps, as the engine's one owner;
+// on a DP server every rank gets the flush and it succeeds only if every
+// rank's did.
 func (s *Server) handleFlushCache(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	flushed := false
-	if s.driver.idle() {
-		res := make(chan bool, 1)
-		s.driver.send(command{flush: res})
-		select {
-		case flushed = <-res:
-		case <-r.Context().Done():
-			return
+	flushed := !slices.ContainsFunc(s.ranks, func(d *driver) bool { return !d.idle() })
+	if flushed {
+		res := make(chan bool, len(s.ranks))
+		for _, d := range s.ranks {
+			d.send(command{flush: res})
+		}
+		for range s.ranks {
+			select {
+			case ok := <-res:
+				flushed = flushed && ok
+			case <-r.Context().Done():
+				return
+			}
 		}
 	}
 	if !flushed {
@@ -100,7 +107,10 @@ func (s *Server) handleLoads(w http.ResponseWriter, r *http.Request) {
 			include[part] = true
 		}
 	}
-	ranks := []int{0}
+	ranks := make([]int, len(s.ranks))
+	for r := range ranks {
+		ranks[r] = r
+	}
 	if v := q.Get("dp_rank"); v != "" {
 		rank, err := strconv.Atoi(v)
 		if err != nil {
@@ -108,15 +118,13 @@ func (s *Server) handleLoads(w http.ResponseWriter, r *http.Request) {
 				Message: fmt.Sprintf("dp_rank must be an integer, got %q", v)})
 			return
 		}
-		if rank != 0 {
-			ranks = nil // one DP rank, numbered 0
-		}
+		ranks = slices.DeleteFunc(ranks, func(r int) bool { return r != rank }) // no such rank: no entry
 	}
 	// Python's datetime.isoformat() of an aware UTC time.
 	now := time.Now().UTC().Format("2006-01-02T15:04:05.000000-07:00")
 	loads := make([]api.Load, 0, len(ranks))
-	for range ranks {
-		l := s.load(now)
+	for _, rank := range ranks {
+		l := s.load(rank, now)
 		if include["all"] || include["memory"] {
 			l.Memory = &api.LoadMemory{WeightGB: s.weightGB(), KVCacheGB: s.kvCacheGB(), TokenCapacity: s.lim.MaxTotalTokens}
 		}
@@ -141,13 +149,14 @@ func (s *Server) handleLoads(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// load is rank 0's core load figures. SGLang rounds token_usage and
+// load is one DP rank's core load figures. SGLang rounds token_usage and
 // cache_hit_rate to 4 decimals and gen_throughput to 2; utilization is
 // always 0 in SGLang.
-func (s *Server) load(timestamp string) api.Load {
-	u, m, pending := s.driver.loads()
+func (s *Server) load(rank int, timestamp string) api.Load {
+	u, m, pending := s.ranks[rank].loads()
 	return api.Load{
 		Timestamp:                timestamp,
+		DPRank:                   rank,
 		NumRunningReqs:           u.Running,
 		NumWaitingReqs:           u.Queued,
 		NumWaitingUncachedTokens: pending,
@@ -185,14 +194,19 @@ func writeLoadGauges(b *bytes.Buffer, l api.Load) {
 // handleGetLoad serves the deprecated GET /get_load: one element per DP
 // rank, whose num_tokens the sglang-router power_of_two policy sums.
 func (s *Server) handleGetLoad(w http.ResponseWriter, _ *http.Request) {
-	l := s.load("")
-	writeJSON(w, http.StatusOK, []api.LegacyLoad{{
-		NumReqs:          l.NumRunningReqs + l.NumWaitingReqs,
-		NumWaitingReqs:   l.NumWaitingReqs,
-		NumTokens:        l.NumTotalTokens,
-		NumPendingTokens: l.NumTotalTokens - l.NumUsedTokens,
-		TsTic:            s.clock.Now().Seconds(),
-	}})
+	out := make([]api.LegacyLoad, len(s.ranks))
+	for r := range s.ranks {
+		l := s.load(r, "")
+		out[r] = api.LegacyLoad{
+			DPRank:           r,
+			NumReqs:          l.NumRunningReqs + l.NumWaitingReqs,
+			NumWaitingReqs:   l.NumWaitingReqs,
+			NumTokens:        l.NumTotalTokens,
+			NumPendingTokens: l.NumTotalTokens - l.NumUsedTokens,
+			TsTic:            s.clock.Now().Seconds(),
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) weightGB() float64 { return round2(s.prof.StepTime.WeightBytes.Value / (1 << 30)) }

@@ -99,7 +99,7 @@ func TestFlushCache_200WhenIdle400WhileARequestIsIn(t *testing.T) {
 	}
 	release := holdOne(t, ts.URL, `{"input_ids":[1,2,3],"sampling_params":{"max_new_tokens":4}}`)
 	defer release()
-	waitFor(t, "the request to reach the driver", func() bool { return !srv.driver.idle() })
+	waitFor(t, "the request to reach the driver", func() bool { return !srv.ranks[0].idle() })
 	if resp, body := postPath(t, ts.URL+"/flush_cache", "", ""); resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(body, "Flush cache failed.") {
 		t.Errorf("/flush_cache while busy: %d %q, want 400 Flush cache failed.", resp.StatusCode, body)
 	}
@@ -110,16 +110,16 @@ func TestLoads_ReportQueuedAndRunningTokensInEveryShape(t *testing.T) {
 	srv, ts := startServer(t, Config{SkipServerWarmup: true, MaxRunningRequests: 1}, mustProfile(t, fastProfile), clock)
 	first := holdOne(t, ts.URL, `{"input_ids":[1,2,3,4,5,6,7,8,9,10],"sampling_params":{"max_new_tokens":50}}`)
 	defer first()
-	waitFor(t, "the first request", func() bool { return !srv.driver.idle() })
+	waitFor(t, "the first request", func() bool { return !srv.ranks[0].idle() })
 	clock.advance(t) // its prefill ends; a decode step starts
 	second := holdOne(t, ts.URL, `{"input_ids":[1,2,3,4,5,6],"sampling_params":{"max_new_tokens":50}}`)
 	defer second()
-	waitFor(t, "the second request", func() bool { _, _, pending := srv.driver.loads(); return pending == 6 })
+	waitFor(t, "the second request", func() bool { _, _, pending := srv.ranks[0].loads(); return pending == 6 })
 	// The engine takes the second in when the decode step ends and keeps
 	// it waiting (max running 1); the next step's end publishes that.
 	clock.advance(t)
 	clock.advance(t)
-	waitFor(t, "the second request to wait", func() bool { u, _, _ := srv.driver.loads(); return u.Queued == 1 })
+	waitFor(t, "the second request to wait", func() bool { u, _, _ := srv.ranks[0].loads(); return u.Queued == 1 })
 
 	_, body := get(t, ts, "/v1/loads")
 	var loads api.Loads
@@ -264,14 +264,14 @@ func TestQueueFull_503OrAnAbortChunkOnEveryAPI(t *testing.T) {
 		mustProfile(t, fastProfile), clock)
 	running := holdOne(t, ts.URL, `{"input_ids":[1,2,3],"sampling_params":{"max_new_tokens":1000,"ignore_eos":true}}`)
 	defer running()
-	waitFor(t, "the running request", func() bool { return srv.driver.liveStreams() == 1 })
+	waitFor(t, "the running request", func() bool { return srv.ranks[0].liveStreams() == 1 })
 	clock.advance(t) // its prefill ends
 	queued := holdOne(t, ts.URL, `{"input_ids":[4,5,6],"sampling_params":{"max_new_tokens":10,"ignore_eos":true}}`)
 	defer queued()
-	waitFor(t, "the queued request", func() bool { return srv.driver.liveStreams() == 2 })
+	waitFor(t, "the queued request", func() bool { return srv.ranks[0].liveStreams() == 2 })
 	clock.advance(t) // the driver queues it: the queue is full
 	clock.advance(t) // and the next step's end publishes that
-	waitFor(t, "a full queue", func() bool { u, _, _ := srv.driver.loads(); return u.Queued == 1 })
+	waitFor(t, "a full queue", func() bool { u, _, _ := srv.ranks[0].loads(); return u.Queued == 1 })
 
 	tests := []struct {
 		name, path, body string
@@ -300,7 +300,7 @@ func TestQueueFull_503OrAnAbortChunkOnEveryAPI(t *testing.T) {
 				resp, body := postPath(t, ts.URL+tt.path, "application/json", tt.body)
 				got <- result{resp, body}
 			}()
-			waitFor(t, "the request to reach the driver", func() bool { return srv.driver.liveStreams() == 3 })
+			waitFor(t, "the request to reach the driver", func() bool { return srv.ranks[0].liveStreams() == 3 })
 			clock.advance(t) // the driver tries to queue it
 			r := <-got
 			if r.resp.StatusCode != tt.wantStatus {

@@ -18,10 +18,10 @@ import (
 // _total suffix on every line, and floats in Python's repr ("1.0", not "1").
 //
 // Scheduler metrics carry model_name, engine_type, tp_rank, pp_rank and
-// moe_ep_rank; front-end (tokenizer) metrics carry model_name and
-// engine_type (sglang-reference.md s4).
+// moe_ep_rank, and dp_rank on a DP server (one sample per rank);
+// front-end (tokenizer) metrics carry model_name and engine_type
+// (sglang-reference.md s4).
 func (s *Server) writeMetrics(w io.Writer) {
-	_, m := s.driver.snapshot()
 	model := escapeLabel(s.cfg.ServedModelName)
 	sched := fmt.Sprintf(`model_name="%s",engine_type="unified",tp_rank="0",pp_rank="0",moe_ep_rank="0"`, model)
 	front := fmt.Sprintf(`model_name="%s",engine_type="unified"`, model)
@@ -32,36 +32,50 @@ func (s *Server) writeMetrics(w io.Writer) {
 	sample := func(name, labels string, v float64) {
 		fmt.Fprintf(w, "%s{%s} %s\n", name, labels, pyFloat(v))
 	}
-	gauge := func(name, help string, v float64) {
-		family(name, "gauge", help)
-		sample(name, sched, v)
+	// Scheduler families have one sample per DP rank, labelled dp_rank on
+	// a DP server.
+	ms := make([]EngineMetrics, len(s.ranks))
+	for r, d := range s.ranks {
+		_, ms[r] = d.snapshot()
 	}
+	perRank := func(name, typ, help string, v func(m EngineMetrics) float64) {
+		family(name, typ, help)
+		for r, m := range ms {
+			sample(name, sched+s.dpLabel(r), v(m))
+		}
+	}
+	gauge := func(name, help string, v func(m EngineMetrics) float64) { perRank(name, "gauge", help, v) }
 
-	gauge(api.MetricNumRunningReqs, "The number of running requests.", float64(m.NumRunningReqs))
-	gauge(api.MetricNumQueueReqs, "The number of requests in the waiting queue.", float64(m.NumQueueReqs))
-	gauge(api.MetricGenThroughput, "The generation throughput (token/s).", m.GenThroughput)
-	gauge(api.MetricCacheHitRate, "The prefix cache hit rate.", m.CacheHitRate)
-	gauge(api.MetricTokenUsage, "The token usage.", m.TokenUsage)
-	gauge(api.MetricNumUsedTokens, "The number of used tokens.", float64(m.NumUsedTokens))
-	gauge(api.MetricMaxTotalNumTokens, "Maximum total number of tokens in the KV cache pool.", float64(s.lim.MaxTotalTokens))
-	gauge(metricNumRetractedReqs, "The number of retracted requests.", float64(m.NumRetractedReqs))
-	gauge(metricNewTokenRatio, "The new token ratio.", m.NewTokenRatio)
-	counter := func(name, help string, v int64) {
-		family(name, "counter", help)
-		sample(name, sched, float64(v))
+	gauge(api.MetricNumRunningReqs, "The number of running requests.", func(m EngineMetrics) float64 { return float64(m.NumRunningReqs) })
+	gauge(api.MetricNumQueueReqs, "The number of requests in the waiting queue.", func(m EngineMetrics) float64 { return float64(m.NumQueueReqs) })
+	gauge(api.MetricGenThroughput, "The generation throughput (token/s).", func(m EngineMetrics) float64 { return m.GenThroughput })
+	gauge(api.MetricCacheHitRate, "The prefix cache hit rate.", func(m EngineMetrics) float64 { return m.CacheHitRate })
+	gauge(api.MetricTokenUsage, "The token usage.", func(m EngineMetrics) float64 { return m.TokenUsage })
+	gauge(api.MetricNumUsedTokens, "The number of used tokens.", func(m EngineMetrics) float64 { return float64(m.NumUsedTokens) })
+	gauge(api.MetricMaxTotalNumTokens, "Maximum total number of tokens in the KV cache pool.", func(EngineMetrics) float64 { return float64(s.lim.MaxTotalTokens) })
+	gauge(metricNumRetractedReqs, "The number of retracted requests.", func(m EngineMetrics) float64 { return float64(m.NumRetractedReqs) })
+	gauge(metricNewTokenRatio, "The new token ratio.", func(m EngineMetrics) float64 { return m.NewTokenRatio })
+	counter := func(name, help string, v func(m EngineMetrics) int64) {
+		perRank(name, "counter", help, func(m EngineMetrics) float64 { return float64(v(m)) })
 	}
-	counter(metricRetractedRequests, "Total number of retracted requests.", m.RetractedRequests)
-	counter(metricRetractedInputTokens, "Total number of input tokens of retracted requests.", m.RetractedInputTokens)
-	counter(metricRetractedOutputTokens, "Total number of output tokens of retracted requests.", m.RetractedOutputTokens)
+	counter(metricRetractedRequests, "Total number of retracted requests.", func(m EngineMetrics) int64 { return m.RetractedRequests })
+	counter(metricRetractedInputTokens, "Total number of input tokens of retracted requests.", func(m EngineMetrics) int64 { return m.RetractedInputTokens })
+	counter(metricRetractedOutputTokens, "Total number of output tokens of retracted requests.", func(m EngineMetrics) int64 { return m.RetractedOutputTokens })
 
 	family(api.MetricRealtimeTokens, "counter", "Number of tokens processed, by mode.")
-	sample(api.MetricRealtimeTokens, sched+`,mode="prefill_compute"`, float64(m.PrefillComputeTokens))
-	sample(api.MetricRealtimeTokens, sched+`,mode="prefill_cache"`, float64(m.PrefillCacheTokens))
-	sample(api.MetricRealtimeTokens, sched+`,mode="decode"`, float64(m.DecodeTokens))
+	for r, m := range ms {
+		l := sched + s.dpLabel(r)
+		sample(api.MetricRealtimeTokens, l+`,mode="prefill_compute"`, float64(m.PrefillComputeTokens))
+		sample(api.MetricRealtimeTokens, l+`,mode="prefill_cache"`, float64(m.PrefillCacheTokens))
+		sample(api.MetricRealtimeTokens, l+`,mode="decode"`, float64(m.DecodeTokens))
+	}
+
+	family(api.MetricQueueTime, "histogram", "Histogram of queueing time in seconds.")
+	for r, d := range s.ranks {
+		d.queueTime.write(w, api.MetricQueueTime, sched+s.dpLabel(r))
+	}
 
 	f := s.front
-	family(api.MetricQueueTime, "histogram", "Histogram of queueing time in seconds.")
-	f.queueTime.write(w, api.MetricQueueTime, sched)
 
 	// Families split by is_streaming have a sample only for the label values
 	// seen so far, as prometheus_client's labelled metrics do.
@@ -126,9 +140,9 @@ var (
 		1600, 1800, 2000, 2500, 3000}
 )
 
-// frontMetrics are the per-request metrics SGLang's tokenizer manager keeps
-// (and the scheduler's queue-time histogram), recorded by the driver when
-// each output becomes visible.
+// frontMetrics are the per-request metrics SGLang's tokenizer manager keeps,
+// recorded by the drivers when each output becomes visible. They are the
+// front end's, so a DP server has one set for all its ranks.
 type frontMetrics struct {
 	// byStreaming holds the figures SGLang labels is_streaming, for
 	// requests that do not stream ([0]) and those that do ([1]).
@@ -136,7 +150,7 @@ type frontMetrics struct {
 	cachedTokens atomic.Int64
 	aborted      atomic.Int64
 
-	itl, queueTime *histogram
+	itl *histogram
 	// lateness is the simulator's self-check: how late the driver woke
 	// for each step's end. SGLang has no such figure, hence sgltest's name.
 	lateness *histogram
@@ -160,8 +174,7 @@ type streamMetrics struct {
 
 func newFrontMetrics() *frontMetrics {
 	f := &frontMetrics{
-		itl: newHistogram(itlBuckets), queueTime: newHistogram(queueTimeBuckets),
-		lateness: newHistogram(latenessBuckets),
+		itl: newHistogram(itlBuckets), lateness: newHistogram(latenessBuckets),
 	}
 	for i := range f.byStreaming {
 		f.byStreaming[i] = &streamMetrics{ttft: newHistogram(ttftBuckets), e2e: newHistogram(e2eBuckets)}

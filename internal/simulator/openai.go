@@ -245,7 +245,7 @@ func (s *Server) serveOpenAI(w http.ResponseWriter, r *http.Request, received ti
 		var abort *abortError
 		switch {
 		case ctx.Err() != nil:
-			s.driver.abort(call.req.ID)
+			s.abort(call.req.ID)
 		case errors.As(err, &abort):
 			writeJSON(w, abort.status, abortResponse(abort))
 		case err != nil:
@@ -262,7 +262,7 @@ func (s *Server) serveOpenAI(w http.ResponseWriter, r *http.Request, received ti
 	for {
 		state, err := st.next(ctx, sent)
 		if ctx.Err() != nil {
-			s.driver.abort(call.req.ID)
+			s.abort(call.req.ID)
 			return
 		}
 		var abort *abortError
@@ -285,7 +285,7 @@ func (s *Server) serveOpenAI(w http.ResponseWriter, r *http.Request, received ti
 		}
 		s.extendOutput(gen, state)
 		if err := s.writeOpenAIChunks(sse, call, state, gen.textBetween(sent, state.generated), sent == 0); err != nil {
-			s.driver.abort(call.req.ID)
+			s.abort(call.req.ID)
 			return
 		}
 		sent = state.generated

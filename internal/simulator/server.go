@@ -65,6 +65,12 @@ type Config struct {
 	// StartupDelay is how long /health answers 503 before the warmup
 	// request, standing in for weight loading and CUDA-graph capture.
 	StartupDelay time.Duration
+	// DPSize is --dp-size: the server runs this many independent engines
+	// (DP ranks, each on TPSize GPUs) behind its one front end; 0 means 1.
+	DPSize int
+	// LoadBalanceMethod is --load-balance-method, how requests are spread
+	// over the DP ranks (dp.go); "" means auto.
+	LoadBalanceMethod string
 }
 
 // Options configure NewServer.
@@ -91,16 +97,24 @@ type Server struct {
 	log         *slog.Logger
 	created     int64 // unix seconds, for /v1/models
 	bodyTimeout time.Duration
-	driver      *driver
-	handler     http.Handler
-	ready       atomic.Bool
-	ridSeq      atomic.Uint64
+	// ranks are the DP ranks' drivers (one without DP); dp picks a rank
+	// per request (dp.go).
+	ranks   []*driver
+	dp      *dpController
+	handler http.Handler
+	ready   atomic.Bool
+	ridSeq  atomic.Uint64
 
 	front *frontMetrics
 	// gpuModel and gpuStart give the simulated GPU figures (gpu.go).
 	gpuModel GPUModel
 	gpuStart time.Duration
 	tok      tokenizer
+
+	// dead is closed when the server fails as SGLang would exit (die).
+	dead      chan struct{}
+	deathOnce sync.Once
+	deathErr  error
 }
 
 // NewServer checks the settings against the profile and builds a server.
@@ -115,36 +129,54 @@ func NewServer(opts Options) (*Server, error) {
 	if cfg.TPSize == 0 {
 		cfg.TPSize = opts.Profile.TPSize
 	}
-	eng, err := NewEngine(EngineConfig{
-		MaxRunningRequests:       cfg.MaxRunningRequests,
-		ChunkedPrefillSize:       cfg.ChunkedPrefillSize,
-		MaxPrefillTokens:         cfg.MaxPrefillTokens,
-		MaxTotalTokens:           cfg.MaxTotalTokens,
-		MemFractionStatic:        cfg.MemFractionStatic,
-		ContextLength:            cfg.ContextLength,
-		SchedulePolicy:           cfg.SchedulePolicy,
-		StreamInterval:           cfg.StreamInterval,
-		MaxQueuedRequests:        cfg.MaxQueuedRequests,
-		DisableRadixCache:        cfg.DisableRadixCache,
-		ScheduleConservativeness: cfg.ScheduleConservativeness,
-		TPSize:                   cfg.TPSize,
-		DisableOverlapSchedule:   cfg.DisableOverlapSchedule,
-		CUDAGraphMaxBS:           cfg.CUDAGraphMaxBS,
-		DisableCUDAGraph:         cfg.DisableCUDAGraph,
-		AttentionBackend:         cfg.AttentionBackend,
-	}, opts.Profile, cfg.RandomSeed)
+	if cfg.DPSize == 0 {
+		cfg.DPSize = 1
+	}
+	if cfg.DPSize < 1 {
+		return nil, fmt.Errorf("simulator: --dp-size must be at least 1, got %d", cfg.DPSize)
+	}
+	method, err := ResolveLoadBalanceMethod(cfg.LoadBalanceMethod, "")
 	if err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
+	// Every rank is the same engine with the same seed, as SGLang's
+	// schedulers share one random_seed: a request's natural length does not
+	// depend on the rank it lands on.
+	engines := make([]*Engine, cfg.DPSize)
+	for r := range engines {
+		engines[r], err = NewEngine(EngineConfig{
+			MaxRunningRequests:       cfg.MaxRunningRequests,
+			ChunkedPrefillSize:       cfg.ChunkedPrefillSize,
+			MaxPrefillTokens:         cfg.MaxPrefillTokens,
+			MaxTotalTokens:           cfg.MaxTotalTokens,
+			MemFractionStatic:        cfg.MemFractionStatic,
+			ContextLength:            cfg.ContextLength,
+			SchedulePolicy:           cfg.SchedulePolicy,
+			StreamInterval:           cfg.StreamInterval,
+			MaxQueuedRequests:        cfg.MaxQueuedRequests,
+			DisableRadixCache:        cfg.DisableRadixCache,
+			ScheduleConservativeness: cfg.ScheduleConservativeness,
+			TPSize:                   cfg.TPSize,
+			DisableOverlapSchedule:   cfg.DisableOverlapSchedule,
+			CUDAGraphMaxBS:           cfg.CUDAGraphMaxBS,
+			DisableCUDAGraph:         cfg.DisableCUDAGraph,
+			AttentionBackend:         cfg.AttentionBackend,
+		}, opts.Profile, cfg.RandomSeed)
+		if err != nil {
+			return nil, fmt.Errorf("simulator: %w", err)
+		}
+	}
 	s := &Server{
-		cfg:     cfg,
-		prof:    opts.Profile,
-		lim:     eng.Limits(),
-		clock:   opts.Clock,
-		log:     opts.Logger,
-		created: time.Now().Unix(), bodyTimeout: cmp.Or(opts.BodyTimeout, DefaultBodyTimeout),
-		front: newFrontMetrics(),
-		tok:   newTokenizer(opts.Profile),
+		cfg:         cfg,
+		prof:        opts.Profile,
+		lim:         engines[0].Limits(),
+		clock:       opts.Clock,
+		log:         opts.Logger,
+		created:     time.Now().Unix(),
+		bodyTimeout: cmp.Or(opts.BodyTimeout, DefaultBodyTimeout),
+		front:       newFrontMetrics(),
+		tok:         newTokenizer(opts.Profile),
+		dead:        make(chan struct{}),
 	}
 	if s.clock == nil {
 		s.clock = NewWallClock()
@@ -153,7 +185,11 @@ func NewServer(opts Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.driver = newDriver(eng, s.clock, s.front)
+	s.ranks = make([]*driver, len(engines))
+	for r, eng := range engines {
+		s.ranks[r] = newDriver(eng, s.clock, s.front)
+	}
+	s.dp = newDPController(method, s.ranks)
 	s.handler = s.authorize(s.routes())
 	return s, nil
 }
@@ -161,13 +197,15 @@ func NewServer(opts Options) (*Server, error) {
 // Handler returns the SGLang-compatible HTTP API.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Run drives the engine until ctx ends, and meanwhile brings the server to
+// Run drives the engines until ctx ends, and meanwhile brings the server to
 // ready: after StartupDelay it sends SGLang's warmup request (unless
 // SkipServerWarmup) and then /health turns 200. It returns nil when ctx ends.
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.warmUp(ctx) })
-	s.driver.run(ctx)
+	for _, d := range s.ranks {
+		wg.Go(func() { d.run(ctx) })
+	}
 	wg.Wait()
 	return nil
 }
@@ -193,7 +231,7 @@ func (s *Server) warmUp(ctx context.Context) {
 			return
 		}
 		if _, err := st.wait(ctx); err != nil {
-			s.driver.abort(req.ID)
+			s.abort(req.ID)
 			if ctx.Err() == nil {
 				s.log.Error("warmup request failed", "err", err)
 			}
@@ -205,7 +243,9 @@ func (s *Server) warmUp(ctx context.Context) {
 }
 
 // enqueue charges the front-end delay t_fe_in, measured from received, then
-// hands the request to the driver.
+// hands the request to the driver of the DP rank the controller picks. A
+// request that kills the server (dp.go) waits for ctx to end: SGLang's
+// process exits without answering it.
 func (s *Server) enqueue(ctx context.Context, received time.Duration, req Request) (*stream, error) {
 	if err := s.clock.SleepUntil(ctx, received+seconds(s.prof.Frontend.InputOverhead.Value)); err != nil {
 		return nil, err
@@ -214,7 +254,21 @@ func (s *Server) enqueue(ctx context.Context, received time.Duration, req Reques
 	if req.InputTokens == 0 {
 		req.InputTokens = len(req.InputIDs)
 	}
-	return s.driver.submit(req, received, true)
+	if len(s.ranks) > 1 {
+		// The front end checks ids across ranks; each driver only its own.
+		for _, d := range s.ranks {
+			if d.has(req.ID) {
+				return nil, fmt.Errorf("Duplicate request ID: %s", req.ID)
+			}
+		}
+	}
+	rank, err := s.dp.pick(req, req.Arrival)
+	if err != nil {
+		s.die(err)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.ranks[rank].submit(req, received, true)
 }
 
 // newRID returns a 32-hex request id, like SGLang's uuid4().hex. It is
@@ -234,6 +288,11 @@ type driver struct {
 	front  *frontMetrics
 	notify chan struct{} // wakes an idle driver; capacity 1
 	busy   busyMeter
+	// queueTime is the scheduler's queue-time histogram, one per rank.
+	queueTime *histogram
+	// decodesSincePublish counts decode steps since the last load
+	// snapshot (dp.go); driver goroutine only.
+	decodesSincePublish int
 
 	// lastOutput is when an output last reached the front end (server
 	// clock, as a Duration): what SGLang's health check waits for.
@@ -248,6 +307,8 @@ type driver struct {
 	// prefilled, as of the last step: what SGLang reports as waiting
 	// uncached tokens.
 	pendingTokens int
+	// published is the last load snapshot for the DP controller.
+	published loadSnapshot
 }
 
 type command struct {
@@ -260,7 +321,8 @@ type command struct {
 }
 
 func newDriver(e *Engine, c Clock, front *frontMetrics) *driver {
-	return &driver{engine: e, clock: c, front: front, notify: make(chan struct{}, 1), streams: make(map[string]*stream)}
+	return &driver{engine: e, clock: c, front: front, notify: make(chan struct{}, 1), streams: make(map[string]*stream),
+		queueTime: newHistogram(queueTimeBuckets)}
 }
 
 // submit registers a stream for req, received by the front end at
@@ -286,16 +348,22 @@ func (d *driver) submit(req Request, received time.Duration, logMetrics bool) (*
 	return st, nil
 }
 
-// submitHealth queues SGLang's health-check generation: input_ids [0], one
-// new token, outside the front end's metrics.
-func (d *driver) submitHealth(id string, now time.Duration) {
-	req := Request{ID: id, InputIDs: []int{0}, InputTokens: 1, MaxNewTokens: 1, Arrival: now}
-	st := &stream{promptTokens: 1, ready: make(chan struct{}, 1), received: now, arrival: now}
+// submitHealth queues SGLang's health-check generation req (input_ids [0],
+// one new token), outside the front end's metrics.
+func (d *driver) submitHealth(req Request) {
+	st := &stream{promptTokens: 1, ready: make(chan struct{}, 1), received: req.Arrival, arrival: req.Arrival}
 	d.mu.Lock()
-	d.streams[id] = st
+	d.streams[req.ID] = st
 	d.inbox = append(d.inbox, command{add: &req, health: true})
 	d.mu.Unlock()
 	d.wake()
+}
+
+// has reports whether a request named id is live on d.
+func (d *driver) has(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.streams[id] != nil
 }
 
 // idle reports whether no request is queued, running or on its way in.
@@ -358,6 +426,7 @@ func (d *driver) run(ctx context.Context) {
 		st := d.engine.Step(d.clock.Now())
 		if st.Kind == StepIdle {
 			d.deliver(Step{})
+			d.publishLoad(StepIdle)
 			if st.End == Forever {
 				select {
 				case <-d.notify:
@@ -376,6 +445,7 @@ func (d *driver) run(ctx context.Context) {
 		}
 		d.front.lateness.observe(max(0, d.clock.Now()-st.End).Seconds(), 1)
 		d.deliver(st)
+		d.publishLoad(st.Kind)
 	}
 }
 
@@ -400,7 +470,15 @@ func (d *driver) drain() {
 			d.lastOutput.Store(int64(d.clock.Now()))
 			continue
 		}
-		if err := d.engine.Add(*c.add); err != nil {
+		err := d.engine.Add(*c.add)
+		if err == nil {
+			d.mu.Lock()
+			if st := d.streams[c.add.ID]; st != nil {
+				st.inEngine = true
+			}
+			d.mu.Unlock()
+		}
+		if err != nil {
 			if errors.Is(err, ErrQueueFull) {
 				d.front.aborted.Add(1)
 				err = &abortError{status: http.StatusServiceUnavailable, msg: err.Error()}
@@ -452,7 +530,7 @@ func (d *driver) deliver(step Step) {
 	d.metrics = d.engine.Metrics()
 	d.mu.Unlock()
 	for _, q := range admitted {
-		d.front.queueTime.observe(q.Seconds(), 1)
+		d.queueTime.observe(q.Seconds(), 1)
 	}
 	now := d.clock.Now()
 	for i, st := range streams {
@@ -487,6 +565,7 @@ type stream struct {
 	streaming         bool // the client streams: the is_streaming label
 	logMetrics        bool
 	pending           int
+	inEngine          bool // the engine has it (DP load snapshots count it)
 	admitted          bool
 	seen              bool          // an output has become visible
 	lastOut           time.Duration // when it did

@@ -25,7 +25,7 @@ func TestHealth_RunsAOneTokenGenerationWhenIdleAndAnswersAfterASecond(t *testing
 	if now := clock.Now(); now < time.Second {
 		t.Errorf("answered at %v on the server clock, before its first one-second look", now)
 	}
-	_, m := srv.driver.snapshot()
+	_, m := srv.ranks[0].snapshot()
 	if m.PrefillComputeTokens != 1 || m.DecodeTokens != 0 {
 		t.Errorf("the check computed %d prompt and %d decode tokens, want its one prompt token", m.PrefillComputeTokens, m.DecodeTokens)
 	}
@@ -44,14 +44,14 @@ func TestHealth_RunsNothingWhileRequestsRun(t *testing.T) {
 	waitFor(t, "readiness", srv.ready.Load)
 	release := holdOne(t, ts.URL, `{"input_ids":[1,2,3],"sampling_params":{"max_new_tokens":1500,"ignore_eos":true}}`)
 	defer release()
-	waitFor(t, "the running request", func() bool { return srv.driver.liveStreams() == 1 })
+	waitFor(t, "the running request", func() bool { return srv.ranks[0].liveStreams() == 1 })
 	clock.advance(t) // t_fe_in
 	clock.advance(t) // its prefill
-	waitFor(t, "the request to run", func() bool { u, _ := srv.driver.snapshot(); return u.Running == 1 })
+	waitFor(t, "the request to run", func() bool { u, _ := srv.ranks[0].snapshot(); return u.Running == 1 })
 	if resp, _ := getAdvancing(t, ts, "/health", clock); resp.StatusCode != http.StatusOK {
 		t.Fatalf("/health = %d", resp.StatusCode)
 	}
-	if _, m := srv.driver.snapshot(); m.PrefillComputeTokens != 3 {
+	if _, m := srv.ranks[0].snapshot(); m.PrefillComputeTokens != 3 {
 		t.Errorf("prompt tokens computed = %d, want only the running request's 3", m.PrefillComputeTokens)
 	}
 }

@@ -464,7 +464,7 @@ func TestGenerate_ClientDisconnectFreesTheSlot(t *testing.T) {
 	cancel()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		u, _ := srv.driver.snapshot()
+		u, _ := srv.ranks[0].snapshot()
 		if u == (Usage{}) {
 			break
 		}

@@ -3,6 +3,8 @@ package telemetry
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -15,7 +17,7 @@ import (
 // differencing each reading with the previous one for utilisation and
 // power. read returns the readings at the caller's instant at, in a fixed
 // order whose position is the GPU's Index: scraped from each server's
-// /metrics (SimReading) in wall-clock runs, or computed with
+// /metrics (SimReadings: one per DP rank) in wall-clock runs, or computed with
 // simulator.GPUModel.Read in virtual time.
 type SimSampler struct {
 	read func(at time.Duration) ([]simulator.GPUReading, error)
@@ -179,3 +181,70 @@ func metricValue(m *dto.Metric) float64 {
 }
 
 func seconds(s float64) time.Duration { return time.Duration(math.Round(s * float64(time.Second))) }
+
+// SimReadings reads every simulated GPU of one exposition: a simulator
+// running SGLang's data parallelism has one sample per DP rank in each
+// sgltest:sim_gpu_* family, labelled dp_rank, each the tensor-parallel
+// group of GPUs that rank runs on. The readings come in rank order, one
+// per rank; a server without data parallelism gives one, as SimReading.
+// Every rank must have exactly one sample of each family.
+func SimReadings(fams map[string]*dto.MetricFamily) ([]simulator.GPUReading, error) {
+	ranks := map[string]bool{}
+	for _, m := range fams[simulator.MetricGPUBusy].GetMetric() {
+		ranks[dpRank(m)] = true
+	}
+	if _, unlabelled := ranks[""]; len(ranks) == 0 || len(ranks) == 1 && unlabelled {
+		r, err := SimReading(fams)
+		if err != nil {
+			return nil, err
+		}
+		return []simulator.GPUReading{r}, nil
+	}
+	order := make([]int, 0, len(ranks))
+	for r := range ranks {
+		n, err := strconv.Atoi(r)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("telemetry: simulator metric %s has dp_rank %q, want a rank number", simulator.MetricGPUBusy, r)
+		}
+		order = append(order, n)
+	}
+	slices.Sort(order)
+	out := make([]simulator.GPUReading, len(order))
+	for i, n := range order {
+		rank := strconv.Itoa(n)
+		sub := make(map[string]*dto.MetricFamily, len(simFamilies))
+		for _, name := range simFamilies {
+			f := fams[name]
+			if f == nil {
+				continue
+			}
+			g := &dto.MetricFamily{Name: f.Name, Help: f.Help, Type: f.Type}
+			for _, m := range f.GetMetric() {
+				if dpRank(m) == rank {
+					g.Metric = append(g.Metric, m)
+				}
+			}
+			sub[name] = g
+		}
+		r, err := SimReading(sub)
+		if err != nil {
+			return nil, fmt.Errorf("dp_rank %s: %w", rank, err)
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+// simFamilies are the simulator's GPU families.
+var simFamilies = []string{simulator.MetricGPUBusy, simulator.MetricGPUElapsed, simulator.MetricGPUEnergy,
+	simulator.MetricGPUMemoryUsed, simulator.MetricGPUMemoryTotal}
+
+// dpRank is a sample's dp_rank label, "" without one.
+func dpRank(m *dto.Metric) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == "dp_rank" {
+			return l.GetValue()
+		}
+	}
+	return ""
+}

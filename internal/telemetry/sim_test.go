@@ -255,3 +255,49 @@ func TestSimReading_ReadsALiveSimulatorsMetrics(t *testing.T) {
 		t.Errorf("energy = %v J, want idle %v W x %v = %v J", r.EnergyJoules, m.IdleWatts, r.Elapsed, want)
 	}
 }
+
+func TestSimReadingsReadsOneGPUGroupPerDataParallelRank(t *testing.T) {
+	prof, err := simulator.LoadProfile("llama-3.1-8b-h100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := simulator.NewServer(simulator.Options{Profile: prof, Config: simulator.Config{
+		ModelPath: prof.Model.Name, EnableMetrics: true, SkipServerWarmup: true, DPSize: 3, TPSize: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = srv.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	rs, err := SimReadings(parseText(t, string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three ranks of two GPUs: all six simulated GPUs, as three groups.
+	if len(rs) != 3 {
+		t.Fatalf("%d readings, want one per DP rank", len(rs))
+	}
+	for i, r := range rs {
+		if r.Name != "2 × "+prof.GPU.Name || r.MemoryTotalBytes != 2*prof.GPU.MemoryBytes.Value || r.Elapsed <= 0 || r.NoPower != "" {
+			t.Errorf("rank %d reading = %+v", i, r)
+		}
+	}
+	// A server without DP reads as one, like SimReading.
+	if rs, err := SimReadings(parseText(t, simExposition)); err != nil || len(rs) != 1 || rs[0].Busy != 1250*time.Millisecond {
+		t.Errorf("without DP: %+v, %v", rs, err)
+	}
+	// A family missing a rank's sample is not a simulator's exposition.
+	text := strings.Replace(string(body), `sgltest:sim_gpu_memory_used_bytes{model_name="`+prof.Model.Name+`",engine_type="unified",gpu_name="2 × `+prof.GPU.Name+`",dp_rank="1"}`, "other", 1)
+	if _, err := SimReadings(parseText(t, text)); err == nil || !strings.Contains(err.Error(), "dp_rank 1: telemetry: simulator metric sgltest:sim_gpu_memory_used_bytes has 0 samples") {
+		t.Errorf("a missing rank sample: %v", err)
+	}
+}

@@ -45,6 +45,9 @@ type Counters struct {
 	// StepLateness is a simulator's step-lateness histogram
 	// (api.MetricSimStepLateness); empty for a real SGLang server.
 	StepLateness Lateness
+	// Ranks are each DP rank's own counters on a server running SGLang's
+	// data parallelism (ranks.go); nil without it.
+	Ranks []RankCounters
 }
 
 // Sub returns c − prev, the counts between two scrapes.
@@ -54,6 +57,7 @@ func (c Counters) Sub(prev Counters) Counters {
 		GenerationTokens: c.GenerationTokens - prev.GenerationTokens, CachedTokens: c.CachedTokens - prev.CachedTokens,
 		E2ESum: c.E2ESum - prev.E2ESum, E2ECount: c.E2ECount - prev.E2ECount,
 		StepLateness: c.StepLateness.Sub(prev.StepLateness),
+		Ranks:        subRanks(c.Ranks, prev.Ranks),
 	}
 }
 
@@ -63,6 +67,7 @@ func (c Counters) Add(d Counters) Counters {
 		Requests: c.Requests + d.Requests, PromptTokens: c.PromptTokens + d.PromptTokens,
 		GenerationTokens: c.GenerationTokens + d.GenerationTokens, CachedTokens: c.CachedTokens + d.CachedTokens,
 		E2ESum: c.E2ESum + d.E2ESum, E2ECount: c.E2ECount + d.E2ECount,
+		Ranks: addRanks(c.Ranks, d.Ranks),
 	}
 }
 
@@ -82,7 +87,9 @@ var required = []string{api.MetricNumRunningReqs, api.MetricNumQueueReqs}
 // Parse reads one Prometheus text exposition. It fails on malformed text
 // and when a required SGLang family is missing. Samples of one family with
 // several label sets (several DP ranks) are summed, except that the cached
-// tokens prefer the cache_source="total" series.
+// tokens prefer the cache_source="total" series and the ratios (token
+// usage, cache hit rate) take the largest rank's; Ranks keeps each DP
+// rank's own counters.
 func Parse(r io.Reader) (Sample, error) {
 	p := expfmt.NewTextParser(model.LegacyValidation)
 	fams, err := p.TextToMetricFamilies(r)
@@ -106,6 +113,7 @@ func Parse(r io.Reader) (Sample, error) {
 	s.GenerationTokens = sum(fams[api.MetricGenerationTokens])
 	s.CachedTokens = cached(fams[api.MetricCachedTokens])
 	s.StepLateness = lateness(fams[api.MetricSimStepLateness])
+	s.Ranks = ranks(fams)
 	if f := fams[api.MetricE2E]; f != nil {
 		for _, m := range f.GetMetric() {
 			s.E2ESum += m.GetHistogram().GetSampleSum()
