@@ -195,8 +195,12 @@ func (s *Server) handleServerInfo(w http.ResponseWriter, _ *http.Request) {
 		DisableCUDAGraph         bool    `json:"disable_cuda_graph"`
 		CUDAGraphMaxBS           int     `json:"cuda_graph_max_bs"`
 		AttentionBackend         string  `json:"attention_backend"`
+		DisaggregationMode       string  `json:"disaggregation_mode"`
+		BootstrapPort            int     `json:"disaggregation_bootstrap_port"`
+		TransferBackend          string  `json:"disaggregation_transfer_backend"`
 	}{info, s.cfg.EnableCacheReport, optional(s.cfg.MaxQueuedRequests), s.lim.DisableRadixCache, s.lim.ScheduleConservativeness,
-		!s.lim.OverlapSchedule, s.cfg.DisableCUDAGraph, s.lim.CUDAGraphMaxBS, s.lim.AttentionBackend})
+		!s.lim.OverlapSchedule, s.cfg.DisableCUDAGraph, s.lim.CUDAGraphMaxBS, s.lim.AttentionBackend,
+		cmp.Or(s.cfg.Disaggregation.Mode, ModeNull), s.cfg.Disaggregation.port(), s.cfg.Disaggregation.backend()})
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
@@ -215,6 +219,7 @@ type generateBody struct {
 	SamplingParams json.RawMessage `json:"sampling_params"`
 	Stream         bool            `json:"stream"`
 	RID            *string         `json:"rid"`
+	bootstrapFields
 }
 
 // valueError is what SGLang raises as ValueError in its tokenizer manager:
@@ -453,6 +458,9 @@ func (s *Server) parseGenerate(b generateBody) (Request, *valueError) {
 	}
 	req := s.newRequest(rid, input, maxNew, sp, b.Stream)
 	req.InputIDs = ids
+	if req.Bootstrap, verr = b.parse(); verr != nil {
+		return Request{}, verr
+	}
 	return req, nil
 }
 

@@ -23,8 +23,8 @@ import (
 func (s *Server) writeMetrics(w io.Writer) {
 	_, m := s.driver.snapshot()
 	model := escapeLabel(s.cfg.ServedModelName)
-	sched := fmt.Sprintf(`model_name="%s",engine_type="unified",tp_rank="0",pp_rank="0",moe_ep_rank="0"`, model)
-	front := fmt.Sprintf(`model_name="%s",engine_type="unified"`, model)
+	sched := fmt.Sprintf(`model_name="%s",engine_type="%s",tp_rank="0",pp_rank="0",moe_ep_rank="0"`, model, s.engineType())
+	front := fmt.Sprintf(`model_name="%s",engine_type="%s"`, model, s.engineType())
 
 	family := func(name, typ, help string) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
@@ -53,6 +53,8 @@ func (s *Server) writeMetrics(w io.Writer) {
 	counter(metricRetractedRequests, "Total number of retracted requests.", m.RetractedRequests)
 	counter(metricRetractedInputTokens, "Total number of input tokens of retracted requests.", m.RetractedInputTokens)
 	counter(metricRetractedOutputTokens, "Total number of output tokens of retracted requests.", m.RetractedOutputTokens)
+
+	s.writePDMetrics(w, sched)
 
 	family(api.MetricRealtimeTokens, "counter", "Number of tokens processed, by mode.")
 	sample(api.MetricRealtimeTokens, sched+`,mode="prefill_compute"`, float64(m.PrefillComputeTokens))

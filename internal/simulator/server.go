@@ -64,6 +64,8 @@ type Config struct {
 	// StartupDelay is how long /health answers 503 before the warmup
 	// request, standing in for weight loading and CUDA-graph capture.
 	StartupDelay time.Duration
+	// Disaggregation makes the server a PD prefill or decode server (pd.go).
+	Disaggregation Disaggregation
 }
 
 // Options configure NewServer.
@@ -96,6 +98,8 @@ type Server struct {
 	gpuModel GPUModel
 	gpuStart time.Duration
 	tok      tokenizer
+	// pd is the PD side of a prefill or decode server; nil otherwise.
+	pd *pdServer
 }
 
 // NewServer checks the settings against the profile and builds a server.
@@ -109,6 +113,11 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	if cfg.TPSize == 0 {
 		cfg.TPSize = opts.Profile.TPSize
+	}
+	cfg.Disaggregation.adjust(&cfg)
+	pd, err := newPDServer(cfg, opts.Profile)
+	if err != nil {
+		return nil, err
 	}
 	eng, err := NewEngine(EngineConfig{
 		MaxRunningRequests:       cfg.MaxRunningRequests,
@@ -140,6 +149,7 @@ func NewServer(opts Options) (*Server, error) {
 		created: time.Now().Unix(),
 		front:   newFrontMetrics(),
 		tok:     newTokenizer(opts.Profile),
+		pd:      pd,
 	}
 	if s.clock == nil {
 		s.clock = NewWallClock()
@@ -149,6 +159,7 @@ func NewServer(opts Options) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.driver = newDriver(eng, s.clock, s.front)
+	s.driver.healthPrebuilt = cfg.Disaggregation.Mode == ModeDecode
 	s.handler = s.authorize(s.routes())
 	return s, nil
 }
@@ -180,6 +191,9 @@ func (s *Server) warmUp(ctx context.Context) {
 	}
 	if !s.cfg.SkipServerWarmup {
 		req := Request{ID: s.newRID(), InputIDs: s.tok.prompt(warmupText), MaxNewTokens: warmupMaxNewTokens}
+		if s.pd != nil {
+			req.Bootstrap = &Bootstrap{Host: fakeBootstrapHost} // SGLang warms a PD server up with the fake transfer
+		}
 		st, err := s.enqueue(ctx, s.clock.Now(), req)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -209,6 +223,9 @@ func (s *Server) enqueue(ctx context.Context, received time.Duration, req Reques
 	if req.InputTokens == 0 {
 		req.InputTokens = len(req.InputIDs)
 	}
+	if s.pd != nil {
+		return s.pdEnqueue(ctx, received, req)
+	}
 	return s.driver.submit(req, received, true)
 }
 
@@ -233,6 +250,9 @@ type driver struct {
 	// lastOutput is when an output last reached the front end (server
 	// clock, as a Duration): what SGLang's health check waits for.
 	lastOutput atomic.Int64
+	// healthPrebuilt makes health checks prebuilt requests: a decode
+	// server answers them from the fake transfer, as SGLang's does.
+	healthPrebuilt bool
 
 	mu      sync.Mutex
 	inbox   []command
@@ -284,7 +304,7 @@ func (d *driver) submit(req Request, received time.Duration, logMetrics bool) (*
 // submitHealth queues SGLang's health-check generation: input_ids [0], one
 // new token, outside the front end's metrics.
 func (d *driver) submitHealth(id string, now time.Duration) {
-	req := Request{ID: id, InputIDs: []int{0}, InputTokens: 1, MaxNewTokens: 1, Arrival: now}
+	req := Request{ID: id, InputIDs: []int{0}, InputTokens: 1, MaxNewTokens: 1, Arrival: now, Prebuilt: d.healthPrebuilt}
 	st := &stream{promptTokens: 1, ready: make(chan struct{}, 1), received: now, arrival: now}
 	d.mu.Lock()
 	d.streams[id] = st
