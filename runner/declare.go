@@ -59,6 +59,9 @@ type Server struct {
 	SchedulePolicy string `json:"schedule_policy,omitempty"`
 	// MemFractionStatic is --mem-fraction-static.
 	MemFractionStatic float64 `json:"mem_fraction_static,omitempty"`
+	// Role is RolePrefill or RoleDecode for PD disaggregation (pd.go),
+	// empty for a regular server.
+	Role string `json:"role,omitempty"`
 }
 
 // AddServers declares n identical servers. Servers start when load is sent.

@@ -26,6 +26,9 @@ type Routing struct {
 	// Installed names the real router's installed release, e.g. "smg
 	// 1.13.0"; empty for the dispatcher.
 	Installed string `json:"installed,omitempty"`
+	// PD runs the real router in PD mode in front of prefill and decode
+	// servers (pd.go); Policy is then its --policy, the default of both.
+	PD *PD `json:"pd,omitempty"`
 }
 
 // Who routes.
@@ -57,6 +60,11 @@ func (r *Routing) Validate() error {
 		}
 	default:
 		return fmt.Errorf("unknown router %q: expected %s, %s or %s", r.Via, ViaDispatcher, ViaSGLangRouter, ViaSMG)
+	}
+	if r.PD != nil {
+		if err := r.validatePD(); err != nil {
+			return err
+		}
 	}
 	if r.Via != ViaDispatcher && (r.LoadInterval != 0 || r.ByConversation) {
 		return fmt.Errorf("the load refresh interval and routing keys are settings of sgltest's dispatcher, not of %s", r.Via)

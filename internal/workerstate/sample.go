@@ -45,6 +45,10 @@ type Counters struct {
 	// StepLateness is a simulator's step-lateness histogram
 	// (api.MetricSimStepLateness); empty for a real SGLang server.
 	StepLateness Lateness
+	// KVTransferMS and KVTransfers are a PD prefill server's
+	// sglang:kv_transfer_latency_ms _sum (in ms) and _count; zero on
+	// other servers.
+	KVTransferMS, KVTransfers float64
 }
 
 // Sub returns c − prev, the counts between two scrapes.
@@ -54,6 +58,7 @@ func (c Counters) Sub(prev Counters) Counters {
 		GenerationTokens: c.GenerationTokens - prev.GenerationTokens, CachedTokens: c.CachedTokens - prev.CachedTokens,
 		E2ESum: c.E2ESum - prev.E2ESum, E2ECount: c.E2ECount - prev.E2ECount,
 		StepLateness: c.StepLateness.Sub(prev.StepLateness),
+		KVTransferMS: c.KVTransferMS - prev.KVTransferMS, KVTransfers: c.KVTransfers - prev.KVTransfers,
 	}
 }
 
@@ -63,6 +68,7 @@ func (c Counters) Add(d Counters) Counters {
 		Requests: c.Requests + d.Requests, PromptTokens: c.PromptTokens + d.PromptTokens,
 		GenerationTokens: c.GenerationTokens + d.GenerationTokens, CachedTokens: c.CachedTokens + d.CachedTokens,
 		E2ESum: c.E2ESum + d.E2ESum, E2ECount: c.E2ECount + d.E2ECount,
+		KVTransferMS: c.KVTransferMS + d.KVTransferMS, KVTransfers: c.KVTransfers + d.KVTransfers,
 	}
 }
 
@@ -111,6 +117,10 @@ func Parse(r io.Reader) (Sample, error) {
 			s.E2ESum += m.GetHistogram().GetSampleSum()
 			s.E2ECount += float64(m.GetHistogram().GetSampleCount())
 		}
+	}
+	for _, m := range fams[api.MetricKVTransferLatency].GetMetric() {
+		s.KVTransferMS += m.GetHistogram().GetSampleSum()
+		s.KVTransfers += float64(m.GetHistogram().GetSampleCount())
 	}
 	return s, nil
 }
