@@ -777,9 +777,11 @@ func (e *Engine) Step(now time.Duration) Step {
 	if len(e.running) == 0 && e.chunked == nil {
 		e.full = false // an empty running batch is a new, open one
 	}
-	if st, ok := e.prebuilt(now); ok {
-		e.idle = false
-		return st
+	if len(e.waiting) > 0 && e.waiting[0].Prebuilt { // a PD decode server's transferred requests
+		if st, ok := e.prebuilt(now); ok {
+			e.idle = false
+			return st
+		}
 	}
 	if chunks, cached := e.admit(now); len(chunks) > 0 {
 		e.idle = false
