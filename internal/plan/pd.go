@@ -97,8 +97,12 @@ func (p *Plan) validatePD() []error {
 	case p.Routing == nil:
 		bad("%s need the real router in PD mode in front of them: add e.g. `And requests are routed by smg in PD mode with prefill policy \"round_robin\" and decode policy \"round_robin\"`", servers)
 	case !pdRouting:
+		who := p.Routing.Via
+		if who == ViaDispatcher {
+			who = "sgltest's dispatcher"
+		}
 		bad("%s need the real router in PD mode, not %s with policy %q, which sends each request to one server: say `requests are routed by smg in PD mode with prefill policy ... and decode policy ...`",
-			servers, p.Routing.Via, p.Routing.Policy)
+			servers, who, p.Routing.Policy)
 	case len(prefill)+len(decode) == 0:
 		bad("the router runs in PD mode but the scenario declares no prefill or decode server: use \"Given N simulated SGLang prefill servers and M decode servers\"")
 	}

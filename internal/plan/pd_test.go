@@ -32,7 +32,7 @@ func TestValidateRefusesWhatPDDisaggregationCannotRun(t *testing.T) {
 			p.Timeline = []Action{{Kind: Kill, Target: "server-1", At: time.Second}, {Kind: Restore, Target: "server-1", At: 2 * time.Second}}
 		}, nil},
 		{"PD servers behind sgltest's dispatcher", func(p *Plan) { p.Routing = &Routing{Via: ViaDispatcher, Policy: "round_robin"} },
-			[]string{"1 prefill and 1 decode servers need the real router in PD mode, not dispatcher"}},
+			[]string{"1 prefill and 1 decode servers need the real router in PD mode, not sgltest's dispatcher"}},
 		{"PD servers behind smg out of PD mode", func(p *Plan) { p.Routing.PD = nil },
 			[]string{"need the real router in PD mode, not smg"}},
 		{"PD servers and no routing", func(p *Plan) { p.Routing = nil }, []string{"need the real router in PD mode in front of them"}},

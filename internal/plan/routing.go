@@ -49,6 +49,11 @@ var RouterPolicies = map[string][]string{
 
 // Validate checks that Via is known and that it knows Policy.
 func (r *Routing) Validate() error {
+	if r.PD != nil {
+		if err := r.validatePD(); err != nil {
+			return err
+		}
+	}
 	switch r.Via {
 	case ViaDispatcher:
 		if _, err := router.New(r.Policy, router.Options{}); err != nil {
@@ -60,11 +65,6 @@ func (r *Routing) Validate() error {
 		}
 	default:
 		return fmt.Errorf("unknown router %q: expected %s, %s or %s", r.Via, ViaDispatcher, ViaSGLangRouter, ViaSMG)
-	}
-	if r.PD != nil {
-		if err := r.validatePD(); err != nil {
-			return err
-		}
 	}
 	if r.Via != ViaDispatcher && (r.LoadInterval != 0 || r.ByConversation) {
 		return fmt.Errorf("the load refresh interval and routing keys are settings of sgltest's dispatcher, not of %s", r.Via)
