@@ -51,3 +51,13 @@ Feature: Prefill-decode disaggregation
     # A decode request whose prefill server died fails when its handshake
     # connection breaks, not after the 5 s waiting timeout.
     And the max total latency is below 2 s
+
+  @router
+  Scenario: sglang-router 0.3.2 in PD mode, with a policy for each side
+    # Both routers refuse power_of_two over fewer than two servers of a
+    # side; sgltest says so before anything starts.
+    Given a simulated SGLang prefill server and 2 decode servers
+    And requests are routed by the SGLang router in PD mode with prefill policy "cache_aware" and decode policy "power_of_two"
+    When 20 random prompts with 1024 input and 16 output tokens arrive at 5 requests per second
+    Then all requests succeed
+    And server 1 served at least 20 requests

@@ -106,6 +106,18 @@ func (p *Plan) validatePD() []error {
 	case len(prefill)+len(decode) == 0:
 		bad("the router runs in PD mode but the scenario declares no prefill or decode server: use \"Given N simulated SGLang prefill servers and M decode servers\"")
 	}
+	if pdRouting {
+		// Both routers refuse to start otherwise ("Power-of-two policy
+		// for prefill requires at least 2 prefill workers").
+		for _, side := range []struct {
+			name, policy string
+			n            int
+		}{{"prefill", p.Routing.PD.PrefillPolicy, len(prefill)}, {"decode", p.Routing.PD.DecodePolicy, len(decode)}} {
+			if side.policy == "power_of_two" && side.n < 2 && len(prefill)+len(decode) > 0 {
+				bad("%s refuses the %s policy power_of_two with %d %s server: it needs at least 2", p.Routing.Via, side.name, side.n, side.name)
+			}
+		}
+	}
 	if p.Clock == Virtual {
 		bad("PD disaggregation runs in wall-clock time only: the virtual-time engines do not model the KV handoff between prefill and decode servers")
 	}

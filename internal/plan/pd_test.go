@@ -51,6 +51,8 @@ func TestValidateRefusesWhatPDDisaggregationCannotRun(t *testing.T) {
 			[]string{"PD mode is a mode of the real router"}},
 		{"two transfer backends", func(p *Plan) { p.Servers[1].Launch.TransferBackend = "nixl" },
 			[]string{"one KV transfer backend: server-1 use mooncake (SGLang's default); server-2 use nixl"}},
+		{"power_of_two over one decode server", func(p *Plan) { p.Routing.PD.DecodePolicy = "power_of_two" },
+			[]string{"smg refuses the decode policy power_of_two with 1 decode server: it needs at least 2"}},
 		{"virtual time", func(p *Plan) { p.Clock = Virtual },
 			[]string{"PD disaggregation runs in wall-clock time only", "cannot run the real router"}},
 	}
