@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -710,6 +711,7 @@ func (s *Server) handleBootstrap(w http.ResponseWriter, r *http.Request) {
 type bootstrapServer struct {
 	srv  *http.Server
 	done chan error
+	log  *slog.Logger
 }
 
 // startBootstrap listens on host and the bootstrap port when s is a
@@ -723,7 +725,7 @@ func (s *Server) startBootstrap(host string) (*bootstrapServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simulator: bootstrap server: %w", err)
 	}
-	b := &bootstrapServer{srv: &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}, done: make(chan error, 1)}
+	b := &bootstrapServer{srv: &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}, done: make(chan error, 1), log: s.log}
 	go func() { b.done <- b.srv.Serve(ln) }()
 	s.log.Info("bootstrap server listening", "addr", ln.Addr().String())
 	return b, nil
@@ -735,8 +737,10 @@ func (b *bootstrapServer) close() {
 	if b == nil {
 		return
 	}
-	_ = b.srv.Close()
-	<-b.done
+	_ = b.srv.Close() // Serve's return says how it ended
+	if err := <-b.done; !errors.Is(err, http.ErrServerClosed) {
+		b.log.Error("the bootstrap server failed", "err", err)
+	}
 }
 
 // writePDMetrics writes the PD families that apply to the server's role.
