@@ -40,7 +40,7 @@ Feature: Prefill-decode disaggregation
       | two regular servers      | 2 simulated SGLang servers                             | requests are routed by smg with policy "round_robin"                                                  | above      |
 
   @router
-  Scenario: a prefill server dies: its requests in flight fail at once, the rest go on
+  Scenario: a prefill server dies under load: nothing waits for its KV cache, and the rest goes on
     Given 2 simulated SGLang prefill servers and a decode server
     And requests are routed by smg in PD mode with prefill policy "round_robin" and decode policy "round_robin"
     And a decode request waits at most 5 s for its KV cache
