@@ -65,6 +65,9 @@ type Server struct {
 	// LoadBalanceMethod is --load-balance-method, how a DP server spreads
 	// requests over its ranks.
 	LoadBalanceMethod string `json:"load_balance_method,omitempty"`
+	// Role is RolePrefill or RoleDecode for PD disaggregation (pd.go),
+	// empty for a regular server.
+	Role string `json:"role,omitempty"`
 }
 
 // AddServers declares n identical servers. Servers start when load is sent.

@@ -51,6 +51,7 @@ type Test struct {
 
 	capacity capacityState // capacity.go: sweeps, ramps, searches, setups
 	gate     gateState     // gate.go: repeats, baseline comparisons, objectives
+	pd       pdState       // pd.go: the prefill and decode servers' transfer settings
 }
 
 // executor carries out a plan, streaming the run into obs. Two
@@ -233,6 +234,9 @@ func (t *Test) resolve(a Arrival, label string) (*plan.Plan, error) {
 			if err := info.CheckPolicy(rc.Policy); err != nil {
 				return nil, err
 			}
+			if err := t.checkPD(&rc, info); err != nil {
+				return nil, err
+			}
 			rc.Installed = info.Package + " " + info.Version
 		}
 	}
@@ -279,6 +283,7 @@ func (t *Test) serverPlan(i int, s Server, clock plan.Clock) (plan.Server, error
 	if s.Simulated {
 		cfg.Backend = launcher.BackendSim
 	}
+	t.pdLaunch(&cfg, s)
 	switch cfg.Backend {
 	case launcher.BackendSim:
 		profile := t.Profile()
@@ -368,6 +373,7 @@ func (t *Test) header(p *plan.Plan) report.Header {
 			}
 		}
 	}
+	pdHeader(p, &h)
 	return h
 }
 

@@ -45,7 +45,7 @@ type step struct {
 }
 
 // sentences is the whole vocabulary, in the order VOCABULARY.md lists it.
-var sentences = concat(givens, whens, workloads, thens, comparisons, capacitySentences, gates)
+var sentences = concat(givens, pdGivens, whens, workloads, thens, comparisons, capacitySentences, gates)
 
 func concat(parts ...[]step) []step {
 	var out []step

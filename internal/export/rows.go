@@ -77,6 +77,9 @@ type ServerSample struct {
 	TokenUsage    float64 `parquet:"token_usage"`
 	CacheHitRate  float64 `parquet:"cache_hit_rate"`
 	GenThroughput float64 `parquet:"gen_throughput"`
+	// Role is the server's PD role (prefill or decode); empty for a
+	// regular server.
+	Role string `parquet:"role"`
 }
 
 // GPUSample is one row of gpu.csv and gpu.parquet: one sample of one GPU

@@ -158,7 +158,7 @@ func TestReadCSVNamesTheLineAndColumnOfABadCell(t *testing.T) {
 
 func TestColumnsFollowTheParquetTagsInOrder(t *testing.T) {
 	got := Columns[ServerSample]()
-	want := []string{"at_s", "server", "running", "queued", "used_tokens", "token_usage", "cache_hit_rate", "gen_throughput"}
+	want := []string{"at_s", "server", "running", "queued", "used_tokens", "token_usage", "cache_hit_rate", "gen_throughput", "role"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("columns (-want +got):\n%s", diff)
 	}

@@ -168,6 +168,8 @@ var Defs = []Def{
 		}},
 	{Name: "cache hit rate", Unit: Percent, Doc: "Prefix-cache hits: cached / prompt tokens, from the servers' own counters over the run, in percent.",
 		perServer: true, value: cacheHitRate},
+	{Name: "mean kv transfer time", Unit: MS, Doc: "PD disaggregation: the prefill servers' own mean KV transfer time over the run, from the end of a request's prefill to its transfer's success (sglang:kv_transfer_latency_ms; SGLang reports no per-request split of TTFT).",
+		perServer: true, value: meanKVTransfer},
 	{Name: "request imbalance across servers", Unit: Ratio, Doc: "The coefficient of variation of requests per server (0 is perfectly even).",
 		value: func(q Query) (float64, error) {
 			r := q.Run.Routing

@@ -103,6 +103,14 @@ type Config struct {
 	// ReadyTimeout bounds the wait for /health; zero means
 	// DefaultReadyTimeout(Backend).
 	ReadyTimeout time.Duration `json:"ready_timeout_ns,omitempty"`
+	// DisaggregationMode is --disaggregation-mode: prefill or decode for
+	// PD disaggregation (pd.go); empty does not pass the flag.
+	DisaggregationMode string `json:"disaggregation_mode,omitempty"`
+	// BootstrapPort is --disaggregation-bootstrap-port. Zero on a prefill
+	// server asks Start to pick a free port, as Port does.
+	BootstrapPort int `json:"bootstrap_port,omitempty"`
+	// TransferBackend is --disaggregation-transfer-backend when non-empty.
+	TransferBackend string `json:"transfer_backend,omitempty"`
 }
 
 // Command validates c and returns the child's argument list (argv[0] is the
@@ -151,6 +159,7 @@ func (c Config) Command() (argv []string, env []string, err error) {
 		argv = append(argv, "--schedule-policy", c.SchedulePolicy)
 	}
 	argv = append(argv, c.dpArgs()...)
+	argv = append(argv, c.pdArgs()...)
 	// Always on: sgltest scrapes /metrics during every run.
 	argv = append(argv, "--enable-metrics")
 	argv = append(argv, c.ExtraArgs...)
@@ -161,7 +170,7 @@ func (c Config) Command() (argv []string, env []string, err error) {
 // reservedFlags are the flags the launcher sets itself and reads back (to
 // build the URL it polls), so ExtraArgs may not override them. --model is
 // SGLang's alias of --model-path.
-var reservedFlags = []string{"--host", "--port", "--model-path", "--model"}
+var reservedFlags = append([]string{"--host", "--port", "--model-path", "--model"}, pdServerFlags...)
 
 func (c Config) validate() error {
 	var errs []error
@@ -224,7 +233,7 @@ func (c Config) validate() error {
 	for i, a := range c.ExtraArgs {
 		name, _, _ := strings.Cut(a, "=")
 		if slices.Contains(reservedFlags, name) {
-			bad("ExtraArgs[%d]: %q: set the Host, Port or ModelPath field instead", i, a)
+			bad("ExtraArgs[%d]: %q: set the Config field for it instead (Host, Port, ModelPath or the disaggregation fields)", i, a)
 		}
 	}
 	for i, e := range c.Env {
@@ -232,6 +241,7 @@ func (c Config) validate() error {
 			bad("Env[%d]: %q: expected KEY=VALUE", i, e)
 		}
 	}
+	c.validatePD(bad)
 	if c.ReadyTimeout < 0 {
 		bad("ReadyTimeout: %v: expected 0 (backend default) or a positive duration", c.ReadyTimeout)
 	}

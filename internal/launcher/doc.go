@@ -27,4 +27,10 @@
 // process handling, ready once its /workers lists every server healthy
 // (router-reference.md); routerinfo.go asks the installed router for its
 // release and its --policy choices before anything starts.
+//
+// pd.go is PD disaggregation: a server's --disaggregation-* flags (Start
+// picks a prefill server's bootstrap port as it picks ports), the router's
+// PD mode (RouterConfig.PD: --pd-disaggregation, each prefill server with
+// its bootstrap port, the decode servers, the two policies) and the
+// installed router's PD policy choices.
 package launcher

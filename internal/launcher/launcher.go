@@ -107,7 +107,7 @@ func (l *Launcher) Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = DefaultReadyTimeout(cfg.Backend)
 	}
-	pick := cfg.Port == 0
+	pick, pickBoot := cfg.Port == 0, cfg.pickBootstrap()
 	for attempt := 1; ; attempt++ {
 		c := cfg.clone()
 		if pick {
@@ -117,8 +117,15 @@ func (l *Launcher) Start(ctx context.Context, cfg Config) (*Server, error) {
 			}
 			c.Port = p
 		}
+		for pickBoot && (c.BootstrapPort == 0 || c.BootstrapPort == c.Port) {
+			p, err := pickPort(c.Host)
+			if err != nil {
+				return nil, fmt.Errorf("picking a bootstrap port for %s: %w", c.Name, err)
+			}
+			c.BootstrapPort = p
+		}
 		s, err := l.startOnce(ctx, c)
-		if err != nil && pick && attempt < portAttempts && errors.Is(err, errPortTaken) {
+		if err != nil && (pick || pickBoot) && attempt < portAttempts && errors.Is(err, errPortTaken) {
 			// Another process took the free port between our probe and
 			// the child's bind: try another.
 			l.log.Warn("port taken before the server bound it; trying another", "server", c.Name, "port", c.Port)

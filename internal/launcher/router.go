@@ -54,6 +54,9 @@ type RouterConfig struct {
 	BalanceRelThreshold float64 `json:"balance_rel_threshold,omitempty"`
 	EvictionIntervalSec int     `json:"eviction_interval_secs,omitempty"`
 	MaxTreeSize         int     `json:"max_tree_size,omitempty"`
+	// PD, when set, runs the router in PD mode in front of prefill and
+	// decode servers (pd.go); Workers must then be empty.
+	PD *PDRouting `json:"pd,omitempty"`
 	// ExtraArgs are appended verbatim; they may not repeat a flag above.
 	ExtraArgs []string `json:"extra_args,omitempty"`
 	// Env holds extra KEY=VALUE entries for the router's environment.
@@ -63,8 +66,8 @@ type RouterConfig struct {
 	ReadyTimeout time.Duration `json:"ready_timeout_ns,omitempty"`
 }
 
-var routerReserved = []string{"--worker-urls", "--host", "--port", "--prometheus-host", "--prometheus-port", "--policy",
-	"--cache-threshold", "--balance-abs-threshold", "--balance-rel-threshold", "--eviction-interval-secs", "--max-tree-size"}
+var routerReserved = append([]string{"--worker-urls", "--host", "--port", "--prometheus-host", "--prometheus-port", "--policy",
+	"--cache-threshold", "--balance-abs-threshold", "--balance-rel-threshold", "--eviction-interval-secs", "--max-tree-size"}, pdRouterFlags...)
 
 // Command validates c and returns the router's argv and the entries added
 // to its environment. Ports must be resolved (non-zero) by then; Start
@@ -85,7 +88,12 @@ func (c RouterConfig) Command() (argv, env []string, err error) {
 	if mod != RouterModuleSGLang && mod != RouterModuleSMG {
 		bad("Module: %q: want %s or %s", c.Module, RouterModuleSGLang, RouterModuleSMG)
 	}
-	if len(c.Workers) == 0 {
+	switch {
+	case c.PD != nil && len(c.Workers) > 0:
+		bad("Workers: %d URLs with PD set: in PD mode the servers are PD's", len(c.Workers))
+	case c.PD != nil:
+		c.PD.validate(bad)
+	case len(c.Workers) == 0:
 		bad("Workers: empty: want at least one worker URL")
 	}
 	if c.CacheThreshold < 0 || c.CacheThreshold > 1 {
@@ -106,8 +114,13 @@ func (c RouterConfig) Command() (argv, env []string, err error) {
 	if host == "" {
 		host = DefaultHost
 	}
-	argv = []string{c.Python, "-m", mod, "--worker-urls"}
-	argv = append(argv, c.Workers...)
+	argv = []string{c.Python, "-m", mod}
+	if c.PD != nil {
+		argv = append(argv, c.PD.args()...)
+	} else {
+		argv = append(argv, "--worker-urls")
+		argv = append(argv, c.Workers...)
+	}
 	argv = append(argv, "--host", host, "--port", strconv.Itoa(c.Port),
 		"--prometheus-host", host, "--prometheus-port", strconv.Itoa(c.PrometheusPort))
 	if c.Policy != "" {
@@ -164,6 +177,11 @@ func (l *Launcher) StartRouter(ctx context.Context, cfg RouterConfig) (*Router, 
 		cfg.ReadyTimeout = DefaultRouterReadyTimeout
 	}
 	cfg.Workers = slices.Clone(cfg.Workers)
+	if cfg.PD != nil {
+		pd := *cfg.PD
+		pd.Prefill, pd.Decode = slices.Clone(pd.Prefill), slices.Clone(pd.Decode)
+		cfg.PD = &pd
+	}
 	if _, _, err := cfg.Command(); err != nil {
 		return nil, err
 	}
@@ -201,6 +219,8 @@ type RouterWorker struct {
 	// Load is the router's in-flight counter for the worker (0.3.2 counts
 	// it only under cache_aware and manual).
 	Load int `json:"load"`
+	// WorkerType is regular, prefill or decode.
+	WorkerType string `json:"worker_type"`
 }
 
 // Workers returns the router's GET /workers list, in the router's order.
@@ -238,13 +258,16 @@ func listWorkers(ctx context.Context, c *http.Client, base string) ([]RouterWork
 // waitWorkers polls /workers until it lists exactly cfg.Workers, all
 // healthy; it ends early if the child exits or ctx ends.
 func (l *Launcher) waitWorkers(ctx context.Context, s *Server, cfg RouterConfig) error {
-	what := fmt.Sprintf("ready (its %d workers listed healthy)", len(cfg.Workers))
+	what := fmt.Sprintf("ready (its %d workers listed healthy)", len(cfg.workerURLs()))
 	return l.pollReady(ctx, s, cfg.ReadyTimeout, simPollInterval, what, func(ctx context.Context) (string, error) {
 		probeCtx, cancel := context.WithTimeout(ctx, simProbeTimeout)
 		defer cancel()
 		ws, err := listWorkers(probeCtx, l.http, s.URL())
 		if err != nil {
 			return "", err
+		}
+		if cfg.PD != nil {
+			return unreadyPD(ws, cfg.PD), nil
 		}
 		return unready(ws, cfg.Workers), nil
 	})

@@ -16,6 +16,14 @@ type WorkerShare struct {
 	InputTokens  float64 `json:"input_tokens"`
 	OutputTokens float64 `json:"output_tokens"`
 	CachedTokens float64 `json:"cached_tokens"`
+	// Role is the worker's PD role (prefill or decode); empty for a
+	// regular server.
+	Role string `json:"role,omitempty"`
+	// KVTransfers and KVTransferMS are the KV transfers a PD prefill
+	// server reported over the run (sglang:kv_transfer_latency_ms _count)
+	// and their latencies' sum in ms (its _sum).
+	KVTransfers  float64 `json:"kv_transfers,omitempty"`
+	KVTransferMS float64 `json:"kv_transfer_ms_sum,omitempty"`
 	// Ranks are the worker's data-parallel ranks when it runs SGLang's
 	// in-process data parallelism (--dp-size N), from each rank's own
 	// scheduler counters; empty otherwise.

@@ -5,7 +5,8 @@
 //
 // Read plan.go first (Plan, Validate), then workload.go (Dataset, Arrival,
 // Client and Work, the requests and their schedule), then action.go (the
-// timeline). A scenario's steps fill a Plan; Validate checks all of it
+// timeline), and pd.go for PD disaggregation (server roles, the router's
+// PD mode, and what Validate refuses about them). A scenario's steps fill a Plan; Validate checks all of it
 // before anything launches; an executor (processes in wall-clock time, or
 // the simulator's engines in virtual time) carries it out; the report
 // writes it as config.json.

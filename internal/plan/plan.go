@@ -193,6 +193,7 @@ func (p *Plan) Validate() error {
 	if err := p.validateTimeline(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, p.validatePD()...)
 	if p.Clock == Virtual {
 		errs = append(errs, p.validateVirtual()...)
 	}

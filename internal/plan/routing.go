@@ -26,6 +26,9 @@ type Routing struct {
 	// Installed names the real router's installed release, e.g. "smg
 	// 1.13.0"; empty for the dispatcher.
 	Installed string `json:"installed,omitempty"`
+	// PD runs the real router in PD mode in front of prefill and decode
+	// servers (pd.go); Policy is then its --policy, the default of both.
+	PD *PD `json:"pd,omitempty"`
 }
 
 // Who routes.
@@ -46,6 +49,11 @@ var RouterPolicies = map[string][]string{
 
 // Validate checks that Via is known and that it knows Policy.
 func (r *Routing) Validate() error {
+	if r.PD != nil {
+		if err := r.validatePD(); err != nil {
+			return err
+		}
+	}
 	switch r.Via {
 	case ViaDispatcher:
 		if _, err := router.New(r.Policy, router.Options{}); err != nil {

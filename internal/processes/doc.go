@@ -8,7 +8,8 @@
 //
 // Read executor.go first (Execute: launch, watch, play, stop), then
 // actions.go (the timeline applied to processes) and watch.go (unplanned
-// exits, stalls, health as sgltest's dispatcher sees it, the deadline).
+// exits, stalls, health as sgltest's dispatcher sees it, the deadline);
+// pd.go gives the router in PD mode the prefill servers' bootstrap ports.
 // Records, events and scrapes stream into a timeline.Observer; every
 // offset is from the load generator's start instant on the monotonic
 // clock, and what happened before it (servers starting) has a negative

@@ -375,7 +375,8 @@ func (x *execution) startRouter(ctx context.Context, urls []string) error {
 		return fmt.Errorf("the real router (%s) is not installed at %s: run `make venv`, or set SGLTEST_VENV to the directory holding %s/", pkg, py, pkg)
 	}
 	x.router = &target{x: x, name: plan.RouterTarget, index: -1, router: true,
-		rcfg: launcher.RouterConfig{Name: plan.RouterTarget, Python: py, Module: module, Workers: urls, Policy: x.p.Routing.Policy}}
+		rcfg: launcher.RouterConfig{Name: plan.RouterTarget, Python: py, Module: module, Workers: routerWorkers(x.p, urls),
+			Policy: x.p.Routing.Policy, PD: x.pdRouting()}}
 	if err := x.router.startRouter(ctx, timeline.Started, 0); err != nil {
 		return fmt.Errorf("starting the router: %w", err)
 	}

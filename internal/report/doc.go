@@ -50,6 +50,7 @@
 //	    "gpu": "NVIDIA H100 80GB HBM3",   // or "simulated NVIDIA H100-80GB (profile llama-3.1-8b-h100)"
 //	    "max_running_requests": 256,      // 0: the server's default
 //	    "run_dir": "reports/20261123-195501-node-moderate-poisson",
+//	    "servers": [{"name": "server-1", "url": "http://127.0.0.1:41234", "role": "prefill"}],  // role: PD only
 //	    "request_rate": 10                // requests/s, or the string "inf" (all at once)
 //	  },
 //	  "summary": {                        // metrics.Summary; its doc comment defines every figure
@@ -72,7 +73,8 @@
 //	  "windows": [...],                   // figures between timeline events (Window)
 //	  "events": [...],                    // the timeline (timeline.Event)
 //	  "bounds": [{"step": "the P99 TTFT is below 200 ms", "where": "features/node.feature:12",
-//	              "figure": "P99 TTFT", "measured": 143.2, "unit": "ms", "pass": true}]
+//	              "figure": "P99 TTFT", "measured": 143.2, "unit": "ms", "pass": true}],
+//	  "kv_transfer": {"transfers": 200, "mean_ms": 6.7, "source": "..."}   // PD prefill servers only (KVTransfer)
 //	}
 //
 // The Go types (SummaryFile and what it holds) document every field.

@@ -29,7 +29,7 @@ const (
 // from requests.jsonl, one line at a time, so a long run's requests are
 // never all in memory.
 func (r *Recorder) writeTables(evs []timeline.Event, series [][]ServerPoint, gpu []telemetry.GPU) error {
-	names := r.plan.Names()
+	names, roles := r.plan.Names(), r.plan.Roles()
 	return errors.Join(
 		writeTable(r.run, RequestsTable, func(w *export.Writer[export.Request]) error {
 			return eachRecord(r.run.Path(RequestsFile), func(rec metrics.Record) error { return w.Write(export.RequestOf(rec)) })
@@ -37,7 +37,7 @@ func (r *Recorder) writeTables(evs []timeline.Event, series [][]ServerPoint, gpu
 		writeTable(r.run, ServersTable, func(w *export.Writer[export.ServerSample]) error {
 			for i, ser := range series {
 				for _, p := range ser {
-					err := w.Write(export.ServerSample{AtS: p.At.Seconds(), Server: names[i], Running: int64(p.Running),
+					err := w.Write(export.ServerSample{AtS: p.At.Seconds(), Server: names[i], Role: roles[i], Running: int64(p.Running),
 						Queued: int64(p.Queued), UsedTokens: int64(p.UsedTokens), TokenUsage: float64(p.TokenUsage),
 						CacheHitRate: float64(p.CacheHitRate), GenThroughput: float64(p.GenTputs)})
 					if err != nil {

@@ -273,6 +273,8 @@ func (r *Recorder) Close(label string, out timeline.Outcome) (*Result, error) {
 		errs = append(errs, fmt.Errorf("routing figures: %w", err))
 	} else {
 		res.Routing = routing
+		f.KVTransfer = kvTransferOf(routing)
+		res.File.KVTransfer = f.KVTransfer
 		errs = append(errs, writeJSON(r.run.Path(RoutingFile), routing))
 	}
 	errs = append(errs, r.run.WriteSummary(f), r.writeTables(evs, series, out.GPU.Samples))
@@ -327,7 +329,7 @@ func (r *Recorder) serverRefs() []ServerRef {
 	defer r.mu.Unlock()
 	out := make([]ServerRef, len(r.plan.Servers))
 	for i, s := range r.plan.Servers {
-		out[i] = ServerRef{Name: s.Name, URL: r.urls[i]}
+		out[i] = ServerRef{Name: s.Name, URL: r.urls[i], Role: s.Role()}
 	}
 	return out
 }
@@ -370,7 +372,8 @@ func (r *Recorder) routing() (*Routing, error) {
 				return nil, fmt.Errorf("%s was never scraped: its /metrics gave no sample", refs[i].Name)
 			}
 			shares[i] = metrics.WorkerShare{Requests: c.total.Requests, InputTokens: c.total.PromptTokens,
-				OutputTokens: c.total.GenerationTokens, CachedTokens: c.total.CachedTokens, Ranks: rankShares(c.total.Ranks)}
+				OutputTokens: c.total.GenerationTokens, CachedTokens: c.total.CachedTokens, Ranks: rankShares(c.total.Ranks),
+				KVTransfers: c.total.KVTransfers, KVTransferMS: c.total.KVTransferMS}
 		}
 		r.mu.Unlock()
 		if r.plan.Routing != nil && r.plan.Routing.Via == plan.ViaDispatcher {
@@ -382,7 +385,7 @@ func (r *Recorder) routing() (*Routing, error) {
 		}
 	}
 	for i := range shares {
-		shares[i].Worker, shares[i].URL = refs[i].Name, refs[i].URL
+		shares[i].Worker, shares[i].URL, shares[i].Role = refs[i].Name, refs[i].URL, refs[i].Role
 	}
 	for i := range out.Latency {
 		out.Latency[i].Worker = refs[i].Name

@@ -45,6 +45,9 @@ func (r *Routing) Text() string {
 	via := "direct"
 	if r.Routing != nil {
 		via = fmt.Sprintf("%s, policy %s", r.Routing.Via, r.Routing.Policy)
+		if pd := r.Routing.PD; pd != nil {
+			via = fmt.Sprintf("%s in PD mode, prefill policy %s, decode policy %s", r.Routing.Via, pd.PrefillPolicy, pd.DecodePolicy)
+		}
 	}
 	fmt.Fprintf(&b, "Routing (%s):\n", via)
 	for _, w := range r.Workers {
@@ -52,7 +55,11 @@ func (r *Routing) Text() string {
 		if h, ok := w.CacheHitRate(); ok {
 			rate = fmt.Sprintf("%.1f%%", 100*h)
 		}
-		fmt.Fprintf(&b, "- %s: %.0f requests, %.0f input tokens, cache hit rate %s\n", w.Label(), w.Requests, w.InputTokens, rate)
+		label := w.Label()
+		if w.Role != "" {
+			label += " [" + w.Role + "]"
+		}
+		fmt.Fprintf(&b, "- %s: %.0f requests, %.0f input tokens, cache hit rate %s%s\n", label, w.Requests, w.InputTokens, rate, kvTransferText(w))
 		for _, r := range w.Ranks {
 			fmt.Fprintf(&b, "  - DP rank %d: %.0f requests, %.0f prefill and %.0f decode tokens\n", r.Rank, r.Requests, r.PrefillTokens, r.DecodeTokens)
 		}

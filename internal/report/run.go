@@ -135,6 +135,9 @@ type SummaryFile struct {
 	// Bounds are the scenario's expectations with their measured values
 	// and verdicts, added once the checks ran.
 	Bounds []Bound `json:"bounds"`
+	// KVTransfer is what PD prefill servers reported about their KV
+	// transfers (pd.go); absent without them.
+	KVTransfer *KVTransfer `json:"kv_transfer,omitempty"`
 }
 
 // Accounting is every measured request counted once:

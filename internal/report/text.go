@@ -49,6 +49,9 @@ type Header struct {
 type ServerRef struct {
 	Name string `json:"name"`
 	URL  string `json:"url,omitempty"`
+	// Role is the server's PD role, prefill or decode; empty for a
+	// regular server.
+	Role string `json:"role,omitempty"`
 }
 
 // MarshalJSON writes h with request_rate as a number, or "inf" for +Inf. A
@@ -145,6 +148,9 @@ func FormatText(f SummaryFile) string {
 		refs := make([]string, len(h.Servers))
 		for i, r := range h.Servers {
 			refs[i] = strings.TrimSpace(r.Name + " " + r.URL)
+			if r.Role != "" {
+				refs[i] += " (" + r.Role + ")"
+			}
 		}
 		line("Servers: %s", strings.Join(refs, ", "))
 	}

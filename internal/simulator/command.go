@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,9 @@ func Main(ctx context.Context, args []string, stderr io.Writer, logger *slog.Log
 	if err != nil {
 		return err
 	}
+	if err := cfg.Disaggregation.readEnv(os.Getenv); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
@@ -52,6 +56,11 @@ func Main(ctx context.Context, args []string, stderr io.Writer, logger *slog.Log
 	if err != nil {
 		return errors.Join(err, ln.Close())
 	}
+	boot, err := srv.startBootstrap(cfg.Host)
+	if err != nil {
+		return errors.Join(err, ln.Close())
+	}
+	defer boot.close()
 
 	// Request contexts derive from reqCtx, so cancelling it ends streaming
 	// handlers that outlast the shutdown grace period.
@@ -147,6 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	}
 	str(&profile, DefaultProfile, "simulator only: profile name, or a path to a profile .json file", "sim-profile")
 	fs.DurationVar(&cfg.StartupDelay, "sim-startup-delay", 0, "simulator only: time /health answers 503, standing in for model loading")
+	addDisaggregationFlags(fs, &cfg.Disaggregation)
 	fs.DurationVar(&cfg.HealthPoll, "sim-health-poll", defaultHealthPoll, "simulator only: how often a /health check looks for its one-token generation's output (SGLang: 1s)")
 
 	if err := fs.Parse(args); err != nil {
@@ -192,8 +202,11 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 			return Config{}, "", fmt.Errorf("simulator: --%s must be at least 1, got %d", n, cfg.DPSize)
 		}
 	}
-	if _, err := ResolveLoadBalanceMethod(cfg.LoadBalanceMethod, ""); err != nil {
+	if _, err := ResolveLoadBalanceMethod(cfg.LoadBalanceMethod, cfg.Disaggregation.Mode); err != nil {
 		return Config{}, "", fmt.Errorf("simulator: %w", err)
+	}
+	if err := cfg.Disaggregation.check(); err != nil {
+		return Config{}, "", err
 	}
 	if cfg.HealthPoll <= 0 {
 		return Config{}, "", fmt.Errorf("simulator: --sim-health-poll must be positive, got %v", cfg.HealthPoll)

@@ -37,8 +37,12 @@
 //   - dp.go: SGLang's in-process data parallelism: one driver and engine
 //     per DP rank behind the one front end, and the DataParallelController's
 //     load balance methods, with what SGLang's source does for each.
-//   - routertest/: the real SGLang router (sglang-router 0.3.2, smg 1.9.0)
-//     routing to simulators.
+//   - pd.go: PD disaggregation (a prefill or decode server: the bootstrap
+//     port, the KV handoff and transfer, the PD metrics; read its opening
+//     comment for what SGLang and smg do) and engine_prebuilt.go, the
+//     decode server's admission of requests whose KV was transferred.
+//   - routertest/: the real SGLang router (sglang-router 0.3.2, smg 1.13.0)
+//     routing to simulators, in PD mode too.
 //
 // The authorities are ../../../shared/sglang-reference.md for every endpoint,
 // field and metric name, and ../../../shared/simulator-design.md for the
@@ -65,8 +69,17 @@
 // follow_bootstrap_room, total_requests or total_tokens; auto is
 // round_robin; dp.go says how each picks a rank, and why a
 // follow_bootstrap_room server exits at its first request without a
-// bootstrap_room, its own warmup request included, as SGLang does).
-// Three flags are the simulator's own:
+// bootstrap_room, its own warmup request included, as SGLang does),
+// --disaggregation-mode (null, prefill or
+// decode), --disaggregation-bootstrap-port (default 8998; a prefill server
+// listens there, a decode server assumes it for a request without one) and
+// --disaggregation-transfer-backend (mooncake, nixl, ascend, fake, mori,
+// mooncake_tcp; fake moves nothing at once, the others are the profile's
+// kv_transfer link). The environment variables
+// SGLANG_DISAGGREGATION_BOOTSTRAP_TIMEOUT and
+// SGLANG_DISAGGREGATION_WAITING_TIMEOUT (whole seconds, 300 by default)
+// bound a prefill request's wait for its decode server and a decode
+// request's wait for its KV. Three flags are the simulator's own:
 // --sim-profile NAME|FILE.json (default llama-3.1-8b-h100),
 // --sim-startup-delay DURATION (default 0; /health answers 503 until it has
 // passed and the warmup request has finished) and --sim-health-poll
@@ -89,7 +102,11 @@
 // unless rid is given, and errors found before the first token as plain 400
 // JSON. Load and control: /v1/loads (JSON or format=prometheus), the legacy
 // /get_load array that sglang-router's power_of_two reads, and /flush_cache
-// (200 only when idle, else 400). /metrics (with --enable-metrics) has
+// (200 only when idle, else 400). A prefill server also serves its
+// bootstrap port: GET /health and POST /sim/kv/{room} (pd.go), the
+// simulator's own handoff protocol. A prefill or decode server refuses a
+// request without bootstrap_room with SGLang's 400 "Disaggregated request
+// received without bootstrap room id". /metrics (with --enable-metrics) has
 // SGLang's scheduler gauges (new_token_ratio and num_retracted_reqs among
 // them) and token and retraction counters, the front-end counters, and the
 // TTFT, inter-token, end-to-end and queue-time histograms with SGLang's
@@ -98,7 +115,9 @@
 // checks are not counted. It also has the simulator's own families, named
 // sgltest:sim_*: the step-lateness histogram (MetricStepLateness) and the
 // simulated GPU figures (MetricGPUBusy, MetricGPUElapsed, MetricGPUEnergy,
-// MetricGPUMemoryUsed, MetricGPUMemoryTotal; gpu.go). With --api-key every path but /health* and
+// MetricGPUMemoryUsed, MetricGPUMemoryTotal; gpu.go), and on PD servers
+// engine_type prefill or decode, SGLang's PD queue gauges, failure counters
+// and (on a prefill server) kv_transfer_* histograms. With --api-key every path but /health* and
 // /metrics needs "Authorization: Bearer KEY" (401 {"error":"Unauthorized"}
 // otherwise). A request refused because --max-queued-requests requests
 // already wait is a 503 ErrorResponse "The request queue is full.", or,
@@ -155,10 +174,20 @@
 // engine per rank, the controller's round_robin, total_requests,
 // total_tokens and follow_bootstrap_room with their load snapshots and
 // speculative counts; dp.go). ../cluster runs the same engine in virtual
-// time for whole workloads (without data parallelism).
+// time for whole workloads (without data parallelism). PD disaggregation: prefill with max_new_tokens
+// 1, a bootstrap queue until the decode server registers for the room, the
+// transfer over the profile's kv_transfer link (one GPU's KV share over
+// one GPU's bandwidth, transfers queued on the link, plus a fixed
+// latency) while the prefill response waits for it, and decode servers
+// that admit transferred requests without prefill compute and emit the
+// prefill's token at once; a decode server keeps no radix cache and
+// --max-queued-requests is ignored, as in SGLang.
 //
-// Not yet: a request's routed_dp_rank and DP attention,
-// lpm's in-batch prefix deprioritisation, the other policies, page
+// Not yet: a request's routed_dp_rank and DP attention; data parallelism
+// on a PD server; in PD disaggregation, the decode server's KV reservation before
+// the transfer (its slots are taken after it), a prefill server holding a
+// request's KV until its transfer ends, the backends' different speeds
+// and decode-side retraction recovery; lpm's in-batch prefix deprioritisation, the other policies, page
 // sizes above 1, mixed-chunk batches, batch and n > 1 requests, stop strings
 // and stop_token_ids, and the overlap scheduler's one-step output delay. A
 // retracted request's cached_tokens stays what its first admission matched;

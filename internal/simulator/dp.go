@@ -151,11 +151,11 @@ func (c *dpController) pick(req Request, now time.Duration) (int, error) {
 	defer c.mu.Unlock()
 	switch c.method {
 	case LoadBalanceFollowBootstrapRoom:
-		if req.BootstrapRoom == nil {
+		if req.Bootstrap == nil {
 			return 0, errNoBootstrapRoom
 		}
 		// Python's % is never negative for a positive divisor.
-		return int((*req.BootstrapRoom%int64(n) + int64(n)) % int64(n)), nil
+		return int(req.Bootstrap.Room % uint64(n)), nil
 	case LoadBalanceTotalRequests, LoadBalanceTotalTokens:
 		c.refresh(now)
 		best := 0

@@ -87,7 +87,7 @@ func repeat(r Request, n int) []Request {
 
 func TestDPControllerPicksAsSGLangsMethodsDo(t *testing.T) {
 	req := Request{InputTokens: 100}
-	room := func(v int64) Request { return Request{BootstrapRoom: &v} }
+	room := func(v uint64) Request { return Request{Bootstrap: &Bootstrap{Host: "h", Room: v}} }
 	tests := []struct {
 		name   string
 		method string
@@ -107,7 +107,7 @@ func TestDPControllerPicksAsSGLangsMethodsDo(t *testing.T) {
 		{"total tokens breaks ties by requests", LoadBalanceTotalTokens, [][2]int{{4, 100}, {2, 100}, {3, 100}},
 			repeat(Request{InputTokens: 0}, 3), []int{1, 1, 2}},
 		{"bootstrap room mod dp size", LoadBalanceFollowBootstrapRoom, nil,
-			[]Request{room(7), room(8), room(0), room(1 << 62), room(-1)}, []int{1, 2, 0, 1, 2}},
+			[]Request{room(7), room(8), room(0), room(1 << 62), room(5)}, []int{1, 2, 0, 1, 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,7 +163,7 @@ func TestDPControllerWithOneRankHasNoController(t *testing.T) {
 }
 
 // scrape parses a server's /metrics.
-func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+func scrapeURL(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := http.Get(url + "/metrics")
 	if err != nil {
@@ -217,7 +217,7 @@ func TestDPServerHasOneEngineAndOneSetOfFiguresPerRank(t *testing.T) {
 	}
 	wg.Wait()
 
-	fams := scrape(t, ts.URL)
+	fams := scrapeURL(t, ts.URL)
 	wantRanks := map[string]bool{"0": true, "1": true, "2": true, "3": true}
 	for _, name := range []string{api.MetricNumRunningReqs, api.MetricNumQueueReqs, api.MetricTokenUsage, api.MetricNumUsedTokens,
 		api.MetricMaxTotalNumTokens, api.MetricGenThroughput, api.MetricCacheHitRate, api.MetricQueueTime, MetricGPUBusy,
@@ -288,7 +288,7 @@ func TestDPServerHasOneEngineAndOneSetOfFiguresPerRank(t *testing.T) {
 func TestDPServerWithoutDPHasNoDPRankLabel(t *testing.T) {
 	_, ts := startServer(t, Config{EnableMetrics: true, SkipServerWarmup: true}, mustProfile(t, fastProfile), NewWallClock())
 	waitHealthy(t, ts)
-	for name, f := range scrape(t, ts.URL) {
+	for name, f := range scrapeURL(t, ts.URL) {
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
 				if l.GetName() == "dp_rank" {
@@ -308,7 +308,7 @@ func TestFollowBootstrapRoomRoutesByRoomAndDiesWithoutOne(t *testing.T) {
 			t.Fatalf("room %d: %d %s", room, resp.StatusCode, body)
 		}
 	}
-	if got := byRank(scrape(t, ts.URL)[api.MetricQueueTime], nil); fmt.Sprint(got) != "map[0:0 1:3]" {
+	if got := byRank(scrapeURL(t, ts.URL)[api.MetricQueueTime], nil); fmt.Sprint(got) != "map[0:0 1:3]" {
 		t.Errorf("admissions per rank = %v, want every odd room on rank 1", got)
 	}
 	select {

@@ -160,10 +160,18 @@ type Request struct {
 	// Tag is opaque to the engine and echoed in every Output, so a driver
 	// can find its own record for an output without a map lookup.
 	Tag int
-	// BootstrapRoom is the request's bootstrap_room, which the DP
-	// controller's follow_bootstrap_room method routes by (dp.go); the
-	// engine ignores it.
-	BootstrapRoom *int64
+	// Prebuilt marks a request whose prompt KV arrived from a prefill
+	// server (PD disaggregation, decode side): it is admitted without
+	// prefill compute and its first token, which the prefill server
+	// sampled, is output at admission (engine_prebuilt.go).
+	// PrebuiltCached is the prompt tokens the prefill server found in its
+	// cache (meta_info.cached_tokens).
+	Prebuilt       bool
+	PrebuiltCached int
+	// Bootstrap is the PD handoff the request carries (SGLang's Req
+	// bootstrap_host, bootstrap_port and bootstrap_room); the engine
+	// ignores it (pd.go).
+	Bootstrap *Bootstrap
 }
 
 // Output is what one step makes visible about one request.
@@ -769,6 +777,12 @@ func (e *Engine) Step(now time.Duration) Step {
 	if len(e.running) == 0 && e.chunked == nil {
 		e.full = false // an empty running batch is a new, open one
 	}
+	if len(e.waiting) > 0 && e.waiting[0].Prebuilt { // a PD decode server's transferred requests
+		if st, ok := e.prebuilt(now); ok {
+			e.idle = false
+			return st
+		}
+	}
 	if chunks, cached := e.admit(now); len(chunks) > 0 {
 		e.idle = false
 		return e.prefill(now, chunks, cached)
@@ -921,6 +935,9 @@ func (e *Engine) admit(now time.Duration) ([]Chunk, int) {
 	e.orderReady(ready)
 	taken := 0
 	for _, r := range e.waiting[:ready] {
+		if r.prebuiltReady() {
+			break // its KV is transferred, not computed: prebuilt admits it
+		}
 		if len(e.running)+len(a.chunks) >= e.lim.MaxRunningRequests {
 			e.full = true
 			break

@@ -219,8 +219,12 @@ func (s *Server) handleServerInfo(w http.ResponseWriter, _ *http.Request) {
 		CUDAGraphMaxBS           int     `json:"cuda_graph_max_bs"`
 		AttentionBackend         string  `json:"attention_backend"`
 		LoadBalanceMethod        string  `json:"load_balance_method"`
+		DisaggregationMode       string  `json:"disaggregation_mode"`
+		BootstrapPort            int     `json:"disaggregation_bootstrap_port"`
+		TransferBackend          string  `json:"disaggregation_transfer_backend"`
 	}{info, s.cfg.EnableCacheReport, optional(s.cfg.MaxQueuedRequests), s.lim.DisableRadixCache, s.lim.ScheduleConservativeness,
-		!s.lim.OverlapSchedule, s.cfg.DisableCUDAGraph, s.lim.CUDAGraphMaxBS, s.lim.AttentionBackend, s.dp.method})
+		!s.lim.OverlapSchedule, s.cfg.DisableCUDAGraph, s.lim.CUDAGraphMaxBS, s.lim.AttentionBackend, s.dp.method,
+		cmp.Or(s.cfg.Disaggregation.Mode, ModeNull), s.cfg.Disaggregation.port(), s.cfg.Disaggregation.backend()})
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
@@ -239,8 +243,7 @@ type generateBody struct {
 	SamplingParams json.RawMessage `json:"sampling_params"`
 	Stream         bool            `json:"stream"`
 	RID            *string         `json:"rid"`
-	// BootstrapRoom routes the request under follow_bootstrap_room (dp.go).
-	BootstrapRoom *int64 `json:"bootstrap_room"`
+	bootstrapFields
 }
 
 // valueError is what SGLang raises as ValueError in its tokenizer manager:
@@ -479,7 +482,9 @@ func (s *Server) parseGenerate(b generateBody) (Request, *valueError) {
 	}
 	req := s.newRequest(rid, input, maxNew, sp, b.Stream)
 	req.InputIDs = ids
-	req.BootstrapRoom = b.BootstrapRoom
+	if req.Bootstrap, verr = b.parse(); verr != nil {
+		return Request{}, verr
+	}
 	return req, nil
 }
 

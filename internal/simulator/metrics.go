@@ -23,8 +23,8 @@ import (
 // (sglang-reference.md s4).
 func (s *Server) writeMetrics(w io.Writer) {
 	model := escapeLabel(s.cfg.ServedModelName)
-	sched := fmt.Sprintf(`model_name="%s",engine_type="unified",tp_rank="0",pp_rank="0",moe_ep_rank="0"`, model)
-	front := fmt.Sprintf(`model_name="%s",engine_type="unified"`, model)
+	sched := fmt.Sprintf(`model_name="%s",engine_type="%s",tp_rank="0",pp_rank="0",moe_ep_rank="0"`, model, s.engineType())
+	front := fmt.Sprintf(`model_name="%s",engine_type="%s"`, model, s.engineType())
 
 	family := func(name, typ, help string) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
@@ -61,6 +61,8 @@ func (s *Server) writeMetrics(w io.Writer) {
 	counter(metricRetractedRequests, "Total number of retracted requests.", func(m EngineMetrics) int64 { return m.RetractedRequests })
 	counter(metricRetractedInputTokens, "Total number of input tokens of retracted requests.", func(m EngineMetrics) int64 { return m.RetractedInputTokens })
 	counter(metricRetractedOutputTokens, "Total number of output tokens of retracted requests.", func(m EngineMetrics) int64 { return m.RetractedOutputTokens })
+
+	s.writePDMetrics(w, sched)
 
 	family(api.MetricRealtimeTokens, "counter", "Number of tokens processed, by mode.")
 	for r, m := range ms {

@@ -52,12 +52,16 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	if verr == nil {
 		eosAfter, verr = parseCustomParams(extra.CustomParams)
 	}
+	var boot *Bootstrap
+	if verr == nil {
+		boot, verr = extra.parse()
+	}
 	if verr != nil {
 		writeOpenAIError(w, http.StatusBadRequest, verr.msg)
 		return
 	}
 	req := s.newRequest(body.RID, input, maxNew, samplingParams{SamplingParams: sp, eosAfter: eosAfter}, body.Stream)
-	req.InputIDs = ids
+	req.InputIDs, req.Bootstrap = ids, boot
 	s.serveOpenAI(w, r, received, openAICall{
 		req:   req,
 		model: cmp.Or(body.Model, "default"), created: time.Now().Unix(),
@@ -100,12 +104,16 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	if verr == nil {
 		eosAfter, verr = parseCustomParams(extra.CustomParams)
 	}
+	var boot *Bootstrap
+	if verr == nil {
+		boot, verr = extra.parse()
+	}
 	if verr != nil {
 		writeOpenAIError(w, http.StatusBadRequest, verr.msg)
 		return
 	}
 	req := s.newRequest(body.RID, input, maxNew, samplingParams{SamplingParams: sp, eosAfter: eosAfter}, body.Stream)
-	req.InputIDs = ids
+	req.InputIDs, req.Bootstrap = ids, boot
 	s.serveOpenAI(w, r, received, openAICall{
 		chat:  true,
 		req:   req,
@@ -119,6 +127,7 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 // internal/api's request types.
 type openAIExtras struct {
 	CustomParams json.RawMessage `json:"custom_params"`
+	bootstrapFields
 }
 
 // decodeOpenAI reads an OpenAI request body into each of vs. SGLang

@@ -46,6 +46,9 @@ type Profile struct {
 	// NaturalOutput is how long a response runs when the model may stop at
 	// its end-of-sequence token (ignore_eos false).
 	NaturalOutput NaturalOutput `json:"natural_output"`
+	// KVTransfer is the link a PD prefill server sends KV over (pd.go);
+	// optional, but a prefill server needs it.
+	KVTransfer *KVTransferParams `json:"kv_transfer,omitempty"`
 }
 
 // ModelFacts are what /model_info and /v1/models report, the limits the
@@ -353,6 +356,7 @@ func (p *Profile) validate(source string) error {
 		}
 	}
 	p.validatePower(bad)
+	p.validateKVTransfer(bad)
 	if s.JitterSigma.Value > maxJitterSigma {
 		bad("step_time.jitter_sigma", fmt.Sprintf("must be at most %v (got %v)", maxJitterSigma, s.JitterSigma.Value))
 	}

@@ -71,6 +71,8 @@ type Config struct {
 	// LoadBalanceMethod is --load-balance-method, how requests are spread
 	// over the DP ranks (dp.go); "" means auto.
 	LoadBalanceMethod string
+	// Disaggregation makes the server a PD prefill or decode server (pd.go).
+	Disaggregation Disaggregation
 }
 
 // Options configure NewServer.
@@ -115,6 +117,8 @@ type Server struct {
 	dead      chan struct{}
 	deathOnce sync.Once
 	deathErr  error
+	// pd is the PD side of a prefill or decode server; nil otherwise.
+	pd *pdServer
 }
 
 // NewServer checks the settings against the profile and builds a server.
@@ -135,7 +139,15 @@ func NewServer(opts Options) (*Server, error) {
 	if cfg.DPSize < 1 {
 		return nil, fmt.Errorf("simulator: --dp-size must be at least 1, got %d", cfg.DPSize)
 	}
-	method, err := ResolveLoadBalanceMethod(cfg.LoadBalanceMethod, "")
+	cfg.Disaggregation.adjust(&cfg)
+	if cfg.DPSize > 1 && cfg.Disaggregation.Mode != "" && cfg.Disaggregation.Mode != ModeNull {
+		return nil, fmt.Errorf("simulator: --dp-size %d with --disaggregation-mode %s: the simulator does not model data parallelism on a PD server", cfg.DPSize, cfg.Disaggregation.Mode)
+	}
+	pd, err := newPDServer(cfg, opts.Profile)
+	if err != nil {
+		return nil, err
+	}
+	method, err := ResolveLoadBalanceMethod(cfg.LoadBalanceMethod, cfg.Disaggregation.Mode)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
@@ -177,6 +189,7 @@ func NewServer(opts Options) (*Server, error) {
 		front:       newFrontMetrics(),
 		tok:         newTokenizer(opts.Profile),
 		dead:        make(chan struct{}),
+		pd:          pd,
 	}
 	if s.clock == nil {
 		s.clock = NewWallClock()
@@ -188,6 +201,7 @@ func NewServer(opts Options) (*Server, error) {
 	s.ranks = make([]*driver, len(engines))
 	for r, eng := range engines {
 		s.ranks[r] = newDriver(eng, s.clock, s.front)
+		s.ranks[r].healthPrebuilt = cfg.Disaggregation.Mode == ModeDecode
 	}
 	s.dp = newDPController(method, s.ranks)
 	s.handler = s.authorize(s.routes())
@@ -223,6 +237,9 @@ func (s *Server) warmUp(ctx context.Context) {
 	}
 	if !s.cfg.SkipServerWarmup {
 		req := Request{ID: s.newRID(), InputIDs: s.tok.prompt(warmupText), MaxNewTokens: warmupMaxNewTokens}
+		if s.pd != nil {
+			req.Bootstrap = &Bootstrap{Host: fakeBootstrapHost} // SGLang warms a PD server up with the fake transfer
+		}
 		st, err := s.enqueue(ctx, s.clock.Now(), req)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -253,6 +270,9 @@ func (s *Server) enqueue(ctx context.Context, received time.Duration, req Reques
 	req.Arrival = s.clock.Now()
 	if req.InputTokens == 0 {
 		req.InputTokens = len(req.InputIDs)
+	}
+	if s.pd != nil {
+		return s.pdEnqueue(ctx, received, req)
 	}
 	if len(s.ranks) > 1 {
 		// The front end checks ids across ranks; each driver only its own.
@@ -297,6 +317,9 @@ type driver struct {
 	// lastOutput is when an output last reached the front end (server
 	// clock, as a Duration): what SGLang's health check waits for.
 	lastOutput atomic.Int64
+	// healthPrebuilt makes health checks prebuilt requests: a decode
+	// server answers them from the fake transfer, as SGLang's does.
+	healthPrebuilt bool
 
 	mu      sync.Mutex
 	inbox   []command
@@ -351,6 +374,7 @@ func (d *driver) submit(req Request, received time.Duration, logMetrics bool) (*
 // submitHealth queues SGLang's health-check generation req (input_ids [0],
 // one new token), outside the front end's metrics.
 func (d *driver) submitHealth(req Request) {
+	req.Prebuilt = d.healthPrebuilt
 	st := &stream{promptTokens: 1, ready: make(chan struct{}, 1), received: req.Arrival, arrival: req.Arrival}
 	d.mu.Lock()
 	d.streams[req.ID] = st

@@ -48,6 +48,10 @@ type Counters struct {
 	// Ranks are each DP rank's own counters on a server running SGLang's
 	// data parallelism (ranks.go); nil without it.
 	Ranks []RankCounters
+	// KVTransferMS and KVTransfers are a PD prefill server's
+	// sglang:kv_transfer_latency_ms _sum (in ms) and _count; zero on
+	// other servers.
+	KVTransferMS, KVTransfers float64
 }
 
 // Sub returns c − prev, the counts between two scrapes.
@@ -58,6 +62,7 @@ func (c Counters) Sub(prev Counters) Counters {
 		E2ESum: c.E2ESum - prev.E2ESum, E2ECount: c.E2ECount - prev.E2ECount,
 		StepLateness: c.StepLateness.Sub(prev.StepLateness),
 		Ranks:        subRanks(c.Ranks, prev.Ranks),
+		KVTransferMS: c.KVTransferMS - prev.KVTransferMS, KVTransfers: c.KVTransfers - prev.KVTransfers,
 	}
 }
 
@@ -67,7 +72,8 @@ func (c Counters) Add(d Counters) Counters {
 		Requests: c.Requests + d.Requests, PromptTokens: c.PromptTokens + d.PromptTokens,
 		GenerationTokens: c.GenerationTokens + d.GenerationTokens, CachedTokens: c.CachedTokens + d.CachedTokens,
 		E2ESum: c.E2ESum + d.E2ESum, E2ECount: c.E2ECount + d.E2ECount,
-		Ranks: addRanks(c.Ranks, d.Ranks),
+		Ranks:        addRanks(c.Ranks, d.Ranks),
+		KVTransferMS: c.KVTransferMS + d.KVTransferMS, KVTransfers: c.KVTransfers + d.KVTransfers,
 	}
 }
 
@@ -119,6 +125,10 @@ func Parse(r io.Reader) (Sample, error) {
 			s.E2ESum += m.GetHistogram().GetSampleSum()
 			s.E2ECount += float64(m.GetHistogram().GetSampleCount())
 		}
+	}
+	for _, m := range fams[api.MetricKVTransferLatency].GetMetric() {
+		s.KVTransferMS += m.GetHistogram().GetSampleSum()
+		s.KVTransfers += float64(m.GetHistogram().GetSampleCount())
 	}
 	return s, nil
 }

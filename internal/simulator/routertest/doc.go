@@ -7,8 +7,9 @@
 // and plain /generate, /v1/completions and /v1/chat/completions requests
 // through the router. They also check that the router reads real loads
 // from the simulators (the input of its load-aware policies), that
-// internal/routermetrics parses the router's Prometheus endpoint, and how
-// each router treats a worker that dies.
+// internal/routermetrics parses the router's Prometheus endpoint, how
+// each router treats a worker that dies, and that both routers in PD mode
+// serve every API through a simulated prefill and decode server.
 //
 // The authority for the routers' flags and endpoints is
 // shared/router-reference.md (sections 1 to 4) and the installed release's
