@@ -306,6 +306,11 @@ func (x *execution) checkLateness(out *timeline.Outcome) {
 
 // outcome says how the run ended.
 func (x *execution) outcome(parent context.Context, h load.Health) timeline.Outcome {
+	if !h.Valid && h.Reason == "" {
+		// No load was played: the run failed before (its error says why),
+		// and there are no figures to trust.
+		h.Invalidate("no load was sent")
+	}
 	out := timeline.Outcome{Health: h}
 	x.mu.Lock()
 	out.Stopped = x.stopped
