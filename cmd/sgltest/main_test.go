@@ -93,38 +93,24 @@ func TestBinaryExitCodes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append(append([]string{}, tc.args...), writeFeature(t, tc.feature))
-			var (
-				reports string
-				out     bytes.Buffer
-				exit    *exec.ExitError
-				err     error
-			)
-			// A wall-clock run on a busy host can be invalid (the client or
-			// a simulator fell behind, exit 3): that says the host could not
-			// measure, not that the scenario failed, so a scenario expected
-			// to pass is run again, at most three times in all.
-			for attempt := 1; ; attempt++ {
+			var reports string
+			out, err := runMeasured(t, !tc.wantFail, func() *exec.Cmd {
 				reports = t.TempDir()
-				out.Reset()
 				cmd := exec.Command(bin, args...)
 				cmd.Env = append(os.Environ(), "SGLTEST_REPORTS="+reports)
-				cmd.Stdout, cmd.Stderr = &out, &out
-				err = cmd.Run()
-				if tc.wantFail || attempt == 3 || !errors.As(err, &exit) || exit.ExitCode() != exitInvalid {
-					break
-				}
-				t.Logf("attempt %d was an invalid run (a busy host); running it again:\n%s", attempt, out.String())
-			}
+				return cmd
+			})
+			var exit *exec.ExitError
 			failed := errors.As(err, &exit)
 			if err != nil && !failed {
 				t.Fatalf("running sgltest: %v", err)
 			}
 			if failed != tc.wantFail {
-				t.Fatalf("exit error %v, want failure %v; output:\n%s", err, tc.wantFail, out.String())
+				t.Fatalf("exit error %v, want failure %v; output:\n%s", err, tc.wantFail, out)
 			}
 			for _, w := range tc.wantOut {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, out.String())
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
 				}
 			}
 			if !tc.wantFail {
@@ -134,6 +120,26 @@ func TestBinaryExitCodes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// runMeasured runs the command that next makes and returns its combined
+// output and error. A wall-clock run on a busy host can be invalid (the
+// client or a simulator fell behind: exit 3), which says the host could not
+// measure, not that the scenario failed; with retryInvalid such a run is
+// made again, at most three times in all.
+func runMeasured(t *testing.T, retryInvalid bool, next func() *exec.Cmd) (string, error) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		var out bytes.Buffer
+		cmd := next()
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !retryInvalid || attempt == 3 || !errors.As(err, &exit) || exit.ExitCode() != exitInvalid {
+			return out.String(), err
+		}
+		t.Logf("attempt %d was an invalid run (a busy host); running it again:\n%s", attempt, out.String())
 	}
 }
 
@@ -348,10 +354,12 @@ func TestARunningDeploymentIsMeasuredWithoutLaunchingAnything(t *testing.T) {
 	}
 	reports := t.TempDir()
 	run := func(body string) (string, error) {
-		cmd := exec.Command(bin, writeFeature(t, body))
-		cmd.Env = append(os.Environ(), "SGLTEST_REPORTS="+reports, "STAGING_URL="+url)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+		feature := writeFeature(t, body)
+		return runMeasured(t, true, func() *exec.Cmd {
+			cmd := exec.Command(bin, feature)
+			cmd.Env = append(os.Environ(), "SGLTEST_REPORTS="+reports, "STAGING_URL="+url)
+			return cmd
+		})
 	}
 	out, err := run(`Feature: staging
   Scenario: a staging server under a short load
