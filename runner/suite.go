@@ -49,6 +49,10 @@ const (
 	// EnvMaxCPUBusy bounds the sgltest process's CPU use during a run, as a
 	// fraction of its cores (such as 0.98); past it a run is invalid.
 	EnvMaxCPUBusy = "SGLTEST_MAX_CPU_BUSY"
+	// EnvMaxLateSteps bounds the fraction of a simulated server's engine
+	// steps that may end more than 5 ms behind its model (such as 0.02);
+	// past it a run is invalid, as the host, not the model, set the pace.
+	EnvMaxLateSteps = "SGLTEST_MAX_LATE_STEPS"
 	// EnvReadyTimeout bounds each server's start (a Go duration such as
 	// 20m); the default is 600 s for SGLang and 30 s for the simulator.
 	EnvReadyTimeout = "SGLTEST_READY_TIMEOUT"
@@ -77,6 +81,9 @@ type Settings struct {
 	// race default for the lag).
 	MaxScheduleLag time.Duration
 	MaxCPUBusy     float64
+	// MaxLateSteps is the simulators' self-check bound; zero leaves
+	// workerstate.DefaultLatenessBound's.
+	MaxLateSteps float64
 	// ReadyTimeout bounds each server's start; zero takes the backend's
 	// default.
 	ReadyTimeout time.Duration
@@ -117,6 +124,13 @@ func SettingsFromEnv() (Settings, error) {
 			return s, fmt.Errorf("%s=%q: expected a fraction of the cores in (0, 1], such as 0.98", EnvMaxCPUBusy, v)
 		}
 		s.MaxCPUBusy = f
+	}
+	if v := os.Getenv(EnvMaxLateSteps); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0 && f < 1) {
+			return s, fmt.Errorf("%s=%q: expected a fraction of the steps in (0, 1), such as 0.02", EnvMaxLateSteps, v)
+		}
+		s.MaxLateSteps = f
 	}
 	if v := os.Getenv(EnvReadyTimeout); v != "" {
 		d, err := time.ParseDuration(v)

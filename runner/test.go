@@ -26,6 +26,7 @@ import (
 	"github.com/sgltest/sgltest/internal/telemetry"
 	"github.com/sgltest/sgltest/internal/timeline"
 	"github.com/sgltest/sgltest/internal/virtual"
+	"github.com/sgltest/sgltest/internal/workerstate"
 	"github.com/sgltest/sgltest/router"
 )
 
@@ -167,7 +168,7 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 	if err != nil {
 		return where(err)
 	}
-	var exec executor = &processes.Executor{LogDir: run.Path("logs"), Venv: t.suite.Settings.Venv, Logger: log}
+	var exec executor = &processes.Executor{LogDir: run.Path("logs"), Venv: t.suite.Settings.Venv, Lateness: t.suite.Settings.lateness(), Logger: log}
 	if p.Clock == plan.Virtual {
 		exec = virtual.Executor{Logger: log}
 	}
@@ -411,6 +412,16 @@ func (t *Test) selfCheck() load.Bounds {
 		// The race detector slows the client several-fold: a -race run checks
 		// behaviour, not speed, so its self-check allows it more lateness.
 		b.MaxScheduleLag = raceScheduleLag
+	}
+	return b
+}
+
+// lateness is the simulators' self-check bound: the suite's fraction of
+// late steps, if set, at the default lateness.
+func (s Settings) lateness() workerstate.LatenessBound {
+	b := workerstate.DefaultLatenessBound
+	if s.MaxLateSteps > 0 {
+		b.MaxFraction = s.MaxLateSteps
 	}
 	return b
 }

@@ -37,8 +37,12 @@ type Executor struct {
 	LogDir string
 	// Venv is the directory holding the real router's environments
 	// (sglang-router/ and smg/), as `make venv` makes them.
-	Venv   string
-	Logger *slog.Logger
+	Venv string
+	// Lateness bounds how far behind its step schedule a simulated server
+	// may fall before the run is invalid; the zero value is
+	// workerstate.DefaultLatenessBound.
+	Lateness workerstate.LatenessBound
+	Logger   *slog.Logger
 }
 
 // ErrInterrupted is the cause a suite gives its context when a signal
@@ -51,7 +55,10 @@ var ErrInterrupted = errors.New("interrupted by signal")
 // kept it from starting or from being measured (a server that would not
 // start, a router that is not installed).
 func (e *Executor) Execute(ctx context.Context, p *plan.Plan, w plan.Work, obs timeline.Observer) (out timeline.Outcome, err error) {
-	x := &execution{p: p, w: w, obs: obs, log: e.Logger, venv: e.Venv, provisional: time.Now()}
+	x := &execution{p: p, w: w, obs: obs, log: e.Logger, venv: e.Venv, lateness: e.Lateness, provisional: time.Now()}
+	if x.lateness == (workerstate.LatenessBound{}) {
+		x.lateness = workerstate.DefaultLatenessBound
+	}
 	if x.log == nil {
 		x.log = slog.New(slog.DiscardHandler)
 	}
@@ -78,6 +85,7 @@ type execution struct {
 	venv         string
 	l            *launcher.Launcher
 	readyTimeout time.Duration
+	lateness     workerstate.LatenessBound
 	cancel       context.CancelCauseFunc
 
 	// provisional is when Execute began; start, once the load generator
@@ -295,7 +303,7 @@ func (x *execution) checkLateness(out *timeline.Outcome) {
 			}
 		}
 	}
-	valid, reason, _, err := workerstate.CheckLateness(diffs, workerstate.DefaultLatenessBound)
+	valid, reason, _, err := workerstate.CheckLateness(diffs, x.lateness)
 	switch {
 	case err != nil:
 		x.log.Warn("step lateness not checked", "err", err)
