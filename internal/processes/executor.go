@@ -303,11 +303,21 @@ func (x *execution) checkLateness(out *timeline.Outcome) {
 			}
 		}
 	}
-	valid, reason, _, err := workerstate.CheckLateness(diffs, x.lateness)
-	switch {
-	case err != nil:
+	valid, reason, verdicts, err := workerstate.CheckLateness(diffs, x.lateness)
+	if err != nil {
 		x.log.Warn("step lateness not checked", "err", err)
-	case !valid:
+		return
+	}
+	var judged []workerstate.LatenessVerdict
+	for _, v := range verdicts {
+		if v.Steps > 0 {
+			judged = append(judged, v)
+		}
+	}
+	if len(judged) > 0 {
+		out.Steps = &timeline.StepCheck{Bound: x.lateness, Servers: judged}
+	}
+	if !valid {
 		out.Health.Invalidate(strings.TrimPrefix(reason, "invalid run: "))
 	}
 }

@@ -237,6 +237,7 @@ func (r *Recorder) Close(label string, out timeline.Outcome) (*Result, error) {
 	f.Header.Servers = r.serverRefs()
 	f.Client = ClientCheck{ScheduleLagP99MS: ms(out.Health.ScheduleLagP99), CPUBusy: out.Health.CPUBusy,
 		BoundWaits: out.Health.BoundWaits, BoundWaitMaxMS: ms(out.Health.BoundWaitMax)}
+	f.SimulatorSteps = simulatorChecks(out.Steps, f.Header.Servers)
 	f.Accounting = account(sum, r.requests.Lines(), r.warmup.Lines(), r.store.Warmup())
 	f.Valid, f.Interrupted = true, out.Interrupted
 	var why []string

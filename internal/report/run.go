@@ -126,6 +126,10 @@ type SummaryFile struct {
 	Accounting Accounting `json:"accounting"`
 	// Client is the load generator's self-check.
 	Client ClientCheck `json:"client"`
+	// SimulatorSteps is the simulators' self-check, one entry per judged
+	// simulated server; absent when none was judged (real SGLang, virtual
+	// time, a run that stopped early).
+	SimulatorSteps []SimulatorCheck `json:"simulator_steps,omitempty"`
 	// GPU is what the GPUs did during the measured window.
 	GPU GPUSection `json:"gpu"`
 	// Windows are the figures between the timeline's events.
@@ -188,6 +192,38 @@ type ClientCheck struct {
 	// BoundWaitMaxMS is the longest wait; any fails the run.
 	BoundWaits     int     `json:"bound_waits"`
 	BoundWaitMaxMS float64 `json:"bound_wait_max_ms"`
+}
+
+// SimulatorCheck is one simulated server's step lateness over a run: of
+// its Steps engine steps, LateSteps ended more than LateMS behind its
+// model; past MaxLateFraction of them the run is invalid.
+type SimulatorCheck struct {
+	Server          string  `json:"server"`
+	URL             string  `json:"url"`
+	Steps           int     `json:"steps"`
+	LateSteps       int     `json:"late_steps"`
+	LateFraction    float64 `json:"late_fraction"`
+	LateMS          float64 `json:"late_ms"`
+	MaxLateFraction float64 `json:"max_late_fraction"`
+}
+
+// simulatorChecks names each judged server by the URL it answered at.
+func simulatorChecks(c *timeline.StepCheck, servers []ServerRef) []SimulatorCheck {
+	if c == nil {
+		return nil
+	}
+	out := make([]SimulatorCheck, 0, len(c.Servers))
+	for _, v := range c.Servers {
+		s := SimulatorCheck{URL: v.Worker, Steps: int(v.Steps), LateSteps: int(v.Late), LateFraction: v.Fraction,
+			LateMS: ms(c.Bound.Late), MaxLateFraction: c.Bound.MaxFraction}
+		for _, ref := range servers {
+			if ref.URL == v.Worker {
+				s.Server = ref.Name
+			}
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // GPUSection is the run's GPU telemetry, summarised per GPU.

@@ -198,7 +198,7 @@ func FormatText(f SummaryFile) string {
 	line("")
 	switch {
 	case f.Valid:
-		line("Validity: valid (client p99 schedule lag %s ms, CPU %s%% busy)", number(f.Client.ScheduleLagP99MS, 3), number(100*f.Client.CPUBusy, 0))
+		line("Validity: valid (client p99 schedule lag %s ms, CPU %s%% busy%s)", number(f.Client.ScheduleLagP99MS, 3), number(100*f.Client.CPUBusy, 0), stepsText(f.SimulatorSteps))
 	default:
 		line("Validity: INVALID: %s", f.Invalid)
 	}
@@ -388,4 +388,20 @@ func gpuText(line func(string, ...any), g GPUSection) {
 	if g.Incomplete != "" {
 		line("- Incomplete: %s", g.Incomplete)
 	}
+}
+
+// stepsText is the simulators' self-check for the validity line: the
+// judged server with the largest share of late steps.
+func stepsText(c []SimulatorCheck) string {
+	if len(c) == 0 {
+		return ""
+	}
+	worst := c[0]
+	for _, s := range c[1:] {
+		if s.LateFraction > worst.LateFraction {
+			worst = s
+		}
+	}
+	return fmt.Sprintf("; simulated %s: %s%% of %d steps over %s ms late",
+		cmp.Or(worst.Server, worst.URL), number(100*worst.LateFraction, 2), worst.Steps, number(worst.LateMS, 0))
 }

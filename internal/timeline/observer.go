@@ -66,6 +66,17 @@ type Outcome struct {
 	// could not be read (RouterErr says why).
 	Router    *routermetrics.Sample
 	RouterErr string
+	// Steps is the simulators' self-check: how many of each simulated
+	// server's engine steps ended late. Nil when it was not judged
+	// (virtual time, real SGLang only, a run that stopped early).
+	Steps *StepCheck
+}
+
+// StepCheck is the simulators' self-check over a run: the bound and each
+// judged server's verdict (servers a timeline action touched are left out).
+type StepCheck struct {
+	Bound   workerstate.LatenessBound
+	Servers []workerstate.LatenessVerdict
 }
 
 // GPU is a run's GPU telemetry: the samples (real from NVML, or the
