@@ -53,6 +53,11 @@ const (
 	// steps that may end more than 5 ms behind its model (such as 0.02);
 	// past it a run is invalid, as the host, not the model, set the pace.
 	EnvMaxLateSteps = "SGLTEST_MAX_LATE_STEPS"
+	// EnvInvalidReruns is how many times a run is made again when it was
+	// invalid only because its host was too busy (a whole number, default
+	// 0). Each try keeps its run directory; the scenario is judged on the
+	// last.
+	EnvInvalidReruns = "SGLTEST_INVALID_RERUNS"
 	// EnvReadyTimeout bounds each server's start (a Go duration such as
 	// 20m); the default is 600 s for SGLang and 30 s for the simulator.
 	EnvReadyTimeout = "SGLTEST_READY_TIMEOUT"
@@ -84,6 +89,9 @@ type Settings struct {
 	// MaxLateSteps is the simulators' self-check bound; zero leaves
 	// workerstate.DefaultLatenessBound's.
 	MaxLateSteps float64
+	// InvalidReruns is how many more times a run the host was too busy to
+	// measure is made (EnvInvalidReruns).
+	InvalidReruns int
 	// ReadyTimeout bounds each server's start; zero takes the backend's
 	// default.
 	ReadyTimeout time.Duration
@@ -131,6 +139,13 @@ func SettingsFromEnv() (Settings, error) {
 			return s, fmt.Errorf("%s=%q: expected a fraction of the steps in (0, 1), such as 0.02", EnvMaxLateSteps, v)
 		}
 		s.MaxLateSteps = f
+	}
+	if v := os.Getenv(EnvInvalidReruns); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 10 {
+			return s, fmt.Errorf("%s=%q: expected a whole number of reruns from 0 to 10, such as 2", EnvInvalidReruns, v)
+		}
+		s.InvalidReruns = n
 	}
 	if v := os.Getenv(EnvReadyTimeout); v != "" {
 		d, err := time.ParseDuration(v)

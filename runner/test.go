@@ -128,19 +128,43 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	work, err := p.Work()
-	if err != nil {
+	for rerun := 0; ; rerun++ {
+		res, busy, err := t.play(ctx, p, label)
+		if res == nil {
+			return err // nothing ran
+		}
+		if busy && rerun < t.suite.Settings.InvalidReruns && !t.suite.Interrupted() {
+			fmt.Fprintf(summaryOut, "note: the run was invalid because the host was too busy, not because of the scenario; "+
+				"running it again (rerun %d of %d, %s): %v\n", rerun+1, t.suite.Settings.InvalidReruns, EnvInvalidReruns, err)
+			p.Started = time.Now()
+			continue
+		}
+		t.runs = append(t.runs, res)
+		err = errors.Join(err, t.afterRun(res, p))
+		if !res.File.Valid {
+			t.suite.noteInvalid()
+		}
 		return err
 	}
+}
 
+// play runs p once into a new run directory and prints its summary. res
+// is nil when nothing ran (err says why); busy is set when the run's only
+// fault is that its host was too busy to measure it (load.Health.Busy), so
+// the same run may be valid on another try.
+func (t *Test) play(ctx context.Context, p *plan.Plan, label string) (res *Result, busy bool, err error) {
+	work, err := p.Work()
+	if err != nil {
+		return nil, false, err
+	}
 	watch, err := live.Start(t.name+" ("+label+")", len(work.Requests), p.Names())
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	defer watch.Stop()
 	run, err := report.Create(t.suite.Settings.Reports, p.Started.Format("20060102-150405.000")+"-"+slug(t.name+" "+label))
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	where := func(err error) error {
 		if err == nil {
@@ -150,11 +174,12 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 	}
 	logFile, err := os.Create(run.Path("sgltest.log"))
 	if err != nil {
-		return where(err)
+		return nil, false, where(err)
 	}
 	defer func() {
 		if cerr := logFile.Close(); cerr != nil {
 			err = errors.Join(err, where(fmt.Errorf("closing sgltest.log: %w", cerr)))
+			busy = false
 		}
 	}()
 	log := newLogger(logFile, logrus.InfoLevel)
@@ -166,7 +191,7 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 	defer stopOnSignal()
 	rec, err := report.NewRecorder(run, p, t.header(p), func(err error) { cancel(fmt.Errorf("measurements cannot be written: %w", err)) })
 	if err != nil {
-		return where(err)
+		return nil, false, where(err)
 	}
 	var exec executor = &processes.Executor{LogDir: run.Path("logs"), Venv: t.suite.Settings.Venv, Lateness: t.suite.Settings.lateness(), Logger: log}
 	if p.Clock == plan.Virtual {
@@ -178,17 +203,17 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 		out.Interrupted = true
 	}
 	res, closeErr := rec.Close(label, out)
-	t.runs = append(t.runs, res)
-	closeErr = errors.Join(closeErr, t.afterRun(res, p))
-	if !res.File.Valid {
-		t.suite.noteInvalid()
-	}
 	fmt.Fprint(summaryOut, report.FormatText(res.File))
 	if res.Routing != nil && len(p.Servers) > 1 {
 		fmt.Fprint(summaryOut, res.Routing.Text())
 	}
 	err = errors.Join(execErr, closeErr)
-	switch f := res.File; {
+	f := res.File
+	// Busy: the client's or the simulators' self-check is the only reason
+	// the run is invalid, and nothing else went wrong.
+	busy = err == nil && !out.Interrupted && f.Stopped == "" && !f.Valid && !out.Health.Valid &&
+		out.Health.Busy && f.Invalid == out.Health.Reason
+	switch {
 	case out.Interrupted:
 		err = errors.Join(errors.New("interrupted by signal"), err)
 	case !f.Valid && !out.Health.Valid && strings.Contains(f.Invalid, out.Health.Reason):
@@ -198,7 +223,7 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 	case f.Stopped != "":
 		err = errors.Join(fmt.Errorf("the run stopped early: %s", f.Stopped), err)
 	}
-	return where(err)
+	return res, busy, where(err)
 }
 
 // resolve turns what the steps declared into a plan for one run: the

@@ -117,6 +117,7 @@ Flags of run:
       --max-schedule-lag D  bound on the load generator's p99 schedule lag for every scenario (e.g. 50ms)
       --max-cpu-busy F      bound on sgltest's CPU use, a fraction of its cores (e.g. 0.98)
       --max-late-steps F    bound on a simulated server's steps more than 5ms late, a fraction (default 0.01)
+      --invalid-reruns N    run again, up to N times, a run invalid only because the host was too busy (default 0)
       --godog-help          every godog flag
 
 Environment:
@@ -131,6 +132,7 @@ Environment:
   %-26s as --max-schedule-lag
   %-26s as --max-cpu-busy
   %-26s as --max-late-steps
+  %-26s as --invalid-reruns
   %-26s how long a server may take to answer /health after launch (default 10m with SGLang, 30s simulated)
   %-26s auto (default), terminal, plain or off: the live progress line on stderr
   %-26s how often the plain progress line prints (default 10s)
@@ -155,7 +157,7 @@ Exit codes:
   130  interrupted (Ctrl-C: the running scenario ends cleanly; a second Ctrl-C stops at once)
 `, runner.EnvReports, runner.DefaultReports, runner.EnvBackend, runner.EnvModel, runner.EnvGPUs, runner.EnvPython,
 		runner.DefaultPython, runner.EnvSimProfile, runner.DefaultSimProfile, runner.EnvVenv, runner.DefaultVenv,
-		runner.EnvBinary, runner.EnvMaxScheduleLag, runner.EnvMaxCPUBusy, runner.EnvMaxLateSteps, runner.EnvReadyTimeout, live.EnvProgress,
+		runner.EnvBinary, runner.EnvMaxScheduleLag, runner.EnvMaxCPUBusy, runner.EnvMaxLateSteps, runner.EnvInvalidReruns, runner.EnvReadyTimeout, live.EnvProgress,
 		live.EnvProgressInterval, live.EnvPrometheus, steps.EnvRequireRouter, runner.EnvBaselines, runner.DefaultBaselines,
 		runner.EnvGateRerun, runner.EnvGateInconclusive, runner.EnvAttach)
 }
@@ -169,6 +171,7 @@ func scenarios(args []string, stdout, stderr io.Writer) (code int) {
 	help := fs.Bool("godog-help", false, "list the godog flags")
 	lag := fs.String("max-schedule-lag", "", "bound on the load generator's p99 schedule lag for every scenario, e.g. 50ms (same as "+runner.EnvMaxScheduleLag+")")
 	cpu := fs.String("max-cpu-busy", "", "bound on sgltest's CPU use as a fraction of its cores, e.g. 0.98 (same as "+runner.EnvMaxCPUBusy+")")
+	reruns := fs.String("invalid-reruns", "", "how many times to run again a run the host was too busy to measure, e.g. 2 (same as "+runner.EnvInvalidReruns+")")
 	late := fs.String("max-late-steps", "", "bound on the fraction of a simulated server's engine steps more than 5ms late, e.g. 0.02 (same as "+runner.EnvMaxLateSteps+")")
 	if err := fs.Parse(args); err != nil {
 		fmt.Fprintf(stderr, "sgltest: %v\n(sgltest help lists the commands and flags)\n", err)
@@ -181,7 +184,7 @@ func scenarios(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	// The flags are the environment variables under another name: the suite
 	// reads its settings from the environment whichever way it is run.
-	for env, v := range map[string]string{runner.EnvMaxScheduleLag: *lag, runner.EnvMaxCPUBusy: *cpu, runner.EnvMaxLateSteps: *late} {
+	for env, v := range map[string]string{runner.EnvMaxScheduleLag: *lag, runner.EnvMaxCPUBusy: *cpu, runner.EnvMaxLateSteps: *late, runner.EnvInvalidReruns: *reruns} {
 		if v != "" {
 			if err := os.Setenv(env, v); err != nil {
 				fmt.Fprintln(stderr, "sgltest:", err)

@@ -66,15 +66,28 @@ type Health struct {
 	// Reason names each bound passed and the measured figure; empty when
 	// Valid.
 	Reason string
+	// Busy is set on an invalid run when every reason is the host's: the
+	// client fell behind its schedule or saturated its CPU, or a simulator
+	// fell behind its steps. The same run on a quieter host may be valid,
+	// which is what makes it worth running again.
+	Busy bool
 }
 
-// Invalidate fails h with one more reason: a check beyond the client's own
-// (the simulator's step lateness) found the run unsound.
-func (h *Health) Invalidate(reason string) {
+// Invalidate fails h with one more reason that running again would not
+// change (a bound the scenario itself reached, no load sent).
+func (h *Health) Invalidate(reason string) { h.invalidate(reason, false) }
+
+// InvalidateBusy fails h with one more reason that is the host's: it was
+// too busy to keep a schedule (see Busy).
+func (h *Health) InvalidateBusy(reason string) { h.invalidate(reason, true) }
+
+func (h *Health) invalidate(reason string, busy bool) {
 	if h.Valid || h.Reason == "" {
 		h.Reason = "invalid run: " + reason
+		h.Busy = busy
 	} else {
 		h.Reason += "; " + reason
+		h.Busy = h.Busy && busy
 	}
 	h.Valid = false
 }
@@ -94,12 +107,12 @@ func (b Bounds) check(lags []time.Duration, cpu, wall time.Duration, cpuErr erro
 		h.CPUBusy = cpu.Seconds() / (wall.Seconds() * float64(runtime.GOMAXPROCS(0)))
 	}
 	if b.MaxScheduleLag > 0 && h.ScheduleLagP99 > b.MaxScheduleLag {
-		h.Invalidate(fmt.Sprintf("load generator fell behind its schedule: p99 schedule lag %v exceeds %v", h.ScheduleLagP99.Round(time.Microsecond), b.MaxScheduleLag))
+		h.InvalidateBusy(fmt.Sprintf("load generator fell behind its schedule: p99 schedule lag %v exceeds %v", h.ScheduleLagP99.Round(time.Microsecond), b.MaxScheduleLag))
 	}
 	if cpuErr != nil {
 		h.Invalidate(fmt.Sprintf("cannot measure the load generator's CPU time: %v", cpuErr))
 	} else if b.MaxCPUBusy > 0 && h.CPUBusy > b.MaxCPUBusy {
-		h.Invalidate(fmt.Sprintf("load generator process saturated its CPU: %.0f%% of %d cores busy exceeds %.0f%%", h.CPUBusy*100, runtime.GOMAXPROCS(0), b.MaxCPUBusy*100))
+		h.InvalidateBusy(fmt.Sprintf("load generator process saturated its CPU: %.0f%% of %d cores busy exceeds %.0f%%", h.CPUBusy*100, runtime.GOMAXPROCS(0), b.MaxCPUBusy*100))
 	}
 	return h
 }

@@ -318,7 +318,7 @@ func (x *execution) checkLateness(out *timeline.Outcome) {
 		out.Steps = &timeline.StepCheck{Bound: x.lateness, Servers: judged}
 	}
 	if !valid {
-		out.Health.Invalidate(strings.TrimPrefix(reason, "invalid run: "))
+		out.Health.InvalidateBusy(strings.TrimPrefix(reason, "invalid run: "))
 	}
 }
 
