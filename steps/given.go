@@ -32,22 +32,13 @@ var givens = []step{
 			"Given a simulated SGLang server with data parallel size 4 and load balance method total_requests",
 			"Given a simulated SGLang server with data parallel size 4, load balance method total_tokens and max running requests 64"},
 		fn: func(ctx context.Context, n, simulated, set, gpu string) error {
-			k := 1
-			if n != "a" && n != "an" && n != "one" {
-				var err error
-				if k, err = positive(n); err != nil {
-					return fmt.Errorf("server count %w", err)
-				}
-			}
-			srv, err := serverSettings(set)
+			k, err := serverCount(n)
 			if err != nil {
 				return err
 			}
-			srv.Simulated = simulated != ""
-			if gpu != "" {
-				if err := setGPU(ctx, gpu); err != nil {
-					return err
-				}
+			srv, err := declaredServer(ctx, simulated, set, gpu)
+			if err != nil {
+				return err
 			}
 			return test(ctx).AddServers(k, srv)
 		},
@@ -455,4 +446,33 @@ func randomDataset(n, in, inTo, out, outTo string) (*load.Random, error) {
 		r.OutputLength = &l
 	}
 	return r, nil
+}
+
+// serverCount reads a sentence's server count: "a", "an", "one" or a
+// positive whole number.
+func serverCount(n string) (int, error) {
+	if n == "a" || n == "an" || n == "one" {
+		return 1, nil
+	}
+	k, err := positive(n)
+	if err != nil {
+		return 0, fmt.Errorf("server count %w", err)
+	}
+	return k, nil
+}
+
+// declaredServer is what a server sentence declares: its settings, whether
+// it is always simulated, and the simulator profile of its GPU, if named.
+func declaredServer(ctx context.Context, simulated, set, gpu string) (runner.Server, error) {
+	srv, err := serverSettings(set)
+	if err != nil {
+		return srv, err
+	}
+	srv.Simulated = simulated != ""
+	if gpu != "" {
+		if err := setGPU(ctx, gpu); err != nil {
+			return srv, err
+		}
+	}
+	return srv, nil
 }

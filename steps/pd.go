@@ -22,27 +22,19 @@ var pdGivens = []step{
 		example: "Given 2 simulated SGLang prefill servers and 2 decode servers",
 		also:    []string{"Given a simulated SGLang prefill server and a decode server with max running requests 64 on an H100"},
 		fn: func(ctx context.Context, np, simulated, nd, set, gpu string) error {
-			var k [2]int
-			for i, n := range []string{np, nd} {
-				k[i] = 1
-				if n != "a" && n != "an" && n != "one" {
-					var err error
-					if k[i], err = positive(n); err != nil {
-						return fmt.Errorf("server count %w", err)
-					}
-				}
-			}
-			srv, err := serverSettings(set)
+			prefill, err := serverCount(np)
 			if err != nil {
 				return err
 			}
-			srv.Simulated = simulated != ""
-			if gpu != "" {
-				if err := setGPU(ctx, gpu); err != nil {
-					return err
-				}
+			decode, err := serverCount(nd)
+			if err != nil {
+				return err
 			}
-			return test(ctx).AddPDServers(k[0], k[1], srv)
+			srv, err := declaredServer(ctx, simulated, set, gpu)
+			if err != nil {
+				return err
+			}
+			return test(ctx).AddPDServers(prefill, decode, srv)
 		},
 	},
 	{

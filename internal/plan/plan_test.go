@@ -88,21 +88,7 @@ func TestValidateNamesEveryProblemBeforeAnythingLaunches(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := valid()
 			tc.change(&p)
-			err := p.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("the plan validated")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
-			}
+			checkValidate(t, p, tc.want)
 		})
 	}
 }
@@ -124,5 +110,26 @@ func TestWorkFixesTheCountToTheScheduleAndFindsItsEnd(t *testing.T) {
 	p.Arrival = Arrival{Kind: ArriveUsers, Users: 2}
 	if w, err = p.Work(); err != nil || w.Offsets != nil || w.End != 0 {
 		t.Errorf("a closed loop has offsets %v and end %v (%v); want none", w.Offsets, w.End, err)
+	}
+}
+
+// checkValidate fails t unless p.Validate's error holds every string of
+// want, or, with want empty, unless p validates.
+func checkValidate(t *testing.T, p Plan, want []string) {
+	t.Helper()
+	err := p.Validate()
+	if len(want) == 0 {
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatal("the plan validated")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q lacks %q", err, w)
+		}
 	}
 }

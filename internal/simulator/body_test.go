@@ -3,7 +3,6 @@ package simulator
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -63,19 +62,10 @@ func TestBodiesThatStallOrOverflowAreRefusedWithSGLangsErrorShape(t *testing.T) 
 
 func bodyServer(t *testing.T, timeout time.Duration) *httptest.Server {
 	t.Helper()
-	srv, err := NewServer(Options{
+	_, ts := serve(t, Options{
 		Config:      Config{ModelPath: "m", HealthPoll: time.Millisecond},
 		Profile:     mustProfile(t, fastProfile),
 		BodyTimeout: timeout,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
 	return ts
 }

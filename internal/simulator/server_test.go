@@ -104,7 +104,13 @@ func startServer(t *testing.T, cfg Config, prof Profile, clock Clock) (*Server, 
 	if cfg.HealthPoll == 0 {
 		cfg.HealthPoll = time.Millisecond // SGLang's one second would slow every test
 	}
-	srv, err := NewServer(Options{Config: cfg, Profile: prof, Clock: clock})
+	return serve(t, Options{Config: cfg, Profile: prof, Clock: clock})
+}
+
+// serve runs a server made with o for one test on an httptest listener.
+func serve(t *testing.T, o Options) (*Server, *httptest.Server) {
+	t.Helper()
+	srv, err := NewServer(o)
 	if err != nil {
 		t.Fatal(err)
 	}

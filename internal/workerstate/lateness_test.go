@@ -83,31 +83,8 @@ func TestTheSimulatorsLatenessHistogramIsRead(t *testing.T) {
 	if api.MetricSimStepLateness != simulator.MetricStepLateness {
 		t.Fatalf("api names %q, the simulator exports %q", api.MetricSimStepLateness, simulator.MetricStepLateness)
 	}
-	prof, err := simulator.LoadProfile("llama-3.1-8b-h100")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := simulator.NewServer(simulator.Options{Profile: prof, Config: simulator.Config{ModelPath: "m", SkipServerWarmup: true, EnableMetrics: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = srv.Run(ctx) }()
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-	scrape := func() Counters {
-		resp, err := http.Get(ts.URL + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		s, err := Parse(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.Counters
-	}
+	ts := liveSimulator(t, simulator.Config{ModelPath: "m"})
+	scrape := func() Counters { return scrapeSample(t, ts.URL).Counters }
 	before := scrape()
 	resp, err := http.Post(ts.URL+"/generate", "application/json", strings.NewReader(`{"input_ids":[1,2,3],"sampling_params":{"max_new_tokens":8,"ignore_eos":true}}`))
 	if err != nil {
@@ -122,4 +99,44 @@ func TestTheSimulatorsLatenessHistogramIsRead(t *testing.T) {
 	if _, _, _, err := CheckLateness(map[string]Counters{ts.URL: d}, DefaultLatenessBound); err != nil {
 		t.Fatalf("the default bound must be one of the simulator's buckets: %v", err)
 	}
+}
+
+// liveSimulator runs an H100 simulator with cfg (metrics on, no warmup)
+// for one test.
+func liveSimulator(t *testing.T, cfg simulator.Config) *httptest.Server {
+	t.Helper()
+	prof, err := simulator.LoadProfile("llama-3.1-8b-h100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ModelPath == "" {
+		cfg.ModelPath = prof.Model.Name
+	}
+	cfg.EnableMetrics, cfg.SkipServerWarmup = true, true
+	srv, err := simulator.NewServer(simulator.Options{Profile: prof, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = srv.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// scrapeSample reads url's /metrics.
+func scrapeSample(t *testing.T, url string) Sample {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	s, err := Parse(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -1,10 +1,8 @@
 package workerstate
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -78,21 +76,7 @@ func TestParseSumsDPRanksCountsAndTakesTheLargestRatio(t *testing.T) {
 }
 
 func TestParseReadsALiveDPSimulatorRankByRank(t *testing.T) {
-	prof, err := simulator.LoadProfile("llama-3.1-8b-h100")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := simulator.NewServer(simulator.Options{Profile: prof, Config: simulator.Config{
-		ModelPath: prof.Model.Name, EnableMetrics: true, SkipServerWarmup: true, DPSize: 3}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
+	ts := liveSimulator(t, simulator.Config{DPSize: 3})
 	// Six requests one after another: round robin gives each rank two.
 	for i := range 6 {
 		resp, err := http.Post(ts.URL+"/generate", "application/json", strings.NewReader(
@@ -105,15 +89,7 @@ func TestParseReadsALiveDPSimulatorRankByRank(t *testing.T) {
 			t.Fatalf("request %d: %s", i, resp.Status)
 		}
 	}
-	resp, err := http.Get(ts.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	s, err := Parse(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := scrapeSample(t, ts.URL)
 	if s.Requests != 6 || s.PromptTokens != 48 || s.GenerationTokens != 24 {
 		t.Errorf("server counters %+v, want 6 requests, 48 prompt and 24 generated tokens", s.Counters)
 	}

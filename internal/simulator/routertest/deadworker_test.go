@@ -28,12 +28,7 @@ func TestRouterRetriesAroundADeadWorkerAndOpensItsBreaker(t *testing.T) {
 	for _, rt := range routers {
 		t.Run(rt.pkg, func(t *testing.T) {
 			py := testenv.RouterPython(t, rt.pkg)
-			l := launcher.New(t.TempDir(), nil)
-			t.Cleanup(func() {
-				if err := l.StopAll(); err != nil {
-					t.Errorf("stopping: %v", err)
-				}
-			})
+			l := newLauncher(t)
 			bin := testenv.Binary(t)
 			model := t.TempDir()
 			var sims []*launcher.Server

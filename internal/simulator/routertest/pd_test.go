@@ -26,12 +26,7 @@ func TestRouter_PDModeServesEveryAPIThroughAPrefillAndADecodeSimulator(t *testin
 	for _, rt := range routers {
 		t.Run(rt.pkg, func(t *testing.T) {
 			py := testenv.RouterPython(t, rt.pkg)
-			l := launcher.New(t.TempDir(), nil)
-			t.Cleanup(func() {
-				if err := l.StopAll(); err != nil {
-					t.Errorf("stopping: %v", err)
-				}
-			})
+			l := newLauncher(t)
 			bin, model := testenv.Binary(t), t.TempDir()
 			start := func(mode string) *launcher.Server {
 				s, err := l.Start(t.Context(), launcher.Config{

@@ -53,12 +53,7 @@ func TestRouter_AcceptsSimulatorsAndRoutesEveryAPI(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%s %s", info.Package, info.Version)
-			l := launcher.New(t.TempDir(), nil)
-			t.Cleanup(func() {
-				if err := l.StopAll(); err != nil {
-					t.Errorf("stopping: %v", err)
-				}
-			})
+			l := newLauncher(t)
 			workers := simtest.Simulators(t, l, numWorkers, servedModel)
 			r, err := l.StartRouter(t.Context(), launcher.RouterConfig{
 				Name: "router", Python: py, Module: rt.module, Workers: workers, Policy: "power_of_two", ExtraArgs: rt.loadPollFlags,
@@ -422,4 +417,16 @@ func checkRouterSeesLoads(t *testing.T, base string, workers []string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Errorf("router never reported a positive load from the simulators; last GET /get_loads: %s", last)
+}
+
+// newLauncher returns a launcher whose processes are stopped when t ends.
+func newLauncher(t *testing.T) *launcher.Launcher {
+	t.Helper()
+	l := launcher.New(t.TempDir(), nil)
+	t.Cleanup(func() {
+		if err := l.StopAll(); err != nil {
+			t.Errorf("stopping: %v", err)
+		}
+	})
+	return l
 }
