@@ -59,7 +59,9 @@ type Generator struct {
 	// after it was sent; its Error says so.
 	RequestTimeout time.Duration
 	// OnStart, when set, is called with the start instant, the run's time
-	// base, as soon as it is taken and before the first arrival.
+	// base, as soon as it is taken and before the first arrival. The first
+	// arrivals wait for it, and their schedule lag counts its time: it must
+	// only record the instant and start what takes longer in the background.
 	OnStart func(start time.Time)
 	// Discard drops each measured Record once the Sink has it: Play's
 	// Result.Records then holds the warmup records only, and the memory a
@@ -248,8 +250,17 @@ func (g *Generator) Play(ctx context.Context, reqs []Request, s Schedule, sink S
 		sent = make([]bool, len(reqs))
 	}
 	lags := make([]time.Duration, 0, len(reqs))
-	clock := &Clock{start: time.Now()}
+	// Everything the run needs is set up before the start instant is taken,
+	// so that arrival 0 is late by none of it. The workers and the admission
+	// goroutine read the clock only for jobs sent after it is set.
+	clock := &Clock{}
 	r.now = clock.Now
+	log.Info("load started", "requests", len(reqs), "target", g.Target, "api", g.Client.API.String(), "max_in_flight", maxInFlight)
+	r.pool = newPool(ctx, r, maxInFlight, len(reqs))
+	admit := r.admitter(ctx, len(reqs))
+	restore := preciseSleeps()
+	cpu0, cpuErr := cpuTime()
+	clock.start = time.Now()
 	if g.OnStart != nil {
 		g.OnStart(clock.start)
 	}
@@ -257,11 +268,6 @@ func (g *Generator) Play(ctx context.Context, reqs []Request, s Schedule, sink S
 		shiftRecord(&warm[i], -clock.start.Sub(r.warmStart))
 		r.emit(warm[i])
 	}
-	cpu0, cpuErr := cpuTime()
-	log.Info("load started", "requests", len(reqs), "target", g.Target, "api", g.Client.API.String(), "max_in_flight", maxInFlight)
-	r.pool = newPool(ctx, r, maxInFlight, len(reqs))
-	admit := r.admitter(ctx, len(reqs))
-	restore := preciseSleeps()
 	var cancelled error
 	for k := range prep {
 		i, sched, err := k, time.Duration(0), error(nil)

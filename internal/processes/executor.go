@@ -248,7 +248,9 @@ func (x *execution) run(parent, ctx context.Context) (timeline.Outcome, error) {
 	var gpus *gpuWatch
 	gen.OnStart = func(start time.Time) {
 		x.begin(start)
-		gpus = x.startGPUs(watchCtx, x.p.Limits.GPUInterval)
+		// The first GPU sample scrapes every server (or calls NVML): started
+		// here, it would make the first arrivals late.
+		bg.Go(func() { gpus = x.startGPUs(watchCtx, x.p.Limits.GPUInterval) })
 		bg.Go(func() { x.applyTimeline(watchCtx) })
 		bg.Go(func() { x.watchHealth(watchCtx) })
 		bg.Go(func() { x.deadline(watchCtx) })

@@ -7,9 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/sgltest/sgltest/internal/simulator"
 	"github.com/sgltest/sgltest/internal/telemetry"
 	"github.com/sgltest/sgltest/internal/timeline"
@@ -133,10 +130,5 @@ func readSimGPUs(client *http.Client, url string) ([]simulator.GPUReading, error
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s/metrics: %s", url, resp.Status)
 	}
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	return telemetry.SimReadings(fams)
+	return telemetry.ParseSimReadings(resp.Body)
 }

@@ -1,13 +1,18 @@
 package telemetry
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strconv"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/sgltest/sgltest/internal/simulator"
 )
@@ -234,6 +239,42 @@ func SimReadings(fams map[string]*dto.MetricFamily) ([]simulator.GPUReading, err
 	}
 	return out, nil
 }
+
+// ParseSimReadings is SimReadings of a simulator's /metrics text. Only the
+// lines of the GPU families are parsed: the whole exposition is a hundred
+// times larger, and it is read every sampling interval from every server
+// while the load runs, on the cores the load generator needs.
+func ParseSimReadings(r io.Reader) ([]simulator.GPUReading, error) {
+	var kept bytes.Buffer
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		name := line
+		if len(line) > 0 && line[0] == '#' {
+			// "# HELP name ..." and "# TYPE name ...": the name is the third field.
+			if f := bytes.Fields(line); len(f) >= 3 {
+				name = f[2]
+			}
+		}
+		if bytes.HasPrefix(name, []byte(simGPUPrefix)) {
+			kept.Write(line)
+			kept.WriteByte('\n')
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("telemetry: reading the simulator's metrics: %w", err)
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(&kept)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: the simulator's GPU metrics: %w", err)
+	}
+	return SimReadings(fams)
+}
+
+// simGPUPrefix starts the name of every family in simFamilies.
+const simGPUPrefix = "sgltest:sim_gpu_"
 
 // simFamilies are the simulator's GPU families.
 var simFamilies = []string{simulator.MetricGPUBusy, simulator.MetricGPUElapsed, simulator.MetricGPUEnergy,

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -300,4 +301,112 @@ func TestSimReadingsReadsOneGPUGroupPerDataParallelRank(t *testing.T) {
 	if _, err := SimReadings(parseText(t, text)); err == nil || !strings.Contains(err.Error(), "dp_rank 1: telemetry: simulator metric sgltest:sim_gpu_memory_used_bytes has 0 samples") {
 		t.Errorf("a missing rank sample: %v", err)
 	}
+}
+
+func TestParseSimReadingsReadsOnlyTheGPUFamiliesOfALiveSimulator(t *testing.T) {
+	prof, err := simulator.LoadProfile("llama-3.1-8b-h100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := simulator.NewServer(simulator.Options{Profile: prof, Config: simulator.Config{
+		ModelPath: prof.Model.Name, EnableMetrics: true, SkipServerWarmup: true, DPSize: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = srv.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	whole, err := SimReadings(parseText(t, string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, text string
+		want       []simulator.GPUReading
+		wantErr    string
+	}{
+		{name: "the whole exposition reads as the parse of all of it", text: string(body), want: whole},
+		{name: "a broken line outside the GPU families is not read",
+			text: string(body) + "sglang:other{broken\n", want: whole},
+		{name: "a broken GPU line is an error naming the families",
+			text: string(body) + "sgltest:sim_gpu_busy_seconds_total{broken\n", wantErr: "the simulator's GPU metrics"},
+		{name: "an exposition without the GPU families is not a simulator's",
+			text: "# TYPE sglang:num_requests_running gauge\nsglang:num_requests_running 0\n", wantErr: "no sgltest:sim_gpu_busy_seconds_total"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseSimReadings(strings.NewReader(tt.text))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 {
+				t.Fatalf("%d readings, want one per DP rank", len(got))
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("readings (-whole parse +filtered):\n%s", diff)
+			}
+		})
+	}
+}
+
+// BenchmarkSimReadings compares reading a live simulator's GPUs from its
+// whole /metrics text with reading only the GPU families' lines.
+func BenchmarkSimReadings(b *testing.B) {
+	prof, err := simulator.LoadProfile("llama-3.1-8b-h100")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := simulator.NewServer(simulator.Options{Profile: prof, Config: simulator.Config{
+		ModelPath: prof.Model.Name, EnableMetrics: true, SkipServerWarmup: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = srv.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	b.Run("whole", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			p := expfmt.NewTextParser(model.LegacyValidation)
+			fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := SimReadings(fams); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("gpu-lines", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, err := ParseSimReadings(bytes.NewReader(body)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
