@@ -49,14 +49,16 @@ lint:
 lint-install:
 	$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-# Every package's tests, then the feature scenarios alone, all with the race
-# detector (together, go test ./... does the same work). The scenarios measure
-# in wall-clock time: sharing two cores with the other packages' tests made
-# their simulators fall behind and the runs invalid. Tests that need the real
-# router fail (rather than skip) under make test.
+# Every package's tests, then the sgltest command's and the feature scenarios
+# one package at a time, all with the race detector (together, go test ./...
+# does the same work). The command's tests and the scenarios measure whole
+# runs in wall-clock time: sharing two cores with the other packages' tests
+# made their simulators fall behind and the runs invalid. Tests that need the
+# real router fail (rather than skip) under make test.
+ALONE := github.com/sgltest/sgltest/cmd/sgltest github.com/sgltest/sgltest
 test: vet venv
-	SGLTEST_REQUIRE_ROUTER=1 SGLTEST_INVALID_RERUNS=$(TEST_INVALID_RERUNS) $(GO) test -race -timeout $(TIMEOUT) $$($(GO) list ./... | grep -v '^github.com/sgltest/sgltest$$')
-	SGLTEST_REQUIRE_ROUTER=1 SGLTEST_INVALID_RERUNS=$(TEST_INVALID_RERUNS) $(GO) test -race -timeout $(TIMEOUT) .
+	SGLTEST_REQUIRE_ROUTER=1 SGLTEST_INVALID_RERUNS=$(TEST_INVALID_RERUNS) $(GO) test -race -timeout $(TIMEOUT) $$($(GO) list ./... | grep -vx $(foreach p,$(ALONE),-e $(p)))
+	SGLTEST_REQUIRE_ROUTER=1 SGLTEST_INVALID_RERUNS=$(TEST_INVALID_RERUNS) $(GO) test -race -p 1 -timeout $(TIMEOUT) $(ALONE)
 
 venv: $(ROUTER_VENV)/.installed $(SMG_VENV)/.installed
 

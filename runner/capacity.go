@@ -474,7 +474,7 @@ func judgeable(res *Result, err error, label string) error {
 		return fmt.Errorf("%s: %w", label, err)
 	case res.File.Interrupted:
 		return fmt.Errorf("%s: interrupted (run: %s)", label, res.Dir)
-	case !res.File.Valid:
+	case res.File.InvalidVerdict():
 		return fmt.Errorf("%s: the run is invalid, so a capacity search cannot judge it: %s (run: %s)", label, res.File.Invalid, res.Dir)
 	case err != nil && res.File.Stopped == "":
 		return fmt.Errorf("%s: %w", label, err)

@@ -849,7 +849,7 @@ func (t *Test) Conclude(feature string, scenarioErr error) (verdicts.Line, error
 	interrupted, invalid := t.suite.Interrupted(), false
 	for _, r := range t.runs {
 		interrupted = interrupted || r.File.Interrupted
-		invalid = invalid || !r.File.Valid
+		invalid = invalid || r.File.InvalidVerdict()
 		l.Runs = append(l.Runs, r.Dir)
 	}
 	switch {

@@ -141,7 +141,7 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 		}
 		t.runs = append(t.runs, res)
 		err = errors.Join(err, t.afterRun(res, p))
-		if !res.File.Valid {
+		if res.File.InvalidVerdict() {
 			t.suite.noteInvalid()
 		}
 		return err
@@ -213,15 +213,23 @@ func (t *Test) play(ctx context.Context, p *plan.Plan, label string) (res *Resul
 	// the run is invalid, and nothing else went wrong.
 	busy = err == nil && !out.Interrupted && f.Stopped == "" && !f.Valid && !out.Health.Valid &&
 		out.Health.Busy && f.Invalid == out.Health.Reason
+	// A stop comes first, as in the verdict (report.SummaryFile.Verdict);
+	// the run's invalidity is still said after it.
+	var invalid error
+	switch {
+	case f.Valid:
+	case !out.Health.Valid && strings.Contains(f.Invalid, out.Health.Reason):
+		invalid = fmt.Errorf("%s; the figures would measure the client, not the server", f.Invalid)
+	default:
+		invalid = errors.New(f.Invalid)
+	}
 	switch {
 	case out.Interrupted:
 		err = errors.Join(errors.New("interrupted by signal"), err)
-	case !f.Valid && !out.Health.Valid && strings.Contains(f.Invalid, out.Health.Reason):
-		err = errors.Join(fmt.Errorf("%s; the figures would measure the client, not the server", f.Invalid), err)
-	case !f.Valid:
-		err = errors.Join(errors.New(f.Invalid), err)
 	case f.Stopped != "":
-		err = errors.Join(fmt.Errorf("the run stopped early: %s", f.Stopped), err)
+		err = errors.Join(fmt.Errorf("the run stopped early: %s", f.Stopped), invalid, err)
+	default:
+		err = errors.Join(invalid, err)
 	}
 	return res, busy, where(err)
 }

@@ -107,6 +107,9 @@ type SummaryFile struct {
 	// failed, or the run stopped early: see Stopped), "invalid" (the
 	// figures cannot be trusted: see Invalid) or "interrupted". Before the
 	// scenario's checks run it is "pass" unless one of the others holds.
+	// A run that stopped early fails even when it is also invalid: an
+	// unplanned exit or stall is a fact about the deployment, which no
+	// rerun on a quieter host would change.
 	Verdict string `json:"verdict"`
 	// Valid is false when the figures do not measure what the scenario
 	// asked for; Invalid then says why.
@@ -286,15 +289,20 @@ type Bound struct {
 	Message string `json:"message,omitempty"`
 }
 
+// InvalidVerdict reports whether the run's verdict is "invalid": its
+// figures cannot be trusted, and it neither stopped early nor was
+// interrupted (either of which decides the verdict first).
+func (f *SummaryFile) InvalidVerdict() bool { return f.verdict() == "invalid" }
+
 // verdict is the run's one word before or after its bounds are judged.
 func (f *SummaryFile) verdict() string {
 	switch {
 	case f.Interrupted:
 		return "interrupted"
-	case !f.Valid:
-		return "invalid"
 	case f.Stopped != "":
 		return "fail"
+	case !f.Valid:
+		return "invalid"
 	}
 	for _, b := range f.Bounds {
 		if !b.Pass {

@@ -217,3 +217,30 @@ func TestWriteSummaryReportsAnUnwritableRate(t *testing.T) {
 		t.Error("WriteSummary with a NaN rate succeeded")
 	}
 }
+
+func TestTheVerdictPutsAnInterruptionThenAStopBeforeInvalidity(t *testing.T) {
+	failing := []Bound{{Step: "the P99 TTFT is below 1 ms", Pass: false}}
+	tests := []struct {
+		name        string
+		f           SummaryFile
+		want        string
+		wantInvalid bool
+	}{
+		{"interrupted, stopped and invalid", SummaryFile{Interrupted: true, Stopped: "server-1 exited", Invalid: "lag"}, "interrupted", false},
+		{"stopped early and invalid: the stop is a fact no rerun changes", SummaryFile{Stopped: "server-1 exited", Invalid: "lag"}, "fail", false},
+		{"invalid with a failing bound", SummaryFile{Invalid: "lag", Bounds: failing}, "invalid", true},
+		{"valid with a failing bound", SummaryFile{Valid: true, Bounds: failing}, "fail", false},
+		{"valid", SummaryFile{Valid: true}, "pass", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.f.Valid = tt.f.Valid || tt.f.Invalid == ""
+			if got := tt.f.verdict(); got != tt.want {
+				t.Errorf("verdict = %q, want %q", got, tt.want)
+			}
+			if got := tt.f.InvalidVerdict(); got != tt.wantInvalid {
+				t.Errorf("InvalidVerdict = %v, want %v", got, tt.wantInvalid)
+			}
+		})
+	}
+}
