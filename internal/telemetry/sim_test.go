@@ -1,13 +1,8 @@
 package telemetry
 
 import (
-	"bytes"
-	"context"
 	"errors"
-	"io"
 	"math"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/sgltest/sgltest/internal/simtest"
 	"github.com/sgltest/sgltest/internal/simulator"
 )
 
@@ -225,24 +221,8 @@ func TestSimReading_ReadsALiveSimulatorsMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := simulator.NewServer(simulator.Options{Profile: prof, Config: simulator.Config{
-		ModelPath: prof.Model.Name, EnableMetrics: true, SkipServerWarmup: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-	resp, err := http.Get(ts.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	r, err := SimReading(parseText(t, string(body)))
+	body := simtest.Metrics(t, simtest.InProcess(t, simulator.Config{}).URL)
+	r, err := SimReading(parseText(t, body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,24 +242,8 @@ func TestSimReadingsReadsOneGPUGroupPerDataParallelRank(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := simulator.NewServer(simulator.Options{Profile: prof, Config: simulator.Config{
-		ModelPath: prof.Model.Name, EnableMetrics: true, SkipServerWarmup: true, DPSize: 3, TPSize: 2}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-	resp, err := http.Get(ts.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	rs, err := SimReadings(parseText(t, string(body)))
+	body := simtest.Metrics(t, simtest.InProcess(t, simulator.Config{DPSize: 3, TPSize: 2}).URL)
+	rs, err := SimReadings(parseText(t, body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,35 +261,15 @@ func TestSimReadingsReadsOneGPUGroupPerDataParallelRank(t *testing.T) {
 		t.Errorf("without DP: %+v, %v", rs, err)
 	}
 	// A family missing a rank's sample is not a simulator's exposition.
-	text := strings.Replace(string(body), `sgltest:sim_gpu_memory_used_bytes{model_name="`+prof.Model.Name+`",engine_type="unified",gpu_name="2 × `+prof.GPU.Name+`",dp_rank="1"}`, "other", 1)
+	text := strings.Replace(body, `sgltest:sim_gpu_memory_used_bytes{model_name="`+prof.Model.Name+`",engine_type="unified",gpu_name="2 × `+prof.GPU.Name+`",dp_rank="1"}`, "other", 1)
 	if _, err := SimReadings(parseText(t, text)); err == nil || !strings.Contains(err.Error(), "dp_rank 1: telemetry: simulator metric sgltest:sim_gpu_memory_used_bytes has 0 samples") {
 		t.Errorf("a missing rank sample: %v", err)
 	}
 }
 
 func TestParseSimReadingsReadsOnlyTheGPUFamiliesOfALiveSimulator(t *testing.T) {
-	prof, err := simulator.LoadProfile("llama-3.1-8b-h100")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := simulator.NewServer(simulator.Options{Profile: prof, Config: simulator.Config{
-		ModelPath: prof.Model.Name, EnableMetrics: true, SkipServerWarmup: true, DPSize: 2}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-	resp, err := http.Get(ts.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	whole, err := SimReadings(parseText(t, string(body)))
+	body := simtest.Metrics(t, simtest.InProcess(t, simulator.Config{DPSize: 2}).URL)
+	whole, err := SimReadings(parseText(t, body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,11 +278,11 @@ func TestParseSimReadingsReadsOnlyTheGPUFamiliesOfALiveSimulator(t *testing.T) {
 		want       []simulator.GPUReading
 		wantErr    string
 	}{
-		{name: "the whole exposition reads as the parse of all of it", text: string(body), want: whole},
+		{name: "the whole exposition reads as the parse of all of it", text: body, want: whole},
 		{name: "a broken line outside the GPU families is not read",
-			text: string(body) + "sglang:other{broken\n", want: whole},
+			text: body + "sglang:other{broken\n", want: whole},
 		{name: "a broken GPU line is an error naming the families",
-			text: string(body) + "sgltest:sim_gpu_busy_seconds_total{broken\n", wantErr: "the simulator's GPU metrics"},
+			text: body + "sgltest:sim_gpu_busy_seconds_total{broken\n", wantErr: "the simulator's GPU metrics"},
 		{name: "an exposition without the GPU families is not a simulator's",
 			text: "# TYPE sglang:num_requests_running gauge\nsglang:num_requests_running 0\n", wantErr: "no sgltest:sim_gpu_busy_seconds_total"},
 	}
@@ -367,32 +311,12 @@ func TestParseSimReadingsReadsOnlyTheGPUFamiliesOfALiveSimulator(t *testing.T) {
 // BenchmarkSimReadings compares reading a live simulator's GPUs from its
 // whole /metrics text with reading only the GPU families' lines.
 func BenchmarkSimReadings(b *testing.B) {
-	prof, err := simulator.LoadProfile("llama-3.1-8b-h100")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := simulator.NewServer(simulator.Options{Profile: prof, Config: simulator.Config{
-		ModelPath: prof.Model.Name, EnableMetrics: true, SkipServerWarmup: true}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-	resp, err := http.Get(ts.URL + "/metrics")
-	if err != nil {
-		b.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := simtest.Metrics(b, simtest.InProcess(b, simulator.Config{}).URL)
 	b.Run("whole", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		for b.Loop() {
 			p := expfmt.NewTextParser(model.LegacyValidation)
-			fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+			fams, err := p.TextToMetricFamilies(strings.NewReader(body))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -404,7 +328,7 @@ func BenchmarkSimReadings(b *testing.B) {
 	b.Run("gpu-lines", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		for b.Loop() {
-			if _, err := ParseSimReadings(bytes.NewReader(body)); err != nil {
+			if _, err := ParseSimReadings(strings.NewReader(body)); err != nil {
 				b.Fatal(err)
 			}
 		}

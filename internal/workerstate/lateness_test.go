@@ -1,16 +1,15 @@
 package workerstate
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sgltest/sgltest/internal/api"
+	"github.com/sgltest/sgltest/internal/simtest"
 	"github.com/sgltest/sgltest/internal/simulator"
 )
 
@@ -83,7 +82,7 @@ func TestTheSimulatorsLatenessHistogramIsRead(t *testing.T) {
 	if api.MetricSimStepLateness != simulator.MetricStepLateness {
 		t.Fatalf("api names %q, the simulator exports %q", api.MetricSimStepLateness, simulator.MetricStepLateness)
 	}
-	ts := liveSimulator(t, simulator.Config{ModelPath: "m"})
+	ts := simtest.InProcess(t, simulator.Config{ModelPath: "m"})
 	scrape := func() Counters { return scrapeSample(t, ts.URL).Counters }
 	before := scrape()
 	resp, err := http.Post(ts.URL+"/generate", "application/json", strings.NewReader(`{"input_ids":[1,2,3],"sampling_params":{"max_new_tokens":8,"ignore_eos":true}}`))
@@ -101,40 +100,10 @@ func TestTheSimulatorsLatenessHistogramIsRead(t *testing.T) {
 	}
 }
 
-// liveSimulator runs an H100 simulator with cfg (metrics on, no warmup)
-// for one test.
-func liveSimulator(t *testing.T, cfg simulator.Config) *httptest.Server {
-	t.Helper()
-	prof, err := simulator.LoadProfile("llama-3.1-8b-h100")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.ModelPath == "" {
-		cfg.ModelPath = prof.Model.Name
-	}
-	cfg.EnableMetrics, cfg.SkipServerWarmup = true, true
-	srv, err := simulator.NewServer(simulator.Options{Profile: prof, Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	return ts
-}
-
 // scrapeSample reads url's /metrics.
 func scrapeSample(t *testing.T, url string) Sample {
 	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	s, err := Parse(resp.Body)
+	s, err := Parse(strings.NewReader(simtest.Metrics(t, url)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sgltest/sgltest/internal/simtest"
 	"github.com/sgltest/sgltest/internal/simulator"
 )
 
@@ -76,7 +77,7 @@ func TestParseSumsDPRanksCountsAndTakesTheLargestRatio(t *testing.T) {
 }
 
 func TestParseReadsALiveDPSimulatorRankByRank(t *testing.T) {
-	ts := liveSimulator(t, simulator.Config{DPSize: 3})
+	ts := simtest.InProcess(t, simulator.Config{DPSize: 3})
 	// Six requests one after another: round robin gives each rank two.
 	for i := range 6 {
 		resp, err := http.Post(ts.URL+"/generate", "application/json", strings.NewReader(
