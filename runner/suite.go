@@ -42,9 +42,9 @@ const (
 	// EnvBinary is the sgltest binary whose "sim" subcommand is the
 	// simulator; when unset the runner uses itself or builds one.
 	EnvBinary = "SGLTEST_BIN"
-	// EnvMaxScheduleLag bounds the load generator's p99 schedule lag for
-	// every scenario of the suite (a Go duration such as 50ms); past it a
-	// run is invalid. A scenario's own sentence still wins.
+	// EnvMaxScheduleLag bounds the load generator's p99 schedule lag and
+	// p99 hand-off for every scenario of the suite (a Go duration such as
+	// 50ms); past it a run is invalid. A scenario's own sentence still wins.
 	EnvMaxScheduleLag = "SGLTEST_MAX_SCHEDULE_LAG"
 	// EnvMaxCPUBusy bounds the sgltest process's CPU use during a run, as a
 	// fraction of its cores (such as 0.98); past it a run is invalid.

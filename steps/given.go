@@ -263,7 +263,8 @@ var givens = []step{
 	{
 		kind:    "Given",
 		pattern: `^the load generator's p99 schedule lag may be at most ` + duration + `$`,
-		doc: "The client's self-check: when its p99 lateness (actual minus planned arrival) passes this bound, the run " +
+		doc: "The client's self-check: when its p99 lateness (actual minus planned arrival), or its p99 hand-off (ready to send " +
+			"until a worker starts on the request), passes this bound, the run " +
 			"fails as invalid, since its figures would measure the client. Default 10 ms; SGLTEST_MAX_SCHEDULE_LAG or " +
 			"--max-schedule-lag set it for a whole suite, and this sentence wins over both.",
 		example: "Given the load generator's p99 schedule lag may be at most 5 ms",

@@ -20,7 +20,10 @@
 // its stdin closes, so it never outlives the benchmark.
 //
 // Columns: offered rate; achieved requests and streamed tokens per
-// second; p50 and p99 schedule lag (arrival − scheduled); p99 send lag;
+// second; p50 and p99 schedule lag (arrival − scheduled); the host's floor
+// beside it (floor.go: the p99 wake-up lag of a thread that only sleeps to
+// a schedule at the same rate, so a client lag near it is the machine's,
+// not the client's); p99 send lag;
 // p50 and p99 TTFT (the delay the client adds, the stub having none); the
 // client's CPU time per request and its allocations per request (this
 // process, so the in-process stub counts too); the stub process's CPU
@@ -62,6 +65,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "serve" {
 		return serve(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "floor" {
+		return floorCmd(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -79,6 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cpuProf  = fs.String("cpuprofile", "", "write a CPU profile of the sweep to this file")
 		wrkConns = fs.Int("wrk-connections", 64, "connections wrk keeps open (when wrk is installed)")
 		noWrk    = fs.Bool("no-wrk", false, "do not run wrk even when it is installed")
+		noFloor  = fs.Bool("no-floor", false, "do not measure the host's floor (a sleeper beside each rate)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -118,18 +125,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	fmt.Fprintf(stdout, "loadbench: api %s, %d input / %d output tokens, stream interval %d, %v per rate, stub %s at %s, GOMAXPROCS %d, %d CPUs\n",
 		a, *input, *tokens, *interval, *duration, *stubMode, target, runtime.GOMAXPROCS(0), runtime.NumCPU())
-	fmt.Fprintf(stdout, "%8s %8s %9s %8s %9s %9s %8s %9s %8s %7s %8s %6s %6s %5s\n",
-		"rate", "req/s", "tok/s", "lag p50", "lag p99", "send p99", "ttft p50", "ttft p99", "cli/req", "allocs", "stub/req", "conns", "peak", "fail")
+	fmt.Fprintf(stdout, "%8s %8s %9s %8s %9s %10s %9s %8s %9s %8s %7s %8s %6s %6s %5s\n",
+		"rate", "req/s", "tok/s", "lag p50", "lag p99", "floor p99", "send p99", "ttft p50", "ttft p99", "cli/req", "allocs", "stub/req", "conns", "peak", "fail")
+	floor := floorRunner(*stubMode)
+	if *noFloor {
+		floor = nil
+	}
 	client := &load.Client{HTTP: load.NewHTTPClient(), API: a}
 	var best, ceiling *result
 	var atTTFT *result
+	var all []result
 	for _, rate := range sweep {
-		res, err := measure(ctx, client, target, stubPID, rate, *duration, *input, *tokens, *seed)
+		res, err := measure(ctx, client, target, stubPID, floor, rate, *duration, *input, *tokens, *seed)
 		if err != nil {
 			fmt.Fprintln(stderr, "loadbench:", err)
 			return 1
 		}
 		fmt.Fprintln(stdout, res)
+		all = append(all, res)
 		if rate == *ttftRate {
 			r := res
 			atTTFT = &r
@@ -155,6 +168,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if atTTFT != nil {
 		fmt.Fprintf(stdout, "added TTFT at %.0f req/s: p50 %.0f µs, p99 %.0f µs\n", *ttftRate, atTTFT.sum.TTFTMS.Median*1000, atTTFT.sum.TTFTMS.P99*1000)
+	}
+	if floor != nil {
+		fmt.Fprintf(stdout, "host floor (a thread that only sleeps to the same schedule, beside each rate): p99 wake-up lag %s\n", floorSummary(all))
 	}
 	fmt.Fprintf(stdout, "ceiling: %.0f req/s and %.0f streamed tokens/s achieved (at %.0f req/s offered)\n",
 		ceiling.sum.RequestThroughput, ceiling.sum.OutputThroughput, ceiling.rate)
@@ -184,6 +200,9 @@ type result struct {
 	clientCPU, stubCPU time.Duration
 	allocs             float64
 	conns              int
+	// floor is the host's p99 wake-up lag beside this rate (-1 when not
+	// measured).
+	floor time.Duration
 }
 
 func (r result) String() string {
@@ -193,15 +212,20 @@ func (r result) String() string {
 	if r.stubCPU >= 0 {
 		stub = strconv.FormatFloat(float64(r.stubCPU)/1e3, 'f', 0, 64) + "µs"
 	}
-	return fmt.Sprintf("%8.0f %8.0f %9.0f %8s %9s %9s %8s %9s %8s %7.1f %8s %6d %6d %5d",
-		r.rate, s.RequestThroughput, s.OutputThroughput, us(s.ScheduleLagMS.Median), us(s.ScheduleLagMS.P99),
+	floor := "-"
+	if r.floor >= 0 {
+		floor = strconv.FormatInt(r.floor.Microseconds(), 10) + "µs"
+	}
+	return fmt.Sprintf("%8.0f %8.0f %9.0f %8s %9s %10s %9s %8s %9s %8s %7.1f %8s %6d %6d %5d",
+		r.rate, s.RequestThroughput, s.OutputThroughput, us(s.ScheduleLagMS.Median), us(s.ScheduleLagMS.P99), floor,
 		us(s.SendLagMS.P99), us(s.TTFTMS.Median), us(s.TTFTMS.P99),
 		strconv.FormatFloat(float64(r.clientCPU)/1e3, 'f', 0, 64)+"µs", r.allocs, stub, r.conns, r.health.PeakInFlight, s.Failed)
 }
 
-// measure sends Poisson arrivals at rate for d and summarises them.
+// measure sends Poisson arrivals at rate for d and summarises them, with
+// the host's floor measured beside them when floor is not nil.
 // Throughput is over the span from the start instant to the last Done.
-func measure(ctx context.Context, c *load.Client, target string, stubPID int, rate float64, d time.Duration, input, tokens int, seed uint64) (result, error) {
+func measure(ctx context.Context, c *load.Client, target string, stubPID int, floor floorFunc, rate float64, d time.Duration, input, tokens int, seed uint64) (result, error) {
 	n := max(int(rate*d.Seconds()), 1)
 	reqs, err := load.Random{Count: n, InputTokens: input, OutputTokens: tokens, VocabSize: 32000, Seed: seed}.Requests()
 	if err != nil {
@@ -216,15 +240,28 @@ func measure(ctx context.Context, c *load.Client, target string, stubPID int, ra
 	runtime.ReadMemStats(&m0)
 	cpu0 := processCPU()
 	stub0 := stubCPU(stubPID)
+	var floorDone <-chan floorResult
+	if floor != nil {
+		// Another seed: the sleeper's wake-ups should not coincide with
+		// the arrivals they are compared with.
+		floorDone = floor(ctx, rate, d, seed+1)
+	}
 	res, err := g.Play(ctx, reqs, load.Offsets(at), nil)
 	stub1 := stubCPU(stubPID)
+	fr := floorResult{p99: -1}
+	if floorDone != nil {
+		fr = <-floorDone
+	}
 	cpu1 := processCPU()
 	runtime.ReadMemStats(&m1)
+	if err == nil {
+		err = fr.err
+	}
 	if err != nil {
 		return result{}, err
 	}
 	r := result{rate: rate, sum: metrics.Summarize(res.Records), health: res.Health,
-		clientCPU: (cpu1 - cpu0) / time.Duration(n), allocs: float64(m1.Mallocs-m0.Mallocs) / float64(n), stubCPU: -1}
+		clientCPU: (cpu1 - cpu0) / time.Duration(n), allocs: float64(m1.Mallocs-m0.Mallocs) / float64(n), stubCPU: -1, floor: fr.p99}
 	if stub0 >= 0 && stub1 >= 0 {
 		r.stubCPU = (stub1 - stub0) / time.Duration(n)
 	}

@@ -114,7 +114,7 @@ Usage:
 Flags of run:
   -t, --tags EXPR           run the scenarios whose tags match (godog syntax: @a && ~@b, @a,@b)
   -f, --format FORMATS      godog formatters: pretty (default), progress, junit:FILE, cucumber:FILE, ...
-      --max-schedule-lag D  bound on the load generator's p99 schedule lag for every scenario (e.g. 50ms)
+      --max-schedule-lag D  bound on the load generator's p99 schedule lag and hand-off for every scenario (e.g. 50ms)
       --max-cpu-busy F      bound on sgltest's CPU use, a fraction of its cores (e.g. 0.98)
       --max-late-steps F    bound on a simulated server's steps more than 5ms late, a fraction (default 0.01)
       --invalid-reruns N    run again, up to N times, a run invalid only because the host was too busy (default 0)
@@ -169,7 +169,7 @@ func scenarios(args []string, stdout, stderr io.Writer) (code int) {
 	godog.BindCommandLineFlags("", &opts)
 	fs.AddFlagSet(flag.CommandLine)
 	help := fs.Bool("godog-help", false, "list the godog flags")
-	lag := fs.String("max-schedule-lag", "", "bound on the load generator's p99 schedule lag for every scenario, e.g. 50ms (same as "+runner.EnvMaxScheduleLag+")")
+	lag := fs.String("max-schedule-lag", "", "bound on the load generator's p99 schedule lag and hand-off for every scenario, e.g. 50ms (same as "+runner.EnvMaxScheduleLag+")")
 	cpu := fs.String("max-cpu-busy", "", "bound on sgltest's CPU use as a fraction of its cores, e.g. 0.98 (same as "+runner.EnvMaxCPUBusy+")")
 	reruns := fs.String("invalid-reruns", "", "how many times to run again a run the host was too busy to measure, e.g. 2 (same as "+runner.EnvInvalidReruns+")")
 	late := fs.String("max-late-steps", "", "bound on the fraction of a simulated server's engine steps more than 5ms late, e.g. 0.02 (same as "+runner.EnvMaxLateSteps+")")

@@ -19,8 +19,9 @@
 //     bounded past the client's ceiling; a request that waits for the bound
 //     makes the run invalid).
 //   - health.go: the self-check. Every run measures its own p99 schedule
-//     lag, the process's CPU busy fraction and the waits at the in-flight
-//     bound; past Bounds (default 10 ms, 95%, no wait) Result.Health is not
+//     lag and p99 hand-off (ready to send until a worker starts), the
+//     process's CPU busy fraction and the waits at the in-flight bound;
+//     past Bounds (default 10 ms for both lags, 95%, no wait) Result.Health is not
 //     Valid and its Reason names the figures, so the caller can fail the run
 //     as invalid rather than blame the server. The simulator's half of the
 //     check, how late its own engine steps ran, is
@@ -53,7 +54,9 @@
 //     ApproxTokens (the documented no-tokenizer count), LoadJSONL (custom
 //     datasets) and WordText (text of about n tokens for text-only APIs).
 //   - stub.go: a zero-latency server in SGLang's exact wire format, for
-//     benchmarking this client and others (cmd/loadbench).
+//     benchmarking this client and others (cmd/loadbench); floor.go:
+//     SleepLags, the arrival loop's sleeps alone, which measures the
+//     host's share of the schedule lag.
 //
 // Timing rule: every timestamp is an offset from the start instant read on
 // Go's monotonic clock at the moment the event happens; nothing is

@@ -311,9 +311,9 @@ func (g *Generator) Play(ctx context.Context, reqs []Request, s Schedule, sink S
 			out = append(out, records[i])
 		}
 	}
-	h := bounds.check(lags, cpu1-cpu0, wall, errors.Join(cpuErr, cpuErr1))
+	h := bounds.check(lags, r.pool.handedOff(), cpu1-cpu0, wall, errors.Join(cpuErr, cpuErr1))
 	r.pool.report(&h, len(lags))
-	log.Info("load finished", "sent", len(lags), "of", len(reqs), "valid", h.Valid, "schedule_lag_p99", h.ScheduleLagP99, "cpu_busy", h.CPUBusy)
+	log.Info("load finished", "sent", len(lags), "of", len(reqs), "valid", h.Valid, "schedule_lag_p99", h.ScheduleLagP99, "handoff_p99", h.HandoffP99, "cpu_busy", h.CPUBusy)
 	if !h.Valid {
 		log.Warn("load generator self-check failed", "reason", h.Reason)
 	}
@@ -331,6 +331,8 @@ type job struct {
 	// queuedAt is when the job found every worker busy at the in-flight
 	// bound; zero when it did not.
 	queuedAt time.Duration
+	// readyAt is when it was handed to the pool.
+	readyAt time.Duration
 }
 
 // run is one Play's shared state.

@@ -173,3 +173,23 @@ func TestGeneratorRoutesEachRequestWhenItIsSent(t *testing.T) {
 		t.Errorf("%d requests never reported done to the router", inFlight)
 	}
 }
+
+func TestHandOffLiesBetweenArrivalAndSend(t *testing.T) {
+	srv := fakeServer(t)
+	reqs, _ := Random{Count: 30, InputTokens: 8, OutputTokens: 3, VocabSize: 100, Seed: 2}.Requests()
+	at, _ := Poisson(1000, len(reqs), 2)
+	g := &Generator{Client: &Client{HTTP: NewHTTPClient()}, Target: srv.URL}
+	res, err := g.Play(context.Background(), reqs, Offsets(at), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var most time.Duration
+	for _, r := range res.Records {
+		most = max(most, r.Sent-r.Arrival)
+	}
+	// A worker starts on a request after it arrived and before it is
+	// written, so no hand-off exceeds the longest arrival-to-send time.
+	if h := res.Health.HandoffP99; h <= 0 || h > most {
+		t.Errorf("p99 hand-off %v; want it measured, within the longest arrival-to-send time %v", h, most)
+	}
+}

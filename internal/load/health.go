@@ -21,7 +21,9 @@ const (
 // Bounds are the limits of the generator's self-check. Zero fields take
 // the defaults above; a negative field disables that check.
 type Bounds struct {
-	// MaxScheduleLag bounds the p99 of Arrival − Scheduled.
+	// MaxScheduleLag bounds the p99 of Arrival − Scheduled, and the p99
+	// of the hand-off (Health.HandoffP99): both are the client sending
+	// later than asked.
 	MaxScheduleLag time.Duration
 	// MaxCPUBusy bounds the process's CPU time over the run's wall time ×
 	// GOMAXPROCS. It covers the whole process: a server embedded in the same
@@ -49,6 +51,12 @@ type Health struct {
 	// ScheduleLagP99 is the p99 of Arrival − Scheduled over the measured
 	// (non-warmup) requests.
 	ScheduleLagP99 time.Duration
+	// HandoffP99 is the p99 of the hand-off: from a request being ready to
+	// send (arrived, or let through by its concurrency cap or batch) to a
+	// worker starting on it. It is the client's own scheduling delay, which
+	// a client starved of CPU adds after waking on time; requests that
+	// waited at the in-flight bound are counted in BoundWaits instead.
+	HandoffP99 time.Duration
 	// CPUBusy is the process's user+system CPU time during the measured
 	// phase divided by its wall time × GOMAXPROCS (0..1).
 	CPUBusy float64
@@ -92,22 +100,19 @@ func (h *Health) invalidate(reason string, busy bool) {
 	h.Valid = false
 }
 
-// check judges a run from the schedule lag (Arrival − Scheduled) of each
-// measured request and the process's CPU time over the wall time.
-func (b Bounds) check(lags []time.Duration, cpu, wall time.Duration, cpuErr error) Health {
-	h := Health{Valid: true}
-	if len(lags) > 0 {
-		v := make([]float64, len(lags))
-		for i, l := range lags {
-			v[i] = float64(l)
-		}
-		h.ScheduleLagP99 = time.Duration(metrics.Distribute(v).P99)
-	}
+// check judges a run from the schedule lag (Arrival − Scheduled) and the
+// hand-off of each measured request and the process's CPU time over the
+// wall time.
+func (b Bounds) check(lags, handoffs []time.Duration, cpu, wall time.Duration, cpuErr error) Health {
+	h := Health{Valid: true, ScheduleLagP99: p99(lags), HandoffP99: p99(handoffs)}
 	if wall > 0 {
 		h.CPUBusy = cpu.Seconds() / (wall.Seconds() * float64(runtime.GOMAXPROCS(0)))
 	}
 	if b.MaxScheduleLag > 0 && h.ScheduleLagP99 > b.MaxScheduleLag {
 		h.InvalidateBusy(fmt.Sprintf("load generator fell behind its schedule: p99 schedule lag %v exceeds %v", h.ScheduleLagP99.Round(time.Microsecond), b.MaxScheduleLag))
+	}
+	if b.MaxScheduleLag > 0 && h.HandoffP99 > b.MaxScheduleLag {
+		h.InvalidateBusy(fmt.Sprintf("load generator was slow to start sending arrived requests: p99 hand-off %v exceeds %v", h.HandoffP99.Round(time.Microsecond), b.MaxScheduleLag))
 	}
 	if cpuErr != nil {
 		h.Invalidate(fmt.Sprintf("cannot measure the load generator's CPU time: %v", cpuErr))
@@ -115,6 +120,18 @@ func (b Bounds) check(lags []time.Duration, cpu, wall time.Duration, cpuErr erro
 		h.InvalidateBusy(fmt.Sprintf("load generator process saturated its CPU: %.0f%% of %d cores busy exceeds %.0f%%", h.CPUBusy*100, runtime.GOMAXPROCS(0), b.MaxCPUBusy*100))
 	}
 	return h
+}
+
+// p99 is the 99th percentile of ds (0 for none).
+func p99(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	v := make([]float64, len(ds))
+	for i, d := range ds {
+		v[i] = float64(d)
+	}
+	return time.Duration(metrics.Distribute(v).P99)
 }
 
 // cpuTime is the process's user + system CPU time so far.

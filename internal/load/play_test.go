@@ -306,15 +306,18 @@ func TestHealthBounds(t *testing.T) {
 		name      string
 		b         Bounds
 		recs      []time.Duration
+		handoffs  []time.Duration
 		cpu, wall time.Duration
 		valid     bool
 		reason    string
 	}{
-		{"prompt and idle is valid", Bounds{}, lagged(ms), 0, time.Second, true, ""},
-		{"lag over the default 10 ms", Bounds{}, lagged(12 * ms), 0, time.Second, false, "p99 schedule lag 12ms exceeds 10ms"},
-		{"lag under a raised bound", Bounds{MaxScheduleLag: 20 * ms}, lagged(12 * ms), 0, time.Second, true, ""},
-		{"a disabled lag check", Bounds{MaxScheduleLag: -1}, lagged(time.Second), 0, time.Second, true, ""},
-		{"saturated CPU", Bounds{}, lagged(0), 100 * time.Second, time.Second, false, "saturated its CPU"},
+		{"prompt and idle is valid", Bounds{}, lagged(ms), lagged(ms), 0, time.Second, true, ""},
+		{"lag over the default 10 ms", Bounds{}, lagged(12 * ms), lagged(0), 0, time.Second, false, "p99 schedule lag 12ms exceeds 10ms"},
+		{"lag under a raised bound", Bounds{MaxScheduleLag: 20 * ms}, lagged(12 * ms), lagged(12 * ms), 0, time.Second, true, ""},
+		{"a disabled lag check", Bounds{MaxScheduleLag: -1}, lagged(time.Second), lagged(time.Second), 0, time.Second, true, ""},
+		{"woke on time but handed off late", Bounds{}, lagged(ms), lagged(15 * ms), 0, time.Second, false, "p99 hand-off 15ms exceeds 10ms"},
+		{"no request handed off", Bounds{}, lagged(ms), nil, 0, time.Second, true, ""},
+		{"saturated CPU", Bounds{}, lagged(0), lagged(0), 100 * time.Second, time.Second, false, "saturated its CPU"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -322,7 +325,7 @@ func TestHealthBounds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := b.check(tc.recs, tc.cpu, tc.wall, nil)
+			h := b.check(tc.recs, tc.handoffs, tc.cpu, tc.wall, nil)
 			if h.Valid != tc.valid || !strings.Contains(h.Reason, tc.reason) || (tc.valid && h.Reason != "") {
 				t.Errorf("health %+v, want valid %v and a reason with %q", h, tc.valid, tc.reason)
 			}

@@ -31,18 +31,28 @@ type pool struct {
 	mu      sync.Mutex
 	waits   int
 	waitMax time.Duration
+
+	// handoffs[i] is request i's hand-off (Health.HandoffP99), -1 until a
+	// worker starts on it or when it waited at the bound. Each index is
+	// written by the one worker that runs request i and read after close.
+	handoffs []time.Duration
 }
 
 // newPool returns a pool of at most max workers for a run of n requests.
 // Its queue holds up to 65536 waiting requests; past that the dispatching
 // goroutine itself waits, and its lateness shows in the schedule lag.
 func newPool(ctx context.Context, r *run, max, n int) *pool {
-	return &pool{ctx: ctx, run: r, max: max, jobs: make(chan job, min(n+1, 1<<16))}
+	h := make([]time.Duration, n)
+	for i := range h {
+		h[i] = -1
+	}
+	return &pool{ctx: ctx, run: r, max: max, jobs: make(chan job, min(n+1, 1<<16)), handoffs: h}
 }
 
 // dispatch hands j to an idle worker, starts a new one below the bound, or
 // queues j for the next free worker. One goroutine at a time calls it.
 func (p *pool) dispatch(j job) {
+	j.readyAt = p.run.now()
 	if p.idle.Add(-1) >= 0 {
 		p.jobs <- j
 		return
@@ -63,6 +73,8 @@ func (p *pool) work(j job) {
 	for {
 		if j.queuedAt != 0 {
 			p.waited(p.run.now() - j.queuedAt)
+		} else {
+			p.handoffs[j.i] = p.run.now() - j.readyAt
 		}
 		if err := p.ctx.Err(); err != nil {
 			if j.release != nil {
@@ -99,6 +111,18 @@ func (p *pool) waited(d time.Duration) {
 func (p *pool) close() {
 	close(p.jobs)
 	p.wg.Wait()
+}
+
+// handedOff returns the hand-offs of the requests workers started on
+// without waiting at the bound; call it after close.
+func (p *pool) handedOff() []time.Duration {
+	out := make([]time.Duration, 0, len(p.handoffs))
+	for _, d := range p.handoffs {
+		if d >= 0 {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // report adds the pool's figures to h, failing it when requests waited at

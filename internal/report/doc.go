@@ -67,7 +67,7 @@
 //	  },
 //	  "accounting": {"sent": 1000, "succeeded": 998, "failed": 2, "cancelled": 0,
 //	                 "requests_jsonl_lines": 1000, "warmup": 0},
-//	  "client": {"schedule_lag_p99_ms": 0.4, "cpu_busy": 0.12,   // the load generator's self-check
+//	  "client": {"schedule_lag_p99_ms": 0.4, "handoff_p99_ms": 0.05, "cpu_busy": 0.12,   // the load generator's self-check
 //	             "bound_waits": 0, "bound_wait_max_ms": 0},
 //	  "simulator_steps": [{"server": "server-1", "url": "http://127.0.0.1:40001", "steps": 5331,
 //	                       "late_steps": 3, "late_fraction": 0.0006, "late_ms": 5,

@@ -235,7 +235,7 @@ func (r *Recorder) Close(label string, out timeline.Outcome) (*Result, error) {
 	sum := r.store.Summary()
 	f := SummaryFile{Version: SummaryVersion, Header: r.header, Summary: sum, Events: evs}
 	f.Header.Servers = r.serverRefs()
-	f.Client = ClientCheck{ScheduleLagP99MS: ms(out.Health.ScheduleLagP99), CPUBusy: out.Health.CPUBusy,
+	f.Client = ClientCheck{ScheduleLagP99MS: ms(out.Health.ScheduleLagP99), HandoffP99MS: ms(out.Health.HandoffP99), CPUBusy: out.Health.CPUBusy,
 		BoundWaits: out.Health.BoundWaits, BoundWaitMaxMS: ms(out.Health.BoundWaitMax)}
 	f.SimulatorSteps = simulatorChecks(out.Steps, f.Header.Servers)
 	f.Accounting = account(sum, r.requests.Lines(), r.warmup.Lines(), r.store.Warmup())

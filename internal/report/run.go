@@ -190,7 +190,10 @@ func byReason(m map[string]int) string {
 // ClientCheck is the load generator's self-check figures.
 type ClientCheck struct {
 	ScheduleLagP99MS float64 `json:"schedule_lag_p99_ms"`
-	CPUBusy          float64 `json:"cpu_busy"`
+	// HandoffP99MS is the p99 of the client's own delay between a request
+	// being ready to send and a worker starting on it (load.Health).
+	HandoffP99MS float64 `json:"handoff_p99_ms"`
+	CPUBusy      float64 `json:"cpu_busy"`
 	// BoundWaits counts requests that waited for the in-flight cap, and
 	// BoundWaitMaxMS is the longest wait; any fails the run.
 	BoundWaits     int     `json:"bound_waits"`

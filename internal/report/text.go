@@ -198,7 +198,7 @@ func FormatText(f SummaryFile) string {
 	line("")
 	switch {
 	case f.Valid:
-		line("Validity: valid (client p99 schedule lag %s ms, CPU %s%% busy%s)", number(f.Client.ScheduleLagP99MS, 3), number(100*f.Client.CPUBusy, 0), stepsText(f.SimulatorSteps))
+		line("Validity: valid (client p99 schedule lag %s ms, hand-off %s ms, CPU %s%% busy%s)", number(f.Client.ScheduleLagP99MS, 3), number(f.Client.HandoffP99MS, 3), number(100*f.Client.CPUBusy, 0), stepsText(f.SimulatorSteps))
 	default:
 		line("Validity: INVALID: %s", f.Invalid)
 	}

@@ -83,7 +83,7 @@ Request Metrics:
 - Duration: 101.32 s
 - Accounting: sent 1002 = 1000 succeeded + 2 failed (1: HTTP 503: server overloaded; 1: context deadline exceeded) + 0 cancelled
 
-Validity: valid (client p99 schedule lag 0.000 ms, CPU 0% busy)
+Validity: valid (client p99 schedule lag 0.000 ms, hand-off 0.000 ms, CPU 0% busy)
 
 Run Directory: reports/20261123-195501-node-moderate-poisson
 ==========================================================
