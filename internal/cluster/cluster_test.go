@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -145,5 +146,46 @@ func TestShareGPTLike_MeansMatchThePublishedSample(t *testing.T) {
 		if c.got < c.want*0.97 || c.got > c.want*1.03 {
 			t.Errorf("mean %s length %.1f, want %.1f within 3%%", c.name, c.got, c.want)
 		}
+	}
+}
+
+// BenchServingShareGPT keeps what bench_serving's ShareGPT filter keeps
+// (prompt in [4, 1024], output at least 4, both together at most 2048),
+// reaches past ShareGPTLike's 1024-token outputs, and keeps the published
+// means and ShareGPTLike's median output.
+func TestBenchServingShareGPT_KeepsBenchServingsFilterAndTheMeans(t *testing.T) {
+	in, out, err := BenchServingShareGPT.Sample(20_000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sumIn, sumOut float64
+	longest := 0
+	for i := range in {
+		if in[i] < 4 || in[i] > 1024 || out[i] < 4 || in[i]+out[i] > 2048 {
+			t.Fatalf("pair %d: %d + %d tokens, outside bench_serving's filter", i, in[i], out[i])
+		}
+		sumIn += float64(in[i])
+		sumOut += float64(out[i])
+		longest = max(longest, out[i])
+	}
+	if mi, mo := sumIn/20_000, sumOut/20_000; math.Abs(mi-224.2)/224.2 > 0.03 || math.Abs(mo-189.1)/189.1 > 0.03 {
+		t.Errorf("mean lengths %.1f / %.1f, want 224.2 / 189.1 within 3%%", mi, mo)
+	}
+	if longest <= 1024 {
+		t.Errorf("longest output %d tokens; bench_serving keeps outputs up to 2048 less the prompt", longest)
+	}
+	_, ref, err := ShareGPTLike.Sample(20_000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	slices.Sort(ref)
+	if a, b := float64(out[10_000]), float64(ref[10_000]); math.Abs(a-b)/b > 0.05 {
+		t.Errorf("median output %v tokens, ShareGPTLike's %v: want them within 5%%", a, b)
+	}
+	l := BenchServingShareGPT
+	l.MaxTotal = 0
+	if _, _, err := l.Sample(10, 1); err == nil {
+		t.Error("MaxOutput without MaxTotal: no error")
 	}
 }
