@@ -1,6 +1,3 @@
-// Command sgltest runs sgltest's scenarios with no Go toolchain needed, and
-// serves the SGLang simulator. "sgltest help" lists its commands, settings
-// and exit codes.
 package main
 
 import (

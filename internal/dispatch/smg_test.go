@@ -182,9 +182,12 @@ func TestSMGLoadAwarePoliciesChooseAsSMG(t *testing.T) {
 // above the mean) and manual (keys pinned where --assignment-mode min_load
 // first put them).
 func TestSMGKeyedPoliciesChooseAsSMG(t *testing.T) {
-	keyed := make([]heldRequest, 0, 24)
-	for i := range 24 {
-		keyed = append(keyed, heldRequest{text: "hello", routingKey: "user-" + string(rune('a'+i%9))})
+	// 24 keys, each sent twice: on a ring of three workers with random
+	// ports, a worker then misses every key with odds near 3*(2/3)^24
+	// (2e-4), and the sequence reaches all three.
+	keyed := make([]heldRequest, 0, 48)
+	for i := range 48 {
+		keyed = append(keyed, heldRequest{text: "hello", routingKey: "user-" + string(rune('a'+i%24))})
 	}
 	hot := []heldRequest{}
 	for i := range 20 {

@@ -142,6 +142,15 @@ const portAttempts = 5
 // errPortTaken marks a start that failed because the port was in use.
 var errPortTaken = errors.New("address already in use")
 
+// markPortTaken wraps err with errPortTaken when s exited saying that its
+// address was in use.
+func markPortTaken(s *Server, err error) error {
+	if s.Err() != nil && strings.Contains(strings.ToLower(s.logTail()), "address already in use") {
+		return fmt.Errorf("%w (%w)", err, errPortTaken)
+	}
+	return err
+}
+
 // startOnce starts cfg (its port resolved) and waits until it is ready.
 func (l *Launcher) startOnce(ctx context.Context, cfg Config) (*Server, error) {
 	argv, env, err := cfg.Command()
@@ -156,11 +165,7 @@ func (l *Launcher) startOnce(ctx context.Context, cfg Config) (*Server, error) {
 		if serr := s.Stop(); serr != nil {
 			err = errors.Join(err, serr)
 		}
-		tail := s.logTail()
-		if s.Err() != nil && strings.Contains(strings.ToLower(tail), "address already in use") {
-			err = fmt.Errorf("%w (%w)", err, errPortTaken)
-		}
-		return nil, fmt.Errorf("%w\n%s", err, tail)
+		return nil, fmt.Errorf("%w\n%s", markPortTaken(s, err), s.logTail())
 	}
 	return s, nil
 }

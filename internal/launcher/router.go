@@ -185,15 +185,37 @@ func (l *Launcher) StartRouter(ctx context.Context, cfg RouterConfig) (*Router, 
 	if _, _, err := cfg.Command(); err != nil {
 		return nil, err
 	}
-	for _, p := range []*int{&cfg.Port, &cfg.PrometheusPort} {
-		if *p == 0 {
-			port, err := freePort(cfg.Host)
+	pickMain, pickProm := cfg.Port == 0, cfg.PrometheusPort == 0
+	for attempt := 1; ; attempt++ {
+		c := cfg
+		if pickMain {
+			p, err := pickPort(c.Host)
 			if err != nil {
-				return nil, fmt.Errorf("picking a port for %s: %w", cfg.Name, err)
+				return nil, fmt.Errorf("picking a port for %s: %w", c.Name, err)
 			}
-			*p = port
+			c.Port = p
 		}
+		for pickProm && (c.PrometheusPort == 0 || c.PrometheusPort == c.Port) {
+			p, err := pickPort(c.Host)
+			if err != nil {
+				return nil, fmt.Errorf("picking a metrics port for %s: %w", c.Name, err)
+			}
+			c.PrometheusPort = p
+		}
+		r, err := l.startRouterOnce(ctx, c)
+		if err != nil && (pickMain || pickProm) && attempt < portAttempts && errors.Is(err, errPortTaken) {
+			// Another process took a free port between our probe and the
+			// router's bind: try others.
+			l.log.Warn("port taken before the router bound it; trying another", "router", c.Name, "port", c.Port, "metrics_port", c.PrometheusPort)
+			continue
+		}
+		return r, err
 	}
+}
+
+// startRouterOnce starts cfg (its ports resolved) and waits until it lists
+// its workers healthy.
+func (l *Launcher) startRouterOnce(ctx context.Context, cfg RouterConfig) (*Router, error) {
 	argv, env, err := cfg.Command()
 	if err != nil {
 		return nil, err
@@ -206,7 +228,7 @@ func (l *Launcher) StartRouter(ctx context.Context, cfg RouterConfig) (*Router, 
 		if serr := s.Stop(); serr != nil {
 			err = errors.Join(err, serr)
 		}
-		return nil, fmt.Errorf("%w\n%s", err, s.logTail())
+		return nil, fmt.Errorf("%w\n%s", markPortTaken(s, err), s.logTail())
 	}
 	return &Router{Server: s, cfg: cfg}, nil
 }

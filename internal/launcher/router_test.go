@@ -2,6 +2,7 @@ package launcher
 
 import (
 	"errors"
+	"net"
 	"os/exec"
 	"strings"
 	"testing"
@@ -85,6 +86,47 @@ func TestStartRouterFailsWithItsLogWhenTheRouterExits(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "no_such_policy") {
 		t.Errorf("error does not show the router's complaint from its log:\n%v", err)
+	}
+	if err := l.StopAll(); err != nil {
+		t.Errorf("StopAll after a failed start: %v", err)
+	}
+}
+
+// TestStartRouterTriesOtherPortsWhenAPickedOneIsTakenFirst: the router's
+// first try finds its port bound by another process and exits; the second
+// binds fresh ports and gets as far as waiting for its (unreachable)
+// worker, which is the error that comes back.
+func TestStartRouterTriesOtherPortsWhenAPickedOneIsTakenFirst(t *testing.T) {
+	py := testenv.RouterPython(t, testenv.SGLangRouter)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	takenPort := taken.Addr().(*net.TCPAddr).Port
+	var picked []int
+	pickPort = func(host string) (int, error) {
+		if len(picked) == 0 { // another process got there first
+			picked = append(picked, takenPort)
+			return takenPort, nil
+		}
+		p, err := freePort(host)
+		picked = append(picked, p)
+		return p, err
+	}
+	t.Cleanup(func() { pickPort = freePort })
+	l, _ := newTestLauncher(t)
+	_, err = l.StartRouter(t.Context(), RouterConfig{
+		Name: "router", Python: py, Workers: []string{"http://127.0.0.1:9"}, ReadyTimeout: 15 * time.Second,
+	})
+	if err == nil {
+		t.Fatal("StartRouter with an unreachable worker succeeded")
+	}
+	if errors.Is(err, errPortTaken) {
+		t.Fatalf("StartRouter gave up on the taken port: %v", err)
+	}
+	if len(picked) != 4 {
+		t.Errorf("picked ports %v, want two per try and two tries", picked)
 	}
 	if err := l.StopAll(); err != nil {
 		t.Errorf("StopAll after a failed start: %v", err)

@@ -1,7 +1,3 @@
-// Package simtest starts simulators for tests in other packages: from the
-// sgltest binary testenv builds (Simulators), or in the test's own process
-// (InProcess). It is separate from testenv so that
-// launcher's own tests can use testenv without an import cycle.
 package simtest
 
 import (
