@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/sgltest
 # go test kills a test binary after 10 minutes by default; scenarios can
 # legitimately take longer, so the limit is explicit.
-TIMEOUT ?= 30m
+TIMEOUT ?= 40m
 # A run that is invalid only because this machine was too busy to measure
 # it (see the README) is made again up to this many times; every try keeps
 # its run directory. `make run INVALID_RERUNS=0` judges every first try.
