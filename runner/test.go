@@ -134,10 +134,13 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 			return err // nothing ran
 		}
 		if busy && rerun < t.suite.Settings.InvalidReruns && !t.suite.Interrupted() {
+			pause := rerunPause(rerun)
 			fmt.Fprintf(summaryOut, "note: the run was invalid because the host was too busy, not because of the scenario; "+
-				"running it again (rerun %d of %d, %s): %v\n", rerun+1, t.suite.Settings.InvalidReruns, EnvInvalidReruns, err)
-			p.Started = time.Now()
-			continue
+				"running it again (rerun %d of %d, %s) after a %s pause: %v\n", rerun+1, t.suite.Settings.InvalidReruns, EnvInvalidReruns, pause, err)
+			if sleepCtx(ctx, t.suite.ctx, pause) {
+				p.Started = time.Now()
+				continue
+			}
 		}
 		t.runs = append(t.runs, res)
 		err = errors.Join(err, t.afterRun(res, p))
@@ -146,6 +149,26 @@ func (t *Test) Send(ctx context.Context, a Arrival, label string) (err error) {
 		}
 		return err
 	}
+}
+
+// rerunPause is the wait before rerun n+1 of a run the host was too busy
+// to measure: 5 s, doubling each time. A busy shared host tends to stay
+// busy for a while (a neighbour's burst, steal time), so a try made at once
+// mostly lands in the same burst; the pauses of five reruns add to 155 s.
+func rerunPause(n int) time.Duration { return 5 * time.Second << n }
+
+// sleepCtx waits d and reports whether it did; false when the step's
+// context or the suite's (which a signal ends) ended first.
+func sleepCtx(step, suite context.Context, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-step.Done():
+	case <-suite.Done():
+	}
+	return false
 }
 
 // play runs p once into a new run directory and prints its summary. res

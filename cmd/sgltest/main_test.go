@@ -425,7 +425,7 @@ func TestARunTheHostCouldNotMeasureIsRunAgainAndJudgedOnItsLastTry(t *testing.T)
 	}{
 		{name: "without reruns one try is made", wantRuns: 1, notOut: []string{"running it again"}},
 		{name: "with two reruns three tries are made, each in its own run directory", args: []string{"--invalid-reruns", "2"}, wantRuns: 3,
-			wantOut: []string{"running it again (rerun 1 of 2, SGLTEST_INVALID_RERUNS)", "running it again (rerun 2 of 2", "p99 schedule lag"}},
+			wantOut: []string{"running it again (rerun 1 of 2, SGLTEST_INVALID_RERUNS) after a 5s pause", "running it again (rerun 2 of 2, SGLTEST_INVALID_RERUNS) after a 10s pause", "p99 schedule lag"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
