@@ -108,31 +108,49 @@ func (l *Launcher) Start(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.ReadyTimeout = DefaultReadyTimeout(cfg.Backend)
 	}
 	pick, pickBoot := cfg.Port == 0, cfg.pickBootstrap()
-	for attempt := 1; ; attempt++ {
+	return retryTakenPorts(l, cfg.Name, pick || pickBoot, func() (*Server, error) {
 		c := cfg.clone()
-		if pick {
-			p, err := pickPort(c.Host)
-			if err != nil {
-				return nil, fmt.Errorf("picking a port for %s: %w", c.Name, err)
-			}
-			c.Port = p
+		if err := pickPorts(c.Host, c.Name, &c.Port, pick, &c.BootstrapPort, pickBoot, "bootstrap"); err != nil {
+			return nil, err
 		}
-		for pickBoot && (c.BootstrapPort == 0 || c.BootstrapPort == c.Port) {
-			p, err := pickPort(c.Host)
-			if err != nil {
-				return nil, fmt.Errorf("picking a bootstrap port for %s: %w", c.Name, err)
-			}
-			c.BootstrapPort = p
-		}
-		s, err := l.startOnce(ctx, c)
-		if err != nil && (pick || pickBoot) && attempt < portAttempts && errors.Is(err, errPortTaken) {
-			// Another process took the free port between our probe and
-			// the child's bind: try another.
-			l.log.Warn("port taken before the server bound it; trying another", "server", c.Name, "port", c.Port)
+		return l.startOnce(ctx, c)
+	})
+}
+
+// retryTakenPorts calls start, which picks its free ports afresh each
+// time, until it succeeds, fails for another reason, or portAttempts tries
+// are spent. Only a start that picks its ports (picks) is tried again:
+// another process took a free port between our probe and the child's bind.
+func retryTakenPorts[T any](l *Launcher, name string, picks bool, start func() (T, error)) (T, error) {
+	for attempt := 1; ; attempt++ {
+		v, err := start()
+		if err != nil && picks && attempt < portAttempts && errors.Is(err, errPortTaken) {
+			l.log.Warn("port taken before the child bound it; trying another", "name", name)
 			continue
 		}
-		return s, err
+		return v, err
 	}
+}
+
+// pickPorts sets *port (when pick) and then *other (when pickOther) to
+// free ports on host, other never the same as port; what names other in
+// an error.
+func pickPorts(host, name string, port *int, pick bool, other *int, pickOther bool, what string) error {
+	if pick {
+		p, err := pickPort(host)
+		if err != nil {
+			return fmt.Errorf("picking a port for %s: %w", name, err)
+		}
+		*port = p
+	}
+	for pickOther && (*other == 0 || *other == *port) {
+		p, err := pickPort(host)
+		if err != nil {
+			return fmt.Errorf("picking a %s port for %s: %w", what, name, err)
+		}
+		*other = p
+	}
+	return nil
 }
 
 // portAttempts bounds the retries when a picked port is taken before the

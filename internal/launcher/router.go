@@ -186,31 +186,13 @@ func (l *Launcher) StartRouter(ctx context.Context, cfg RouterConfig) (*Router, 
 		return nil, err
 	}
 	pickMain, pickProm := cfg.Port == 0, cfg.PrometheusPort == 0
-	for attempt := 1; ; attempt++ {
+	return retryTakenPorts(l, cfg.Name, pickMain || pickProm, func() (*Router, error) {
 		c := cfg
-		if pickMain {
-			p, err := pickPort(c.Host)
-			if err != nil {
-				return nil, fmt.Errorf("picking a port for %s: %w", c.Name, err)
-			}
-			c.Port = p
+		if err := pickPorts(c.Host, c.Name, &c.Port, pickMain, &c.PrometheusPort, pickProm, "metrics"); err != nil {
+			return nil, err
 		}
-		for pickProm && (c.PrometheusPort == 0 || c.PrometheusPort == c.Port) {
-			p, err := pickPort(c.Host)
-			if err != nil {
-				return nil, fmt.Errorf("picking a metrics port for %s: %w", c.Name, err)
-			}
-			c.PrometheusPort = p
-		}
-		r, err := l.startRouterOnce(ctx, c)
-		if err != nil && (pickMain || pickProm) && attempt < portAttempts && errors.Is(err, errPortTaken) {
-			// Another process took a free port between our probe and the
-			// router's bind: try others.
-			l.log.Warn("port taken before the router bound it; trying another", "router", c.Name, "port", c.Port, "metrics_port", c.PrometheusPort)
-			continue
-		}
-		return r, err
-	}
+		return l.startRouterOnce(ctx, c)
+	})
 }
 
 // startRouterOnce starts cfg (its ports resolved) and waits until it lists

@@ -25,21 +25,24 @@ func encodePNG(w io.Writer, img *image.RGBA) error {
 		return err
 	}
 	row := make([]byte, 1+3*width)
-	prev := make([]byte, 3*width)
-	cur := make([]byte, 3*width)
+	row[0] = 2 // Up: each byte less the one above it (0 above the first row)
+	var above []byte
 	for y := range height {
-		pix := img.Pix[(b.Min.Y+y-img.Rect.Min.Y)*img.Stride+(b.Min.X-img.Rect.Min.X)*4:]
+		off := (b.Min.Y+y-img.Rect.Min.Y)*img.Stride + (b.Min.X-img.Rect.Min.X)*4
+		pix := img.Pix[off : off+4*width]
 		for x := range width {
-			copy(cur[3*x:3*x+3], pix[4*x:4*x+3])
-		}
-		row[0] = 2 // Up
-		for i, c := range cur {
-			row[1+i] = c - prev[i]
+			for k := range 3 {
+				v := pix[4*x+k]
+				if above != nil {
+					v -= above[4*x+k]
+				}
+				row[1+3*x+k] = v
+			}
 		}
 		if _, err := zw.Write(row); err != nil {
 			return err
 		}
-		prev, cur = cur, prev
+		above = pix
 	}
 	if err := zw.Close(); err != nil {
 		return err
